@@ -1,0 +1,98 @@
+"""The prepared corpus that notebooks 03-06 and the benchmark train on.
+
+``load_corpus()`` reads ``data/processed/<dataset>/`` (written by notebooks 01-02
+or :func:`utils.pipeline.prepare`) and gives texts, labels and ids per split::
+
+    corpus = load_corpus()
+    X_train, y_train = corpus.texts("train", kind="clean"), corpus.y("train")
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import config
+from .splits import SPLITS, binarize, load_split
+
+TEXT_KINDS = {"raw": "text", "clean": "clean_text", "light": "light_text"}
+
+
+class CorpusNotPrepared(FileNotFoundError):
+    """The processed files are missing: run notebooks 01 and 02 (or ``prepare``)."""
+
+
+@dataclass
+class Corpus:
+    dataset: str
+    genres: list[str]
+    df: pd.DataFrame  # id, title, text, genres, split, [clean_text, light_text], metadata
+
+    def _rows(self, split: str | None) -> pd.DataFrame:
+        if split is None:
+            return self.df
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, not {split!r}.")
+        return self.df[self.df["split"] == split]
+
+    def ids(self, split: str | None = None) -> np.ndarray:
+        return self._rows(split)["id"].to_numpy(dtype=str)
+
+    def texts(self, split: str | None = None, kind: str = "raw") -> list[str]:
+        """Plots of a split: ``raw`` text, ``clean`` (no stopwords) or ``light`` (lowercased words)."""
+        if kind not in TEXT_KINDS:
+            raise ValueError(f"kind must be one of {sorted(TEXT_KINDS)}, not {kind!r}.")
+        column = TEXT_KINDS[kind]
+        if column not in self.df:
+            raise CorpusNotPrepared(f"No {column} column: run notebook 02 (text cleaning) first, "
+                                    f"or utils.pipeline.prepare({self.dataset!r}).")
+        return self._rows(split)[column].tolist()
+
+    def y(self, split: str | None = None) -> np.ndarray:
+        """0/1 label matrix (movies x genres) of a split."""
+        return binarize(self._rows(split)["genres"].tolist(), self.genres)
+
+    def sizes(self) -> dict[str, int]:
+        return {s: int((self.df["split"] == s).sum()) for s in SPLITS}
+
+    def subset(self, max_train: int = 2000, max_eval: int = 500, seed: int | None = None) -> "Corpus":
+        """A smaller corpus (at most ``max_train`` train and ``max_eval`` val/test movies) for FAST mode."""
+        seed = config.seed() if seed is None else seed
+        limits = {"train": max_train, "val": max_eval, "test": max_eval}
+        parts = []
+        for split, limit in limits.items():
+            rows = self._rows(split)
+            parts.append(rows.sample(n=min(limit, len(rows)), random_state=seed) if len(rows) > limit else rows)
+        return Corpus(self.dataset, self.genres, pd.concat(parts).reset_index(drop=True))
+
+    def for_mode(self, fast: bool | None = None, **limits) -> "Corpus":
+        """``subset(**limits)`` in FAST mode, the whole corpus otherwise."""
+        fast = config.fast_mode() if fast is None else fast
+        return self.subset(**limits) if fast else self
+
+
+def load_corpus(dataset: str | None = None, require_clean: bool = False) -> Corpus:
+    """Read the processed files of ``dataset`` (default ``COURSE_DATASET``)."""
+    from .pipeline import read_genres_file
+
+    dataset = dataset or config.dataset_name()
+    folder = config.processed_dir(dataset)
+    needed = ["movies.parquet", "genres.json", "split.csv"]
+    missing = [f for f in needed if not (folder / f).exists()]
+    if missing:
+        raise CorpusNotPrepared(
+            f"{folder} lacks {missing}. Run notebook 01 (metadata exploration) with "
+            f"COURSE_DATASET={dataset}, or: python -c \"from utils.pipeline import prepare; prepare('{dataset}')\"")
+    df = pd.read_parquet(folder / "movies.parquet")
+    df["genres"] = df["genres"].map(list)
+    split = load_split(folder / "split.csv")
+    df["split"] = df["id"].map(split)
+    if df["split"].isna().any():
+        raise CorpusNotPrepared(f"{folder}/split.csv does not cover every movie: re-run notebook 01.")
+    clean_path = folder / "clean.parquet"
+    if clean_path.exists():
+        df = df.merge(pd.read_parquet(clean_path), on="id", how="left")
+    elif require_clean:
+        raise CorpusNotPrepared(f"{clean_path} is missing: run notebook 02 (text cleaning) first.")
+    return Corpus(dataset, read_genres_file(dataset)["genres"], df)

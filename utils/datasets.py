@@ -1,0 +1,316 @@
+"""Loading the course's datasets into one common table.
+
+Every loader returns a ``pandas.DataFrame`` with the columns ``id`` (str),
+``title``, ``text`` (the plot), ``genres`` (list of raw genre names) plus the
+dataset's useful metadata. Use :func:`load_dataset`::
+
+    load_dataset("cmu")        # CMU Movie Summary Corpus (downloaded and cached)
+    load_dataset("netflix")    # Kaggle "Netflix Movies and TV Shows" (netflix_titles.csv)
+    load_dataset("csv", path="my.csv", text_column="plot", genres_column="genres", genre_sep="|")
+
+Files are looked for in ``COURSE_DATA_DIR`` (if set), then ``data/raw/``; the CMU
+archive is downloaded into ``data/raw/`` when it is in neither.
+"""
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from . import config
+from .download import ArchiveError, DownloadError, download, git_blob_sha1, safe_extract
+
+CMU_URL = "http://www.cs.cmu.edu/~ark/personas/data/MovieSummaries.tar.gz"
+CMU_FOLDER = "MovieSummaries"
+# git blob SHA-1 of the original archive's members (see ../shared/README.md)
+CMU_MEMBERS = {
+    "movie.metadata.tsv": "3a047d6cd6b5bb551de35ac3e4a003b92a3ea905",
+    "plot_summaries.txt": "626050f66b20018f983dcfec0ca5dd89370d0b8a",
+    "character.metadata.tsv": "77a7562afaf7d88a16d3e9f33f2f19f3a6820957",
+    "README.txt": "12f5982d66a55f66320d6f1fcb2ae2b8b26781c6",
+}
+CMU_METADATA_COLUMNS = ["id", "freebase_id", "title", "release_date", "box_office", "runtime",
+                        "languages", "countries", "genres"]
+
+NETFLIX_FILE = "netflix_titles.csv"
+NETFLIX_COLUMNS = ["show_id", "type", "title", "director", "cast", "country", "date_added",
+                   "release_year", "rating", "duration", "listed_in", "description"]
+NETFLIX_HELP = (
+    "The Netflix file cannot be downloaded without a Kaggle login. Get netflix_titles.csv from "
+    "https://www.kaggle.com/datasets/shivamb/netflix-shows (Download, unzip) and put it at "
+    "data/raw/netflix/netflix_titles.csv, or point COURSE_DATA_DIR at a folder that has "
+    "netflix/netflix_titles.csv."
+)
+
+COMMON_COLUMNS = ["id", "title", "text", "genres"]
+
+
+class DatasetError(ValueError):
+    """A dataset that is unknown, missing, corrupt or not in the expected format."""
+
+
+# --------------------------------------------------------------------------- helpers
+def find_file(*candidates: str) -> Path | None:
+    """First existing ``data_dir / candidate`` over :func:`config.data_dirs`."""
+    for folder in config.data_dirs():
+        for name in candidates:
+            path = folder / name
+            if path.is_file():
+                return path
+    return None
+
+
+def _report(df: pd.DataFrame, name: str, dropped: dict[str, int], verbose: bool) -> pd.DataFrame:
+    df.attrs["dataset"] = name
+    df.attrs["dropped"] = dropped
+    if verbose:
+        lost = ", ".join(f"{n:,} {why}" for why, n in dropped.items() if n) or "none"
+        print(f"{name}: {len(df):,} titles with text and genres (left out: {lost})")
+    return df
+
+
+def _finish(df: pd.DataFrame, name: str, verbose: bool, dropped: dict[str, int] | None = None) -> pd.DataFrame:
+    """Drop rows with empty text or no genres, counting them; common columns first."""
+    dropped = dict(dropped or {})
+    text = df["text"].fillna("").astype(str).str.strip()
+    no_text = text.eq("")
+    no_genres = df["genres"].map(len).eq(0)
+    dropped["without text"] = dropped.get("without text", 0) + int(no_text.sum())
+    dropped["without genres"] = dropped.get("without genres", 0) + int((no_genres & ~no_text).sum())
+    df = df.loc[~no_text & ~no_genres].copy()
+    df["text"] = text[df.index]
+    df["id"] = df["id"].astype(str)
+    if df["id"].duplicated().any():
+        dup = df.loc[df["id"].duplicated(), "id"].iloc[0]
+        raise DatasetError(f"{name}: id {dup!r} appears more than once; ids must be unique.")
+    df = df[COMMON_COLUMNS + [c for c in df.columns if c not in COMMON_COLUMNS]].reset_index(drop=True)
+    return _report(df, name, dropped, verbose)
+
+
+def _names(freebase_json: str) -> list[str]:
+    """Names from a Freebase JSON object ``{"/m/..": "Drama", ...}`` ('' -> [])."""
+    if not isinstance(freebase_json, str) or not freebase_json.strip():
+        return []
+    return list(json.loads(freebase_json).values())
+
+
+# --------------------------------------------------------------------------- CMU
+def _cmu_files(download_if_missing: bool, url: str, quiet: bool) -> tuple[Path, Path]:
+    meta = find_file(f"{CMU_FOLDER}/movie.metadata.tsv", f"{CMU_FOLDER}/movie.metadata.tsv.gz")
+    plots = find_file(f"{CMU_FOLDER}/plot_summaries.txt", f"{CMU_FOLDER}/plot_summaries.txt.gz")
+    if meta and plots:
+        return meta, plots
+    cache = config.cache_dir()
+    extracted = cache / CMU_FOLDER
+    if (extracted / "movie.metadata.tsv").is_file() and (extracted / "plot_summaries.txt").is_file():
+        return extracted / "movie.metadata.tsv", extracted / "plot_summaries.txt"
+    if not download_if_missing:
+        raise DatasetError(f"The CMU plot summaries are not in {[str(d) for d in config.data_dirs()]}; "
+                           f"call with download=True or get {url} by hand.")
+    return download_cmu(url=url, quiet=quiet)
+
+
+def download_cmu(url: str = CMU_URL, quiet: bool = False) -> tuple[Path, Path]:
+    """Download, safely extract and verify the CMU archive into the cache folder.
+
+    Returns the paths of ``movie.metadata.tsv`` and ``plot_summaries.txt``.
+    """
+    cache = config.cache_dir()
+    archive = cache / "MovieSummaries.tar.gz"
+    if not archive.exists():
+        try:
+            download(url, archive, quiet=quiet)
+        except DownloadError as err:
+            raise DownloadError(f"{err}\nOffline? The course also runs on the Netflix file: set "
+                                f"COURSE_DATASET=netflix.") from None
+    target = cache / CMU_FOLDER
+    try:
+        safe_extract(archive, target, members=set(CMU_MEMBERS))
+        verify_cmu(target)
+    except ArchiveError:
+        archive.unlink(missing_ok=True)  # a bad archive must not be reused next time
+        raise
+    return target / "movie.metadata.tsv", target / "plot_summaries.txt"
+
+
+def verify_cmu(folder: Path, members: dict[str, str] | None = None) -> None:
+    """Check the extracted files against the known hashes; remove them if they differ."""
+    members = CMU_MEMBERS if members is None else members
+    problems = []
+    for name, expected in members.items():
+        path = Path(folder) / name
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+        elif git_blob_sha1(path) != expected:
+            problems.append(f"{name} differs from the published file")
+    if problems:
+        for name in members:
+            (Path(folder) / name).unlink(missing_ok=True)
+        raise ArchiveError("The CMU archive is not the published one: " + "; ".join(problems) +
+                           ". It was deleted; run again to download a fresh copy.")
+
+
+def read_cmu_metadata(path: Path) -> pd.DataFrame:
+    """``movie.metadata.tsv`` (or ``.gz``) as a table with genre/language/country lists."""
+    try:
+        meta = pd.read_csv(path, sep="\t", header=None, names=CMU_METADATA_COLUMNS, dtype=str,
+                           quoting=3, keep_default_na=False, on_bad_lines="error")
+        for col in ("genres", "languages", "countries"):
+            meta[col] = meta[col].map(_names)
+    except (pd.errors.ParserError, json.JSONDecodeError, UnicodeDecodeError, EOFError, OSError) as err:
+        raise DatasetError(f"{path} is not a valid CMU movie.metadata.tsv ({err}). "
+                           f"Delete it and download the archive again.") from None
+    meta["year"] = pd.to_numeric(meta["release_date"].str[:4], errors="coerce").astype("Int64")
+    meta["box_office"] = pd.to_numeric(meta["box_office"], errors="coerce")
+    meta["runtime"] = pd.to_numeric(meta["runtime"], errors="coerce")
+    return meta
+
+
+def read_cmu_plots(path: Path) -> pd.DataFrame:
+    """``plot_summaries.txt``: one ``<wikipedia id> TAB <summary>`` per line."""
+    import gzip
+
+    rows = []
+    opener = gzip.open if str(path).endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                line = line.rstrip("\n")
+                if not line:
+                    continue
+                movie_id, sep, summary = line.partition("\t")
+                if not sep or not movie_id.strip().isdigit():
+                    raise DatasetError(f"{path}, line {n}: expected '<wikipedia id>\\t<summary>', got "
+                                       f"{line[:60]!r}. Delete the file and download the archive again.")
+                rows.append((movie_id.strip(), summary))
+    except (UnicodeDecodeError, EOFError, OSError) as err:
+        raise DatasetError(f"{path} could not be read ({err}); delete it and download again.") from None
+    return pd.DataFrame(rows, columns=["id", "text"])
+
+
+def load_cmu(download: bool = True, url: str = CMU_URL, verbose: bool = True, quiet: bool = False) -> pd.DataFrame:
+    """The CMU Movie Summary Corpus: 42,306 Wikipedia plots joined to Freebase metadata."""
+    meta_path, plots_path = _cmu_files(download, url, quiet)
+    meta = read_cmu_metadata(meta_path)
+    plots = read_cmu_plots(plots_path).drop_duplicates("id")
+    df = plots.merge(meta, on="id", how="left", indicator=True)
+    no_meta = df["_merge"].eq("left_only")
+    df = df.loc[~no_meta].drop(columns="_merge")
+    dropped = {"plots without metadata": int(no_meta.sum())}
+    df.attrs["metadata_without_plot"] = int(len(meta) - len(df))
+    out = _finish(df, "cmu", verbose=False, dropped=dropped)
+    out.attrs["metadata_without_plot"] = df.attrs["metadata_without_plot"]
+    if verbose:
+        print(f"cmu: {len(meta):,} movies in the metadata, {len(meta) - df.attrs['metadata_without_plot']:,} "
+              f"with a plot; kept {len(out):,} with plot and genres "
+              f"(left out: {out.attrs['dropped']['without genres']:,} without genres, "
+              f"{out.attrs['dropped']['without text']:,} with an empty plot, "
+              f"{dropped['plots without metadata']:,} plots without metadata)")
+    return out
+
+
+# --------------------------------------------------------------------------- Netflix
+def netflix_path() -> Path:
+    path = find_file(f"netflix/{NETFLIX_FILE}", NETFLIX_FILE)
+    if path is None:
+        raise DatasetError(f"{NETFLIX_FILE} not found in {[str(d) for d in config.data_dirs()]}. {NETFLIX_HELP}")
+    return path
+
+
+def load_netflix(path: Path | None = None, verbose: bool = True) -> pd.DataFrame:
+    """The Kaggle Netflix titles: ``description`` as text, ``listed_in`` as genres."""
+    path = Path(path) if path else netflix_path()
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
+        raise DatasetError(f"{path} is not a readable CSV ({err}). {NETFLIX_HELP}") from None
+    missing = [c for c in NETFLIX_COLUMNS if c not in raw.columns]
+    if missing:
+        raise DatasetError(f"{path} lacks the Kaggle columns {missing}; is it netflix_titles.csv? {NETFLIX_HELP}")
+    df = pd.DataFrame({
+        "id": raw["show_id"],
+        "title": raw["title"],
+        "text": raw["description"],
+        "genres": raw["listed_in"].map(lambda s: [g.strip() for g in s.split(",") if g.strip()]),
+        "type": raw["type"],
+        "year": pd.to_numeric(raw["release_year"], errors="coerce").astype("Int64"),
+        "countries": raw["country"].map(lambda s: [c.strip() for c in s.split(",") if c.strip()]),
+        "director": raw["director"],
+        "rating": raw["rating"],
+        "duration": raw["duration"],
+        "date_added": raw["date_added"].str.strip(),
+    })
+    return _finish(df, "netflix", verbose)
+
+
+# --------------------------------------------------------------------------- your own CSV
+def _split_genres(value, sep: str) -> list[str]:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return []
+    value = str(value).strip()
+    if value.startswith("[") and value.endswith("]"):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = ast.literal_eval(value)
+        return [str(g).strip() for g in parsed if str(g).strip()]
+    return [g.strip() for g in value.split(sep) if g.strip()]
+
+
+def load_csv(path, text_column: str, genres_column: str, genre_sep: str = ",", id_column: str | None = None,
+             title_column: str | None = None, delimiter: str = ",", verbose: bool = True) -> pd.DataFrame:
+    """Any CSV with a text column and a genre-list column.
+
+    Genres are split on ``genre_sep`` (or parsed when they look like ``["A", "B"]``).
+    Rows get ids ``0..n-1`` when there is no ``id_column``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path} does not exist.")
+    try:
+        raw = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
+        raise DatasetError(f"{path} is not a readable CSV ({err}).") from None
+    for col in (text_column, genres_column, id_column, title_column):
+        if col is not None and col not in raw.columns:
+            raise DatasetError(f"{path} has no column {col!r}; its columns are {list(raw.columns)}.")
+    try:
+        genres = raw[genres_column].map(lambda v: _split_genres(v, genre_sep))
+    except (ValueError, SyntaxError) as err:
+        raise DatasetError(f"{path}: column {genres_column!r} has a value that is not a genre list ({err}).") from None
+    df = pd.DataFrame({
+        "id": raw[id_column] if id_column else pd.Series(range(len(raw))).astype(str),
+        "title": raw[title_column] if title_column else "",
+        "text": raw[text_column],
+        "genres": genres,
+    })
+    extra = [c for c in raw.columns if c not in {text_column, genres_column, id_column, title_column}]
+    for col in extra:
+        df[col] = raw[col]
+    return _finish(df, path.stem, verbose)
+
+
+# --------------------------------------------------------------------------- registry
+DATASETS = {"cmu": load_cmu, "netflix": load_netflix, "csv": load_csv}
+GENRE_SOURCE = {"cmu": "cmu", "netflix": "netflix", "csv": "identity"}
+
+
+def load_dataset(name: str | None = None, **kwargs) -> pd.DataFrame:
+    """Load a dataset by name (default: ``COURSE_DATASET``) as the common table."""
+    name = (name or config.dataset_name()).strip().lower()
+    if name not in DATASETS:
+        raise DatasetError(f"Unknown dataset {name!r}. Choose one of {sorted(DATASETS)} "
+                           f"(set COURSE_DATASET, or pass the name).")
+    return DATASETS[name](**kwargs)
+
+
+def load_raw_genres(name: str) -> list[list[str]]:
+    """Raw genre lists of every title in the metadata (CMU: including movies without plots)."""
+    if name == "cmu":
+        meta = find_file(f"{CMU_FOLDER}/movie.metadata.tsv", f"{CMU_FOLDER}/movie.metadata.tsv.gz")
+        if meta is None:
+            meta, _ = _cmu_files(True, CMU_URL, quiet=False)
+        return read_cmu_metadata(meta)["genres"].tolist()
+    return load_dataset(name, verbose=False)["genres"].tolist()

@@ -1,0 +1,163 @@
+"""Multi-label metrics, thresholds and the trivial baseline.
+
+Every model in the course outputs one probability per genre. Turning them into
+labels needs a threshold; judging the labels needs F1 in its flavours:
+
+* **micro-F1** pools every (movie, genre) decision: frequent genres dominate.
+* **macro-F1** averages the per-genre F1: every genre counts the same.
+* **samples-F1** averages the F1 of each movie's predicted genre set.
+
+Thresholds are always chosen on the validation split and applied once to test.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import (
+    f1_score,
+    hamming_loss,
+    label_ranking_average_precision_score,
+    precision_recall_fscore_support,
+)
+
+DEFAULT_GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
+
+
+def _check(y_true, y_score) -> tuple[np.ndarray, np.ndarray]:
+    y_true = np.asarray(y_true)
+    y_score = np.asarray(y_score, dtype=float)
+    if y_true.shape != y_score.shape or y_true.ndim != 2:
+        raise ValueError(
+            f"y_true and y_prob must be 2-D arrays of the same shape (movies x genres); "
+            f"got {y_true.shape} and {y_score.shape}."
+        )
+    return y_true.astype(int), y_score
+
+
+def apply_thresholds(y_prob, thresholds) -> np.ndarray:
+    """0/1 labels: ``y_prob >= threshold`` (a scalar or one threshold per genre)."""
+    y_prob = np.asarray(y_prob, dtype=float)
+    return (y_prob >= np.asarray(thresholds, dtype=float)).astype(int)
+
+
+def f1_scores(y_true, y_pred) -> dict[str, float]:
+    """Micro, macro and samples F1 of 0/1 predictions."""
+    y_true, y_pred = _check(y_true, y_pred)
+    kw = dict(zero_division=0)
+    return {
+        "micro_f1": float(f1_score(y_true, y_pred, average="micro", **kw)),
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", **kw)),
+        "samples_f1": float(f1_score(y_true, y_pred, average="samples", **kw)),
+    }
+
+
+def evaluate(y_true, y_prob, thresholds=0.5) -> dict[str, float]:
+    """All the course's metrics for probabilities cut at ``thresholds``.
+
+    Returns micro/macro/samples F1, hamming loss, label ranking average precision
+    (threshold-free) and the mean number of predicted and true genres per movie.
+    """
+    y_true, y_prob = _check(y_true, y_prob)
+    y_pred = apply_thresholds(y_prob, thresholds)
+    out = f1_scores(y_true, y_pred)
+    out["hamming_loss"] = float(hamming_loss(y_true, y_pred))
+    has_label = y_true.sum(axis=1) > 0
+    out["lrap"] = (
+        float(label_ranking_average_precision_score(y_true[has_label], y_prob[has_label]))
+        if has_label.any()
+        else float("nan")
+    )
+    out["pred_cardinality"] = float(y_pred.sum(axis=1).mean())
+    out["true_cardinality"] = float(y_true.sum(axis=1).mean())
+    return out
+
+
+def per_genre_report(y_true, y_pred, genres) -> "pd.DataFrame":
+    """Precision, recall, F1 and support of every genre, most frequent first."""
+    import pandas as pd
+
+    y_true, y_pred = _check(y_true, y_pred)
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
+    table = pd.DataFrame({"genre": list(genres), "precision": p, "recall": r, "f1": f, "support": s})
+    return table.sort_values("support", ascending=False).reset_index(drop=True)
+
+
+def tune_global_threshold(y_true, y_prob, metric: str = "micro_f1", grid=DEFAULT_GRID):
+    """The single threshold in ``grid`` that maximises ``metric`` (on validation).
+
+    Returns ``(best_threshold, curve)`` where ``curve`` maps each threshold to its score.
+    """
+    y_true, y_prob = _check(y_true, y_prob)
+    if metric not in ("micro_f1", "macro_f1", "samples_f1"):
+        raise ValueError(f"metric must be micro_f1, macro_f1 or samples_f1, not {metric!r}.")
+    curve = {float(t): f1_scores(y_true, apply_thresholds(y_prob, t))[metric] for t in grid}
+    best = max(curve, key=lambda t: (curve[t], -abs(t - 0.5)))
+    return best, curve
+
+
+def tune_per_genre_thresholds(y_true, y_prob, grid=DEFAULT_GRID, min_positives: int = 0,
+                              fallback: float | None = None, shrink: float = 0.0) -> np.ndarray:
+    """One threshold per genre, each maximising that genre's F1 on validation.
+
+    Rare genres over-fit: a genre with fewer than ``min_positives`` positives keeps
+    ``fallback`` (default: the best global micro-F1 threshold). ``shrink`` in [0, 1]
+    pulls every tuned threshold toward the fallback: ``(1-shrink)*tuned + shrink*fallback``.
+    """
+    y_true, y_prob = _check(y_true, y_prob)
+    if not 0.0 <= shrink <= 1.0:
+        raise ValueError(f"shrink must be between 0 and 1, not {shrink}.")
+    if fallback is None:
+        fallback, _ = tune_global_threshold(y_true, y_prob, grid=grid)
+    grid = np.asarray(grid, dtype=float)
+    thresholds = np.full(y_true.shape[1], float(fallback))
+    for j in range(y_true.shape[1]):
+        positives = y_true[:, j].sum()
+        if positives == 0 or positives < min_positives:
+            continue
+        preds = y_prob[:, j][None, :] >= grid[:, None]          # grid x movies
+        tp = (preds & (y_true[:, j] == 1)).sum(axis=1)
+        fp = (preds & (y_true[:, j] == 0)).sum(axis=1)
+        fn = positives - tp
+        f1 = np.where(tp > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+        best = np.flatnonzero(f1 == f1.max())
+        tuned = grid[best[np.argmin(np.abs(grid[best] - fallback))]]
+        thresholds[j] = (1 - shrink) * tuned + shrink * fallback
+    return thresholds
+
+
+def top_k_predictions(scores, k: int) -> np.ndarray:
+    """0/1 matrix with the ``k`` highest-scoring genres of each row set to 1."""
+    scores = np.asarray(scores, dtype=float)
+    k = int(k)
+    if not 0 < k <= scores.shape[1]:
+        raise ValueError(f"k must be between 1 and the number of genres ({scores.shape[1]}), not {k}.")
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    out = np.zeros(scores.shape, dtype=int)
+    np.put_along_axis(out, order, 1, axis=1)
+    return out
+
+
+class MostFrequentBaseline:
+    """The trivial baseline: always predict the ``k`` most frequent training genres.
+
+    ``k`` is chosen on validation to maximise micro-F1. ``predict_proba`` returns the
+    training frequency of every genre for every movie (the same row each time), so
+    the baseline fits the same evaluation code as the real models.
+    """
+
+    def fit(self, y_train, y_val=None, max_k: int = 5) -> "MostFrequentBaseline":
+        y_train = np.asarray(y_train)
+        self.frequency_ = y_train.mean(axis=0)
+        self.k_ = 1
+        if y_val is not None:
+            y_val = np.asarray(y_val)
+            scores = {k: f1_scores(y_val, self.predict(len(y_val), k))["micro_f1"]
+                      for k in range(1, min(max_k, y_train.shape[1]) + 1)}
+            self.k_ = max(scores, key=scores.get)
+            self.val_scores_ = scores
+        return self
+
+    def predict_proba(self, n: int) -> np.ndarray:
+        return np.tile(self.frequency_, (n, 1))
+
+    def predict(self, n: int, k: int | None = None) -> np.ndarray:
+        return top_k_predictions(self.predict_proba(n), k or self.k_)

@@ -1,0 +1,95 @@
+"""What every notebook's setup cell calls once ``utils`` is importable.
+
+``setup()`` installs on Colab only what Colab lacks, checks versions, fixes the
+seeds, reads the FAST switch and the dataset, and styles the plots, then prints a
+one-line summary so a student sees how the notebook is about to run.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as md
+import subprocess
+import sys
+
+from . import config
+
+IN_COLAB = "google.colab" in sys.modules
+
+# pip name -> import name, for the packages a notebook may ask for on Colab
+_IMPORT_NAMES = {"iterative-stratification": "iterstrat", "scikit-learn": "sklearn",
+                 "tensorflow-text": "tensorflow_text", "tf-keras": "tf_keras",
+                 "tensorflow-hub": "tensorflow_hub", "keras-hub": "keras_hub"}
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return None
+
+
+def _as_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def matching_tf_companions() -> list[str]:
+    """pip specs of tensorflow-text and tf-keras that match the installed TensorFlow.
+
+    TF Text and tf-keras are released in lock-step with TensorFlow (same major.minor),
+    so on Colab we compute them from the runtime rather than hard-coding ours.
+    """
+    tf_version = _version("tensorflow")
+    if tf_version is None:
+        raise RuntimeError("TensorFlow is not installed: pip install -r requirements.txt")
+    major, minor = _as_tuple(tf_version)[:2]
+    return [f"tensorflow-text~={major}.{minor}.0", f"tf-keras~={major}.{minor}.0"]
+
+
+def install_on_colab(packages) -> list[str]:
+    """On Colab, ``pip install`` the packages that are missing; elsewhere do nothing."""
+    missing = [p for p in packages if _version(p.split("=")[0].split("~")[0].split("<")[0].split(">")[0]) is None]
+    if IN_COLAB and missing:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)
+    return missing if IN_COLAB else []
+
+
+def check_versions(minimum: dict[str, str]) -> dict[str, str]:
+    """Installed versions of ``minimum``'s packages; error with the fix when one is too old."""
+    found = {}
+    for dist, least in minimum.items():
+        have = _version(dist)
+        if have is None:
+            raise ImportError(f"{dist} is not installed. Run: python -m pip install -r requirements.txt")
+        if _as_tuple(have) < _as_tuple(least):
+            raise ImportError(f"{dist} {have} is too old, the course needs >= {least}. "
+                              f"Run: python -m pip install -r requirements.txt")
+        found[dist] = have
+    return found
+
+
+def setup(minimum: dict[str, str] | None = None, colab_packages=(), plots: bool = True):
+    """Prepare a notebook; return ``(FAST, SEED)``.
+
+    ``minimum``: ``{"pip-name": "min.version"}`` checked after the Colab installs;
+    ``colab_packages``: pip specs installed on Colab when missing.
+    """
+    install_on_colab(colab_packages)
+    minimum = {"numpy": "1.26", "pandas": "2.0", "scikit-learn": "1.3", **(minimum or {})}
+    versions = check_versions(minimum)
+    seed = config.set_seeds()
+    fast = config.fast_mode()
+    if plots:
+        import matplotlib.pyplot as plt
+        import seaborn as sns
+
+        sns.set_theme(style="whitegrid", context="notebook")
+        plt.rcParams["figure.figsize"] = (9, 4.5)
+    where = "Colab" if IN_COLAB else "local"
+    print(f"Python {sys.version.split()[0]} on {where} | dataset={config.dataset_name()} | "
+          f"FAST={fast} | seed={seed}")
+    print("  " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    return fast, seed

@@ -1,0 +1,128 @@
+"""The shared results format: what every model notebook saves for notebook 06.
+
+``results/<dataset>/<model>/`` holds three files:
+
+* ``probs.npz``: ``genres``, ``val_ids``, ``val_true``, ``val_prob``, ``test_ids``,
+  ``test_true``, ``test_prob`` (probabilities in genre order).
+* ``thresholds.json``: ``{"global": t, "per_genre": {genre: t, ...}, "default": "global"}``.
+* ``metrics.json``: ``{"model": ..., "dataset": ..., "fast": ..., "notes": ...,
+  "test": {"0.5": {...}, "global": {...}, "per_genre": {...}}}`` from :func:`utils.metrics.evaluate`.
+
+Files are written to a temporary name and renamed, so a crash never leaves half a result.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import config
+from .metrics import evaluate, tune_global_threshold, tune_per_genre_thresholds
+
+MODEL_ORDER = ["trivial_baseline", "tfidf_logreg", "bilstm_w2v", "bilstm_w2v_softf1",
+               "bert_tfhub_frozen", "bert_tfhub_finetuned", "minilm_frozen", "minilm_finetuned"]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_json(path: Path, obj) -> Path:
+    return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def _atomic_savez(path: Path, **arrays) -> Path:
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def choose_thresholds(y_val, val_prob, genres, min_positives: int = 20) -> dict:
+    """Global threshold (max micro-F1) and per-genre thresholds, both tuned on validation.
+
+    Genres with fewer than ``min_positives`` validation positives keep the global
+    threshold. The course's default is the global threshold: with a few hundred
+    validation titles per-genre thresholds over-fit (see notebook 06).
+    """
+    best, _ = tune_global_threshold(y_val, val_prob)
+    per = tune_per_genre_thresholds(y_val, val_prob, min_positives=min_positives, fallback=best)
+    return {"global": float(best), "per_genre": dict(zip(genres, map(float, per))), "default": "global"}
+
+
+def save_results(model: str, genres, val_ids, y_val, val_prob, test_ids, y_test, test_prob,
+                 thresholds: dict | None = None, dataset: str | None = None,
+                 notes: str = "", extra: dict | None = None) -> dict:
+    """Tune thresholds on validation (unless given), evaluate on test and save everything.
+
+    Returns the metrics dictionary that was written to ``metrics.json``.
+    """
+    dataset = dataset or config.dataset_name()
+    genres = [str(g) for g in genres]
+    val_prob = np.asarray(val_prob, dtype=np.float32)
+    test_prob = np.asarray(test_prob, dtype=np.float32)
+    if val_prob.shape[1] != len(genres) or test_prob.shape[1] != len(genres):
+        raise ValueError(f"probabilities have {val_prob.shape[1]}/{test_prob.shape[1]} columns "
+                         f"but there are {len(genres)} genres.")
+    thresholds = thresholds or choose_thresholds(y_val, val_prob, genres)
+    per = np.array([thresholds["per_genre"][g] for g in genres])
+    metrics = {
+        "model": model,
+        "dataset": dataset,
+        "fast": config.fast_mode(),
+        "notes": notes,
+        "n_val": int(len(val_ids)),
+        "n_test": int(len(test_ids)),
+        "test": {
+            "0.5": evaluate(y_test, test_prob, 0.5),
+            "global": evaluate(y_test, test_prob, thresholds["global"]),
+            "per_genre": evaluate(y_test, test_prob, per),
+        },
+        "val": {"global": evaluate(y_val, val_prob, thresholds["global"])},
+    }
+    if extra:
+        metrics.update(extra)
+    out = config.results_dir(dataset) / model
+    _atomic_savez(out / "probs.npz", genres=np.array(genres), val_ids=np.asarray(val_ids).astype(str),
+                  val_true=np.asarray(y_val, dtype=np.int8), val_prob=val_prob,
+                  test_ids=np.asarray(test_ids).astype(str), test_true=np.asarray(y_test, dtype=np.int8),
+                  test_prob=test_prob)
+    atomic_write_json(out / "thresholds.json", thresholds)
+    atomic_write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def load_results(model: str, dataset: str | None = None) -> dict:
+    """One model's saved results: arrays from ``probs.npz`` plus thresholds and metrics."""
+    folder = config.results_dir(dataset) / model
+    if not (folder / "metrics.json").exists():
+        raise FileNotFoundError(f"No results for model {model!r} in {folder}: run its notebook first.")
+    with np.load(folder / "probs.npz", allow_pickle=False) as z:
+        out = {k: z[k] for k in z.files}
+    out["genres"] = [str(g) for g in out["genres"]]
+    out["thresholds"] = json.loads((folder / "thresholds.json").read_text())
+    out["metrics"] = json.loads((folder / "metrics.json").read_text())
+    return out
+
+
+def available_models(dataset: str | None = None) -> list[str]:
+    """Models with saved results for ``dataset``, in the course's order."""
+    folder = config.results_dir(dataset)
+    found = [p.parent.name for p in folder.glob("*/metrics.json")] if folder.exists() else []
+    order = {m: i for i, m in enumerate(MODEL_ORDER)}
+    return sorted(found, key=lambda m: (order.get(m, len(order)), m))
