@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import socket
@@ -70,7 +71,7 @@ def download(url: str, dest: Path, retries: int = 3, timeout: float = 30.0,
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
         try:
             req = urllib.request.Request(url, headers={"User-Agent": "movie-genres-course"})
-            with urllib.request.urlopen(req, timeout=timeout) as resp, os.fdopen(fd, "wb") as out:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(req, timeout=timeout) as resp:
                 total = resp.headers.get("Content-Length")
                 total = int(total) if total and total.isdigit() else None
                 got = 0
@@ -90,7 +91,7 @@ def download(url: str, dest: Path, retries: int = 3, timeout: float = 30.0,
                                     f"there. Check the URL, or download it by hand into {dest.parent}.") from None
             last_error = err
         except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, DownloadError,
-                OSError) as err:
+                OSError, http.client.HTTPException) as err:  # HTTPException: IncompleteRead, BadStatusLine
             Path(tmp).unlink(missing_ok=True)
             last_error = err
         if attempt < retries:
