@@ -1,0 +1,87 @@
+"""The headless course runner on throwaway notebooks: progress, executed copies, first failure."""
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from utils import config, run_course
+
+
+def write_nb(path, *sources):
+    nb = new_notebook(cells=[new_markdown_cell(f"# {path.stem}")] + [new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def course(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "RESULTS_DIR", tmp_path / "results")   # no results: table says so
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    write_nb(nbs / "01_pass.ipynb",
+             "import os\nprint('fast', os.environ['COURSE_FAST'], os.environ['COURSE_DATASET'])",
+             "open('cwd.txt', 'w').write(os.getcwd())")
+    write_nb(nbs / "02_fail.ipynb", "x = 1", "raise ValueError('boom in cell three')", "print('never')")
+    write_nb(nbs / "03_later.ipynb", "open('ran.txt', 'w').write('yes')")
+    return nbs
+
+
+def test_stops_at_first_failure_and_reports_it(course, tmp_path):
+    lines = []
+    out = tmp_path / "runs" / "x"
+    report = run_course.run(notebooks_dir=course, out_dir=out, fast=True, dataset="netflix",
+                            log=lines.append, timeout=120)
+    text = "\n".join(lines)
+    assert not report.ok
+    # progress with elapsed time, one line per notebook
+    assert "[1/3] 01_pass.ipynb ok in" in text and " s" in text
+    assert "[2/3] 02_fail.ipynb FAILED after" in text
+    # the failure: notebook, cell (1-based, counting the markdown title), id and error
+    f = report.failure
+    assert (f.notebook, f.cell_index) == ("02_fail.ipynb", 2)
+    assert "FAILED: 02_fail.ipynb, cell 3" in text
+    assert "ValueError: boom in cell three" in text
+    assert "raise ValueError('boom in cell three')" in text
+    # the run stopped there
+    assert report.skipped == ["03_later.ipynb"] and not (course / "ran.txt").exists()
+    # executed copies in the output folder, with outputs; the committed notebooks untouched
+    executed = nbformat.read(out / "01_pass.ipynb", as_version=4)
+    assert "fast 1 netflix" in executed.cells[1].outputs[0]["text"]
+    failed = nbformat.read(out / "02_fail.ipynb", as_version=4)
+    assert failed.cells[2].outputs[0]["output_type"] == "error"
+    original = nbformat.read(course / "01_pass.ipynb", as_version=4)
+    assert all(not c.get("outputs") for c in original.cells if c.cell_type == "code")
+    # notebooks run with the notebooks folder as working directory, as in Jupyter
+    assert (course / "cwd.txt").read_text() == str(course)
+
+
+def test_all_pass_ends_with_comparison_table(course, tmp_path):
+    (course / "02_fail.ipynb").unlink()
+    (course / "03_later.ipynb").rename(course / "02_later.ipynb")
+    lines = []
+    report = run_course.run(notebooks_dir=course, out_dir=tmp_path / "runs", fast=False, dataset="netflix",
+                            log=lines.append)
+    text = "\n".join(lines)
+    assert report.ok and [n for n, _ in report.finished] == ["01_pass.ipynb", "02_later.ipynb"]
+    assert "FULL mode" in text and "All 2 notebook(s) ran" in text
+    assert "No model results" in text and "tfidf_logreg" in text   # the (empty) comparison says what is missing
+
+
+def test_refuses_to_write_over_the_notebooks(course):
+    with pytest.raises(ValueError, match="committed notebooks"):
+        run_course.run(notebooks_dir=course, out_dir=course, log=lambda _: None)
+
+
+def test_select_only_and_from(course):
+    files = sorted(course.glob("*.ipynb"))
+    assert [p.name for p in run_course.select(files, start="02")] == ["02_fail.ipynb", "03_later.ipynb"]
+    assert [p.name for p in run_course.select(files, only=["01", "03"])] == ["01_pass.ipynb", "03_later.ipynb"]
+    with pytest.raises(ValueError, match="matches no notebook"):
+        run_course.select(files, start="09")
+
+
+def test_command_line_exit_code(course, tmp_path, capsys):
+    code = run_course.main(["--fast", "--dataset", "netflix", "--notebooks", str(course),
+                            "--out", str(tmp_path / "runs"), "--only", "02"])
+    out = capsys.readouterr().out
+    assert code == 1 and "FAILED: 02_fail.ipynb" in out
