@@ -286,7 +286,8 @@ def load_csv(path, text_column: str, genres_column: str, genre_sep: str = ",", i
         "text": raw[text_column],
         "genres": genres,
     })
-    extra = [c for c in raw.columns if c not in {text_column, genres_column, id_column, title_column}]
+    used = {text_column, genres_column, id_column, title_column, *COMMON_COLUMNS}  # never overwrite these
+    extra = [c for c in raw.columns if c not in used]
     for col in extra:
         df[col] = raw[col]
     return _finish(df, path.stem, verbose)
