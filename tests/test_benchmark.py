@@ -1,0 +1,145 @@
+"""The benchmark command: one process per model, figures, peak memory, JSON records."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from utils import benchmark, config
+
+GENRES = ["Horror", "Comedy", "Western"]
+SIGNAL = {"Horror": ["ghost", "haunted", "blood"], "Comedy": ["joke", "funny", "prank"],
+          "Western": ["sheriff", "cowboy", "saloon"]}
+NOISE = ["city", "family", "friend", "night", "journey", "secret", "house", "town"]
+
+FAKE_MODEL = textwrap.dedent('''
+    import os
+    import numpy as np
+    from utils.metrics import evaluate
+
+    def benchmark(corpus, fast):
+        y = corpus.y("test")
+        prob = np.tile(corpus.y("train").mean(axis=0), (len(y), 1))
+        return {"test": evaluate(y, prob, 0.3), "train_seconds": 0.01, "notes": "fake",
+                "fast_arg": fast, "course_fast": os.environ.get("COURSE_FAST"),
+                "extra_env": os.environ.get("BENCH_TEST_ENV")}
+
+    def broken(corpus, fast):
+        raise RuntimeError("this model is broken on purpose")
+
+    def no_metrics(corpus, fast):
+        return {"train_seconds": 1.0}
+''')
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory):
+    """A tiny prepared 'netflix' corpus written with the pipeline's own save functions."""
+    from utils import pipeline
+    from utils.splits import binarize, make_split
+
+    root = tmp_path_factory.mktemp("processed")
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(200):
+        labels = [g for g in GENRES if rng.random() < 0.4] or [GENRES[i % 3]]
+        words = list(rng.choice(NOISE, 5)) + [w for g in labels for w in rng.choice(SIGNAL[g], 2)]
+        rows.append({"id": f"s{i}", "title": f"Title {i}", "text": " ".join(words) + ".", "genres": labels})
+    df = pd.DataFrame(rows)
+    old = config.PROCESSED_DIR
+    config.PROCESSED_DIR = root
+    try:
+        split = make_split(df["id"], binarize(df["genres"], GENRES), seed=0)
+        pipeline.save_labelled(df, GENRES, split, "netflix")
+        pipeline.save_clean(pipeline.clean_table(df, verbose=False), "netflix")
+        assert pipeline.is_prepared("netflix")
+    finally:
+        config.PROCESSED_DIR = old
+    return root
+
+
+@pytest.fixture(scope="module")
+def fake_module(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fakemodel")
+    (folder / "bench_fake_model.py").write_text(FAKE_MODEL)
+    return folder
+
+
+def cli(args, processed, out, fake_module=None, extra_env=None, timeout=300):
+    env = {**os.environ, **(extra_env or {})}
+    paths = [str(config.ROOT)] + ([str(fake_module)] if fake_module else [])
+    env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")])
+    cmd = [sys.executable, "-m", "utils.benchmark", "--dataset", "netflix",
+           "--processed-dir", str(processed), "--out", str(out), *args]
+    return subprocess.run(cmd, cwd=config.ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_registry_names_every_model():
+    assert set(benchmark.REGISTRY) == {"tfidf", "bilstm", "minilm", "bert_tfhub"}
+    assert benchmark.MODEL_ENV["bert_tfhub"] == {"TF_USE_LEGACY_KERAS": "1"}
+    assert benchmark.resolve("tfidf") == "utils.tfidf:benchmark"
+    assert benchmark.resolve("pkg.mod:fn") == "pkg.mod:fn"
+    with pytest.raises(benchmark.BenchmarkError, match="Unknown model"):
+        benchmark.resolve("svm")
+
+
+def test_machine_info_names_cpu_and_cores():
+    info = benchmark.machine_info()
+    assert info["cores"] >= 1 and info["cpu"] and isinstance(info["gpus"], list)
+    assert f"{info['cores']} cores" in benchmark.machine_summary(info)
+
+
+def test_fake_model_runs_in_its_own_process(processed, fake_module, tmp_path):
+    run = cli(["--model", "bench_fake_model:benchmark", "--fast", "--markdown"], processed, tmp_path,
+              fake_module)
+    assert run.returncode == 0, run.stderr
+    path = tmp_path / "netflix-bench_fake_model-fast.json"
+    record = json.loads(path.read_text())
+    assert record["dataset"] == "netflix" and record["mode"] == "fast"
+    assert sum(record["split_sizes"].values()) == 200
+    assert set(record["metrics"]) == {"micro_f1", "macro_f1", "samples_f1"}
+    assert record["figures"]["fast_arg"] is True and record["figures"]["course_fast"] == "1"
+    assert record["peak_rss_mb"] > 10 and record["wall_seconds"] > 0
+    assert record["machine"]["cores"] >= 1
+    out = run.stdout
+    for text in ("split sizes", "micro", "peak RSS", "wall", "| dataset | model |", "| netflix | bench_fake_model | fast |"):
+        assert text in out, text
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_model_environment_is_set_only_for_its_model(processed, fake_module, tmp_path, monkeypatch):
+    spec = "bench_fake_model:benchmark"
+    monkeypatch.setenv("PYTHONPATH", str(fake_module))
+    monkeypatch.setitem(benchmark.MODEL_ENV, spec, {"BENCH_TEST_ENV": "set"})
+    monkeypatch.setattr(config, "PROCESSED_DIR", processed)
+    record = benchmark.run_model(spec, "netflix", fast=False, out_dir=tmp_path)
+    assert record["figures"]["extra_env"] == "set" and record["figures"]["course_fast"] == "0"
+    assert record["mode"] == "full" and (tmp_path / "netflix-bench_fake_model-full.json").exists()
+    assert "BENCH_TEST_ENV" not in os.environ
+
+
+def test_failures_are_reported_not_hidden(processed, fake_module, tmp_path):
+    run = cli(["--model", "bench_fake_model:broken"], processed, tmp_path, fake_module)
+    assert run.returncode == 1
+    assert "broken on purpose" in run.stderr and "failed" in run.stderr
+    run = cli(["--model", "bench_fake_model:no_metrics"], processed, tmp_path, fake_module)
+    assert run.returncode == 1 and "no 'test' metrics" in run.stderr
+    run = cli(["--model", "svm"], processed, tmp_path)
+    assert run.returncode == 2 and "Unknown model" in run.stderr
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_tfidf_benchmark_end_to_end(processed, tmp_path):
+    run = cli(["--model", "tfidf"], processed, tmp_path)
+    assert run.returncode == 0, run.stderr
+    record = json.loads((tmp_path / "netflix-tfidf-full.json").read_text())
+    assert record["model"] == "tfidf" and record["spec"] == "utils.tfidf:benchmark"
+    assert record["metrics"]["micro_f1"] > 0.6       # the synthetic plots are easy
+    assert record["train_seconds"] is not None and record["peak_rss_mb"] < 2048
+    assert record["split_sizes"] == record["corpus_sizes"]
