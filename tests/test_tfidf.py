@@ -46,8 +46,8 @@ def synthetic_corpus(n: int = 300) -> Corpus:
     return Corpus("netflix", GENRES, df)
 
 
-@pytest.fixture(scope="module")
-def fitted():
+@pytest.fixture
+def fitted(nltk_data):
     from utils.text import clean_text
 
     texts, y = synthetic()
@@ -136,7 +136,7 @@ def test_predictor_refuses_empty_text(fitted, tmp_path):
     assert predictor.predict_proba("a haunted ghost").shape == (1, 3)
 
 
-def test_benchmark_beats_the_trivial_baseline():
+def test_benchmark_beats_the_trivial_baseline(nltk_data):
     corpus = synthetic_corpus()
     figures = tfidf.benchmark(corpus, fast=False, min_df=1)
     assert (figures["n_train"], figures["n_val"], figures["n_test"]) == (180, 60, 60)
@@ -149,7 +149,7 @@ def test_benchmark_beats_the_trivial_baseline():
     json.dumps(figures)  # the benchmark CLI writes it as JSON
 
 
-def test_benchmark_fast_subsamples(monkeypatch):
+def test_benchmark_fast_subsamples(monkeypatch, nltk_data):
     corpus = synthetic_corpus(n=600)
     monkeypatch.setitem(tfidf.FAST_SIZES, "max_train", 200)
     monkeypatch.setitem(tfidf.FAST_SIZES, "max_eval", 50)
