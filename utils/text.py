@@ -21,6 +21,7 @@ _URL = re.compile(r"https?://\S+|www\.\S+")
 _NON_LETTERS = re.compile(r"[^a-z\s]+")
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _SPACES = re.compile(r"\s+")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 class TextError(ValueError):
@@ -47,10 +48,18 @@ def strip_markup(text: str) -> str:
     return _URL.sub(" ", text)
 
 
+def _fold(match: re.Match) -> str:
+    # accents and non-Latin letters vanish; dashes, quotes and other symbols separate words
+    return "" if unicodedata.category(match.group())[0] in "LM" else " "
+
+
 def normalize(text: str) -> str:
-    """Markup stripped, accents folded to ASCII ("Pokémon" -> "pokemon"), lowercased."""
+    """Markup stripped, accents folded to ASCII ("Pokémon" -> "pokemon"), lowercased.
+
+    Non-ASCII punctuation separates words ("hero—a farmer" -> "hero a farmer").
+    """
     text = unicodedata.normalize("NFKD", strip_markup(text))
-    return text.encode("ascii", "ignore").decode("ascii").lower()
+    return _NON_ASCII.sub(_fold, text).lower()
 
 
 def tokenize(text: str) -> list[str]:
