@@ -58,7 +58,7 @@ def save_split(split: pd.Series, path) -> None:
 
 def load_split(path) -> pd.Series:
     """Read a split written by :func:`save_split`, checking its values."""
-    table = pd.read_csv(path, dtype=str)
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)  # ids like "NA" stay strings
     if list(table.columns) != ["id", "split"] or not table["split"].isin(SPLITS).all():
         raise ValueError(f"{path} is not a split file (columns id,split with train/val/test).")
     return table.set_index("id")["split"]
