@@ -1,0 +1,172 @@
+"""utils.pipeline.prepare + utils.corpus.load_corpus on a small Netflix-format file."""
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from utils import pipeline
+from utils.corpus import Corpus, CorpusNotPrepared, load_corpus
+from utils.pipeline import is_prepared, prepare
+from utils.text import clean_text, light_text
+
+FILES = ["clean.parquet", "genres.json", "movies.parquet", "split.csv"]
+TOP5 = ["Drama", "Comedy", "World Cinema", "Documentary", "Romance"]  # by count, ties by name
+
+
+@pytest.fixture
+def netflix_file(course_dirs, write_netflix_csv):
+    row = write_netflix_csv.row
+    rows = write_netflix_csv.default_rows(60) + [
+        row(61, "Classic Movies", "An old film nobody maps."),       # no canonical genre
+        row(62, "Sports Movies", "A boxer trains, and trains."),     # canonical, but not selected
+        row(63, "Dramas", "  "),                                     # empty description
+        row(64, "Dramas, Sports Movies", "A coach—and a town—hope.\nAgain."),
+    ]
+    return write_netflix_csv(course_dirs.extra / "netflix" / "netflix_titles.csv", rows)
+
+
+@pytest.fixture
+def prepared(course_dirs, netflix_file, nltk_data, capsys):
+    prepare("netflix", top_n=5, min_count=6, seed=11)
+    return SimpleNamespace(out=capsys.readouterr().out, folder=course_dirs.processed / "netflix")
+
+
+def test_prepare_writes_the_four_files(prepared):
+    assert sorted(p.name for p in prepared.folder.iterdir()) == FILES  # no temporary files
+    assert is_prepared("netflix") and not is_prepared("cmu")
+    info = json.loads((prepared.folder / "genres.json").read_text())
+    assert info["dataset"] == "netflix" and info["genres"] == TOP5
+    assert info["counts"] == {"Drama": 25, "Comedy": 18, "World Cinema": 18, "Documentary": 12, "Romance": 12}
+    assert info["settings"] == {"top_n": 5, "min_count": 6, "seed": 11}
+    movies = pd.read_parquet(prepared.folder / "movies.parquet")
+    assert len(movies) == 61  # 60 + the drama/sports one; the other three are left out
+    assert {"s61", "s62", "s63"}.isdisjoint(movies["id"])
+    row = movies.set_index("id").loc["s64"]
+    assert list(row["genres"]) == ["Drama"] and list(row["raw_genres"]) == ["Dramas", "Sports Movies"]
+    assert "netflix: 63 titles" in prepared.out and "1 without text" in prepared.out
+    assert "1 of 63 titles have no genre in the taxonomy" in prepared.out
+    assert "kept genres: 5; 1 titles had none of them and are left out; 61 remain" in prepared.out
+
+
+def test_load_corpus_round_trip(prepared):
+    corpus = load_corpus("netflix")
+    assert isinstance(corpus, Corpus) and corpus.dataset == "netflix" and corpus.genres == TOP5
+    df = corpus.df
+    assert {"id", "title", "text", "genres", "split", "clean_text", "light_text", "raw_genres"} <= set(df.columns)
+    sizes = corpus.sizes()
+    assert sum(sizes.values()) == 61 and all(n > 0 for n in sizes.values())
+    ids = {s: set(corpus.ids(s)) for s in ("train", "val", "test")}
+    assert not (ids["train"] & ids["val"]) and not (ids["train"] & ids["test"]) and not (ids["val"] & ids["test"])
+    assert set(corpus.ids()) == set(df["id"]) and len(corpus.ids()) == 61
+    # texts and labels line up with ids, per split
+    raw = corpus.texts("val")
+    assert raw == df.loc[df["split"] == "val", "text"].tolist()
+    assert corpus.texts("val", kind="clean") == [clean_text(t) for t in raw]
+    assert corpus.texts("val", kind="light") == [light_text(t) for t in raw]
+    y = corpus.y("train")
+    assert y.shape == (sizes["train"], 5) and y.dtype == np.int8
+    assert (y.sum(axis=1) >= 1).all()
+    s64 = df.index[df["id"] == "s64"][0]
+    assert df.loc[s64, "text"] == "A coach—and a town—hope.\nAgain."
+    assert df.loc[s64, "light_text"] == "a coach and a town hope again"
+    assert isinstance(df.loc[s64, "genres"], list)
+
+
+def test_corpus_arguments_are_checked(prepared):
+    corpus = load_corpus("netflix")
+    with pytest.raises(ValueError, match="split must be one of"):
+        corpus.texts("validation")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        corpus.texts("train", kind="stemmed")
+
+
+def test_subset(prepared):
+    corpus = load_corpus("netflix")
+    small = corpus.subset(max_train=10, max_eval=3, seed=0)
+    assert small.sizes() == {"train": 10, "val": 3, "test": 3}
+    assert small.genres == corpus.genres
+    assert set(small.ids()) <= set(corpus.ids())
+    for split in ("train", "val", "test"):
+        assert set(small.ids(split)) <= set(corpus.ids(split))
+    again = corpus.subset(max_train=10, max_eval=3, seed=0)
+    assert list(again.ids()) == list(small.ids())
+    assert list(corpus.subset(max_train=10, max_eval=3, seed=1).ids()) != list(small.ids())
+    big = corpus.subset(max_train=10_000, max_eval=10_000)
+    assert big.sizes() == corpus.sizes()
+    assert corpus.for_mode(fast=False) is corpus
+    assert corpus.for_mode(fast=True, max_train=10, max_eval=3, seed=0).sizes() == small.sizes()
+
+
+def test_prepare_is_deterministic_and_skips_when_ready(prepared, capsys):
+    split_before = (prepared.folder / "split.csv").read_bytes()
+    (prepared.folder / "genres.json").write_text(json.dumps({"genres": ["Marker"]}))
+    prepare("netflix", top_n=5, min_count=6, seed=11)
+    assert "is ready" in capsys.readouterr().out
+    assert "Marker" in (prepared.folder / "genres.json").read_text()  # not rebuilt
+    prepare("netflix", top_n=5, min_count=6, seed=11, force=True, verbose=False)
+    assert json.loads((prepared.folder / "genres.json").read_text())["genres"] == TOP5
+    assert (prepared.folder / "split.csv").read_bytes() == split_before
+    prepare("netflix", top_n=5, min_count=6, seed=12, force=True, verbose=False)
+    assert (prepared.folder / "split.csv").read_bytes() != split_before
+
+
+def test_seed_comes_from_the_environment(course_dirs, netflix_file, nltk_data, monkeypatch):
+    monkeypatch.setenv("COURSE_SEED", "5")
+    prepare("netflix", top_n=3, min_count=1, verbose=False)
+    assert pipeline.read_genres_file("netflix")["settings"] == {"top_n": 3, "min_count": 1, "seed": 5}
+
+
+def test_not_prepared_says_what_to_run(course_dirs):
+    with pytest.raises(CorpusNotPrepared) as err:
+        load_corpus("netflix")
+    message = str(err.value)
+    assert "notebook 01" in message and "prepare('netflix')" in message and "COURSE_DATASET=netflix" in message
+    assert "movies.parquet" in message
+    assert issubclass(CorpusNotPrepared, FileNotFoundError)
+
+
+def test_missing_clean_file(prepared):
+    (prepared.folder / "clean.parquet").unlink()
+    assert not is_prepared("netflix")
+    corpus = load_corpus("netflix")  # fine without cleaning ...
+    assert "clean_text" not in corpus.df
+    with pytest.raises(CorpusNotPrepared, match="notebook 02"):
+        corpus.texts("train", kind="clean")  # ... until clean text is asked for
+    assert len(corpus.texts("train")) == corpus.sizes()["train"]
+    with pytest.raises(CorpusNotPrepared, match="clean.parquet is missing"):
+        load_corpus("netflix", require_clean=True)
+
+
+def test_split_file_that_misses_movies(prepared):
+    path = prepared.folder / "split.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-3]) + "\n")
+    with pytest.raises(CorpusNotPrepared, match="does not cover every movie"):
+        load_corpus("netflix")
+
+
+def test_default_dataset_from_environment(prepared, monkeypatch):
+    monkeypatch.setenv("COURSE_DATASET", "netflix")
+    assert load_corpus().dataset == "netflix"
+    monkeypatch.setenv("COURSE_DATASET", "cmu")
+    with pytest.raises(CorpusNotPrepared, match="prepare\\('cmu'\\)"):
+        load_corpus()
+
+
+def test_prepare_unknown_dataset(course_dirs):
+    from utils.datasets import DatasetError
+
+    with pytest.raises(DatasetError, match="Unknown dataset 'imdb'"):
+        prepare("imdb")
+    assert list(course_dirs.processed.iterdir()) == []
+
+
+def test_save_labelled_refuses_movies_without_split(course_dirs):
+    df = pd.DataFrame({"id": ["a", "b"], "title": ["", ""], "text": ["x", "y"], "genres": [["Drama"], ["Drama"]]})
+    with pytest.raises(ValueError, match="1 movies have no split"):
+        pipeline.save_labelled(df, ["Drama"], pd.Series({"a": "train"}), "netflix")
+    assert not (course_dirs.processed / "netflix").exists()
