@@ -1,0 +1,253 @@
+"""The BiLSTM + word2vec model: losses, vocabulary, embedding matrix, model, save and reload."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+pytest.importorskip("gensim")
+
+from utils import bilstm, predictor  # noqa: E402
+from utils.predictor import ModelFormatError  # noqa: E402
+
+GENRES = ["Horror", "Comedy", "Western"]
+SIGNAL = {0: ["ghost", "haunted", "blood", "scream"], 1: ["joke", "funny", "prank", "laugh"],
+          2: ["sheriff", "cowboy", "saloon", "outlaw"]}
+NOISE = ["city", "family", "friend", "night", "journey", "secret", "house", "town", "the", "a"]
+
+
+def synthetic(n: int, seed: int):
+    """Raw plots (mixed case, punctuation) whose genre words give their labels away."""
+    rng = np.random.default_rng(seed)
+    texts, y = [], np.zeros((n, len(GENRES)), dtype=np.int8)
+    for i in range(n):
+        labels = rng.choice(len(GENRES), size=rng.integers(1, 3), replace=False)
+        y[i, labels] = 1
+        words = [w for j in labels for w in rng.choice(SIGNAL[j], size=3)]
+        words += list(rng.choice(NOISE, size=int(rng.integers(4, 12))))
+        rng.shuffle(words)
+        texts.append(("The " + " ".join(words) + "!").replace("ghost", "Ghost,"))
+    return texts, y
+
+
+def keyed_vectors(words_vectors: dict):
+    from gensim.models import KeyedVectors
+
+    kv = KeyedVectors(vector_size=len(next(iter(words_vectors.values()))))
+    kv.add_vectors(list(words_vectors), np.array(list(words_vectors.values()), dtype=np.float32))
+    return kv
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def _np_soft_f1_loss(y, p):
+    tp = (y * p).sum(0)
+    fp = ((1 - y) * p).sum(0)
+    fn = (y * (1 - p)).sum(0)
+    return 1 - np.mean(2 * tp / (2 * tp + fp + fn + 1e-7))
+
+
+def loss_value(fn, y, p) -> float:
+    return float(keras.ops.convert_to_numpy(fn(np.asarray(y, np.float32), np.asarray(p, np.float32))))
+
+
+def test_soft_f1_loss_known_values():
+    y = [[1, 0], [0, 1]]
+    assert loss_value(bilstm.soft_f1_loss, y, [[1, 0], [0, 1]]) == pytest.approx(0.0, abs=1e-6)
+    assert loss_value(bilstm.soft_f1_loss, y, [[0, 0], [0, 0]]) == pytest.approx(1.0, abs=1e-6)
+    # every probability 0.5: per genre TP = FP = FN = 0.5, F1 = 1 / 2
+    assert loss_value(bilstm.soft_f1_loss, y, [[0.5, 0.5], [0.5, 0.5]]) == pytest.approx(0.5, abs=1e-6)
+    # genre 0: TP 1.4, FP 0, FN 0.6 -> F1 2.8/3.4; genre 1 has no positive: F1 0
+    y2, p2 = [[1, 0], [1, 0]], [[0.8, 0.2], [0.6, 0.0]]
+    assert loss_value(bilstm.soft_f1_loss, y2, p2) == pytest.approx(1 - (2.8 / 3.4) / 2, abs=1e-6)
+    rng = np.random.default_rng(0)
+    y3, p3 = rng.integers(0, 2, (16, 5)), rng.random((16, 5))
+    assert loss_value(bilstm.soft_f1_loss, y3, p3) == pytest.approx(_np_soft_f1_loss(y3, p3), abs=1e-5)
+
+
+def test_soft_f1_loss_has_useful_gradient():
+    import tensorflow as tf
+
+    y = tf.constant([[1.0, 0.0], [0.0, 1.0]])
+    p = tf.Variable([[0.4, 0.6], [0.3, 0.7]])
+    with tf.GradientTape() as tape:
+        loss = bilstm.soft_f1_loss(y, p)
+    grad = tape.gradient(loss, p).numpy()
+    # raising a true positive's probability lowers the loss; raising a false one raises it
+    assert grad[0, 0] < 0 and grad[1, 1] < 0 and grad[0, 1] > 0 and grad[1, 0] > 0
+
+
+def test_weighted_bce_matches_bce_and_weights_positives():
+    y = np.array([[1, 0, 1], [0, 1, 0]], np.float32)
+    p = np.array([[0.7, 0.2, 0.4], [0.1, 0.9, 0.3]], np.float32)
+    plain = float(keras.ops.convert_to_numpy(keras.losses.BinaryCrossentropy()(y, p)))
+    assert loss_value(bilstm.WeightedBCE([1, 1, 1]), y, p) == pytest.approx(plain, rel=1e-4)
+    w = np.array([3.0, 1.0, 2.0])
+    expected = np.mean(-(w * y * np.log(p) + (1 - y) * np.log(1 - p)))
+    assert loss_value(bilstm.WeightedBCE(w), y, p) == pytest.approx(expected, rel=1e-5)
+    loss = bilstm.WeightedBCE(w)
+    assert bilstm.WeightedBCE.from_config(loss.get_config()).pos_weight == [3.0, 1.0, 2.0]
+
+
+def test_positive_weights():
+    y = np.array([[1, 0, 0]] * 1 + [[0, 1, 0]] * 4 + [[0, 1, 1]] * 95)
+    w = bilstm.positive_weights(y, cap=10)
+    # genre 0: 99 negatives / 1 positive -> capped at 10; frequent genres are floored at 1
+    assert w.tolist() == pytest.approx([10.0, 1.0, 1.0])
+    assert bilstm.positive_weights(y, cap=200)[0] == pytest.approx(99.0)
+
+
+def test_make_loss_rejects_unknown():
+    with pytest.raises(ValueError, match="loss must be"):
+        bilstm.make_loss("hinge")
+    with pytest.raises(ValueError, match="needs y_train"):
+        bilstm.make_loss("weighted_bce")
+
+
+# --------------------------------------------------------------------------- vocabulary, sequences, embeddings
+
+
+def test_build_vocabulary_min_count_order_and_cap():
+    tokens = [["b", "a", "c"], ["a", "b", "d"], ["a", "e"]]
+    assert bilstm.build_vocabulary(tokens, min_count=2, max_tokens=None) == ["", "[UNK]", "a", "b"]
+    assert bilstm.build_vocabulary(tokens, min_count=1, max_tokens=5) == ["", "[UNK]", "a", "b", "c"]
+    with pytest.raises(ValueError, match="min_count"):
+        bilstm.build_vocabulary(tokens, min_count=10)
+
+
+def test_sequence_length_and_what_it_cuts():
+    tokens = [["w"] * n for n in range(1, 101)]          # lengths 1..100
+    assert bilstm.choose_sequence_length(tokens, percentile=90, max_length=None) == 91
+    assert bilstm.choose_sequence_length(tokens, percentile=90, max_length=50) == 50
+    stats = bilstm.length_stats(tokens, 90)
+    assert stats["plots_cut"] == pytest.approx(0.10)
+    assert stats["tokens_dropped"] == pytest.approx(sum(range(1, 11)) / sum(range(1, 101)))
+
+
+def test_vectorizer_pads_right_truncates_and_marks_unknown():
+    vec = bilstm.make_vectorizer(["", "[UNK]", "ghost", "town"], sequence_length=4)
+    x = bilstm.vectorize(vec, ["ghost town", "town zombie ghost town ghost", "Ghost"])
+    assert x.dtype == np.int32 and x.shape == (3, 4)
+    assert x.tolist() == [[2, 3, 0, 0], [3, 1, 2, 3], [1, 0, 0, 0]]  # no lowercasing inside: cleaned in Python
+    assert bilstm.unknown_rate(x) == pytest.approx(2 / 7)
+    with pytest.raises(ValueError, match="must start with"):
+        bilstm.make_vectorizer(["ghost", "town"], 4)
+
+
+def test_embedding_matrix_copies_vectors_and_handles_oov():
+    kv = keyed_vectors({"ghost": [1.0, 2.0, 3.0], "town": [-1.0, 0.5, 0.0]})
+    vocab = ["", "[UNK]", "ghost", "zombie", "town", "saloon"]
+    matrix, info = bilstm.embedding_matrix(vocab, kv, oov="random", seed=0)
+    assert matrix.shape == (6, 3) and matrix.dtype == np.float32
+    assert not matrix[0].any() and not matrix[1].any()            # padding and [UNK] are zeros
+    np.testing.assert_array_equal(matrix[2], [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(matrix[4], [-1.0, 0.5, 0.0])
+    assert matrix[3].any() and matrix[5].any()                    # OOV: random, not zero
+    assert info["found"] == 2 and info["oov"] == 2 and info["oov_words"] == ["zombie", "saloon"]
+    assert info["oov_share"] == pytest.approx(0.5)
+    again, _ = bilstm.embedding_matrix(vocab, kv, oov="random", seed=0)
+    np.testing.assert_array_equal(matrix, again)
+    zeros, _ = bilstm.embedding_matrix(vocab, kv, oov="zeros")
+    assert not zeros[3].any() and not zeros[5].any()
+    with pytest.raises(ValueError, match="oov must be"):
+        bilstm.embedding_matrix(vocab, kv, oov="mean")
+
+
+def test_word2vec_is_reproducible_and_neighbours_handle_missing_words():
+    texts, _ = synthetic(80, seed=1)
+    tokens = bilstm.split_tokens(bilstm.prepare_texts(texts))
+    wv1 = bilstm.train_word2vec(tokens, vector_size=16, epochs=3, seed=7)
+    wv2 = bilstm.train_word2vec(tokens, vector_size=16, epochs=3, seed=7)
+    np.testing.assert_allclose(wv1["ghost"], wv2["ghost"])
+    near = bilstm.nearest_neighbours(wv1, ["ghost", "spaceship"], topn=3)
+    assert near["spaceship"] is None and len(near["ghost"]) == 3
+    table, ratio = bilstm.project_2d(wv1, {"horror": ["ghost", "blood", "unknownword"], "west": ["cowboy"]})
+    assert list(table["word"]) == ["ghost", "blood", "cowboy"] and len(ratio) == 2
+
+
+# --------------------------------------------------------------------------- model, training, saving
+
+
+@pytest.fixture(scope="module")
+def trained():
+    texts, y = synthetic(120, seed=0)
+    val_texts, y_val = synthetic(40, seed=1)
+    cleaned, val_cleaned = bilstm.prepare_texts(texts), bilstm.prepare_texts(val_texts)
+    result = bilstm.fit(cleaned, y, val_cleaned, y_val, seed=3, embedding_dim=16, w2v_epochs=5,
+                        lstm_units=8, epochs=3, patience=2, batch_size=32)
+    return result, val_texts, val_cleaned, y_val
+
+
+def test_model_shape_frozen_embedding_and_history(trained):
+    result, _, val_cleaned, _ = trained
+    model = result.model
+    assert model.output_shape == (None, len(GENRES))
+    assert not model.get_layer("word2vec").trainable
+    prob = result.predict_proba(val_cleaned)
+    assert prob.shape == (40, 3) and prob.dtype == np.float32
+    assert ((prob >= 0) & (prob <= 1)).all()
+    log = result.log
+    assert {"loss", "val_loss", "micro_f1", "val_micro_f1"} <= set(log.history)
+    assert len(log.epoch_seconds) == len(log.history["loss"]) <= 3
+    assert 1 <= log.best_epoch <= len(log.epoch_seconds)
+    assert list(log.frame().index) == list(range(1, len(log.epoch_seconds) + 1))
+    # the embedding starts from word2vec and, frozen, stays there
+    matrix, _ = bilstm.embedding_matrix(result.vocabulary, result.wv, seed=3)
+    np.testing.assert_allclose(model.get_layer("word2vec").get_weights()[0], matrix, atol=1e-6)
+
+
+def test_fine_tuned_embedding_is_trainable_and_soft_f1_compiles():
+    matrix = np.random.default_rng(0).normal(size=(10, 4)).astype(np.float32)
+    model = bilstm.build_model(matrix, n_genres=3, sequence_length=6, trainable=True, lstm_units=4,
+                               loss="soft_f1")
+    assert model.get_layer("word2vec").trainable
+    assert model.predict(np.ones((2, 6), np.int32), verbose=0).shape == (2, 3)
+    model = bilstm.build_model(matrix, 3, 6, lstm_units=4, loss="weighted_bce", y_train=np.eye(3))
+    assert isinstance(model.loss, bilstm.WeightedBCE)
+
+
+def test_save_then_load_predictor_gives_same_predictions(trained, tmp_path):
+    result, val_texts, val_cleaned, _ = trained
+    folder = tmp_path / "bilstm_w2v"
+    thresholds = {"global": 0.4, "per_genre": {g: 0.4 for g in GENRES}, "default": "global"}
+    bilstm.save_model(folder, result.model, result.vocabulary, result.sequence_length, GENRES,
+                      thresholds, "toy")
+    assert sorted(p.name for p in folder.iterdir()) == ["model.keras", "predictor.json", "vocabulary.txt"]
+    manifest = json.loads((folder / "predictor.json").read_text())
+    assert manifest["kind"] == "bilstm" and manifest["sequence_length"] == result.sequence_length
+    assert bilstm.read_vocabulary(folder / "vocabulary.txt") == result.vocabulary
+
+    loaded = predictor.load_predictor(folder)      # through the course-wide contract
+    assert isinstance(loaded, bilstm.BiLSTMPredictor) and loaded.genres == GENRES
+    expected = result.predict_proba(val_cleaned)
+    np.testing.assert_allclose(loaded.predict_proba(val_texts), expected, atol=1e-5)  # raw text in
+    np.testing.assert_allclose(loaded.predict_proba(val_texts[0]), expected[:1], atol=1e-5)
+    assert loaded.known_words("The GHOST and the zzzunknown!") == (3, 5)  # "and" never seen
+    assert loaded.threshold_vector().tolist() == [0.4] * 3
+
+
+def test_load_predictor_errors(trained, tmp_path):
+    result = trained[0]
+    folder = tmp_path / "m"
+    thresholds = {"global": 0.5, "per_genre": {g: 0.5 for g in GENRES}, "default": "global"}
+    with pytest.raises(ValueError, match="genres"):
+        bilstm.save_model(folder, result.model, result.vocabulary, result.sequence_length,
+                          GENRES[:2], thresholds, "toy")
+    bilstm.save_model(folder, result.model, result.vocabulary, result.sequence_length, GENRES,
+                      thresholds, "toy")
+    (folder / "vocabulary.txt").write_text("ghost\ntown\n")
+    with pytest.raises(ModelFormatError, match="vocabulary"):
+        bilstm.load_predictor(folder)
+    (folder / "model.keras").unlink()
+    with pytest.raises(ModelFormatError, match="missing"):
+        bilstm.load_predictor(folder)
+    with pytest.raises(ModelFormatError, match="does not exist"):
+        bilstm.load_predictor(tmp_path / "nowhere")
+
+
+def test_fit_rejects_unknown_settings():
+    with pytest.raises(ValueError, match="Unknown settings"):
+        bilstm.fit(["a b"], np.ones((1, 1)), ["a b"], np.ones((1, 1)), lstm_size=3)
