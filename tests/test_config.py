@@ -1,0 +1,111 @@
+"""utils.config: environment switches and paths."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from utils import config
+
+
+@pytest.mark.parametrize("value", ["1", "true", "TRUE", " yes ", "On"])
+def test_env_flag_true(monkeypatch, value):
+    monkeypatch.setenv("COURSE_TEST_FLAG", value)
+    assert config.env_flag("COURSE_TEST_FLAG") is True
+
+
+@pytest.mark.parametrize("value", ["0", "false", "No", "off", "", "  "])
+def test_env_flag_false(monkeypatch, value):
+    monkeypatch.setenv("COURSE_TEST_FLAG", value)
+    assert config.env_flag("COURSE_TEST_FLAG", default=True) is False
+
+
+def test_env_flag_default_and_error(monkeypatch):
+    monkeypatch.delenv("COURSE_TEST_FLAG", raising=False)
+    assert config.env_flag("COURSE_TEST_FLAG") is False
+    assert config.env_flag("COURSE_TEST_FLAG", default=True) is True
+    monkeypatch.setenv("COURSE_TEST_FLAG", "maybe")
+    with pytest.raises(ValueError, match="COURSE_TEST_FLAG='maybe' is not a yes/no value: use 1 or 0"):
+        config.env_flag("COURSE_TEST_FLAG")
+
+
+def test_fast_mode(monkeypatch):
+    monkeypatch.setenv("COURSE_FAST", "1")
+    assert config.fast_mode() is True
+    monkeypatch.setenv("COURSE_FAST", "0")
+    assert config.fast_mode() is False
+    monkeypatch.delenv("COURSE_FAST")
+    assert config.fast_mode() is False
+    monkeypatch.setenv("COURSE_FAST", "fast")
+    with pytest.raises(ValueError, match="COURSE_FAST"):
+        config.fast_mode()
+
+
+def test_seed(monkeypatch):
+    monkeypatch.delenv("COURSE_SEED", raising=False)
+    assert config.seed() == 42
+    monkeypatch.setenv("COURSE_SEED", " 7 ")
+    assert config.seed() == 7
+    monkeypatch.setenv("COURSE_SEED", "seven")
+    with pytest.raises(ValueError, match="COURSE_SEED='seven' is not an integer"):
+        config.seed()
+
+
+def test_dataset_name(monkeypatch):
+    monkeypatch.delenv("COURSE_DATASET", raising=False)
+    assert config.dataset_name() == "cmu"
+    monkeypatch.setenv("COURSE_DATASET", " Netflix ")
+    assert config.dataset_name() == "netflix"
+    monkeypatch.setenv("COURSE_DATASET", "  ")
+    assert config.dataset_name() == "cmu"
+
+
+def test_data_dirs_order(monkeypatch, tmp_path):
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    assert config.data_dirs() == [config.RAW_DIR]
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "a" / ".." / "shared"))
+    assert config.data_dirs() == [(tmp_path / "shared").resolve(), config.RAW_DIR]
+    monkeypatch.setenv("COURSE_DATA_DIR", "")
+    assert config.data_dirs() == [config.RAW_DIR]
+
+
+def test_cache_dir(monkeypatch, tmp_path):
+    monkeypatch.delenv("COURSE_CACHE_DIR", raising=False)
+    assert config.cache_dir() == config.RAW_DIR
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    assert config.cache_dir() == tmp_path.resolve()
+
+
+def test_repository_paths():
+    assert (config.ROOT / "utils" / "config.py").is_file()
+    assert config.RAW_DIR == config.ROOT / "data" / "raw"
+    assert config.PROCESSED_DIR == config.ROOT / "data" / "processed"
+    assert config.RESULTS_DIR == config.ROOT / "results" and config.MODELS_DIR == config.ROOT / "models"
+
+
+def test_per_dataset_folders(course_dirs, monkeypatch):
+    monkeypatch.setenv("COURSE_DATASET", "netflix")
+    assert config.processed_dir() == course_dirs.processed / "netflix"
+    assert config.results_dir() == course_dirs.results / "netflix"
+    assert config.models_dir("cmu") == course_dirs.models / "cmu"
+    assert config.data_dirs() == [course_dirs.extra.resolve(), course_dirs.raw]
+    assert config.cache_dir() == course_dirs.cache.resolve()
+
+
+def test_course_dirs_fixture_keeps_the_repository_clean(course_dirs):
+    assert Path(config.processed_dir("netflix")).is_relative_to(course_dirs.root)
+    assert not Path(config.results_dir("netflix")).is_relative_to(config.ROOT)
+
+
+def test_set_seeds_makes_runs_repeatable(monkeypatch):
+    monkeypatch.setenv("COURSE_SEED", "123")
+    monkeypatch.setenv("PYTHONHASHSEED", "0")  # set_seeds writes it; monkeypatch restores it afterwards
+    assert config.set_seeds() == 123
+    assert config.os.environ["PYTHONHASHSEED"] == "123"
+    a = (random.random(), np.random.rand())
+    assert config.set_seeds(123) == 123
+    assert (random.random(), np.random.rand()) == a
+    config.set_seeds(124)
+    assert (random.random(), np.random.rand()) != a
