@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import json
 import socket
@@ -234,10 +235,9 @@ def make_tarball():
 @pytest.fixture
 def cmu_tarball(tmp_path):
     """A ``MovieSummaries.tar.gz`` in the original layout; ``.hashes`` has the git blob SHA-1s."""
-    import hashlib
-
     contents = cmu_file_contents()
     files = {f"MovieSummaries/{name}": data for name, data in contents.items()}
+    files["MovieSummaries/tvtropes.clusters.txt"] = b'absent_minded_professor\t{"char": "Doc Brown"}\n'  # not needed
     path = tmp_path / "src" / "MovieSummaries.tar.gz"
     path.parent.mkdir(parents=True)
     with tarfile.open(path, "w:gz") as tar:
