@@ -149,3 +149,19 @@ def test_most_frequent_baseline_picks_k_on_validation():
     assert MostFrequentBaseline().fit(y_train).k_ == 1
     assert MostFrequentBaseline().fit(y_train, np.ones((3, 3)), max_k=2).k_ == 2
     assert MostFrequentBaseline().fit(y_train, np.ones((3, 3))).k_ == 3
+
+
+def test_f1_scores_match_scikit_learn_on_random_predictions():
+    from sklearn.metrics import f1_score
+
+    from utils.metrics import f1_scores
+
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        n, k = rng.integers(1, 50), rng.integers(2, 9)
+        y = (rng.random((n, k)) < rng.random()).astype(int)
+        p = (rng.random((n, k)) < rng.random()).astype(int)
+        ours = f1_scores(y, p)
+        for average in ("micro", "macro", "samples"):
+            ref = f1_score(y, p, average=average, zero_division=0)
+            assert ours[f"{average}_f1"] == pytest.approx(ref, abs=1e-12)

@@ -127,3 +127,18 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path, monkeypat
         atomic_write_bytes(path, b"half a file")
     assert json.loads(path.read_text()) == {"version": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # temporary file removed
+
+
+def test_atomic_write_gives_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from utils.results import atomic_write_bytes
+
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_bytes(tmp_path / "sub" / "file.json", b"{}")
+    finally:
+        os.umask(old)
+    assert path.read_bytes() == b"{}"
+    assert stat.S_IMODE(path.stat().st_mode) & 0o044 == 0o044  # group/other can read, like any file

@@ -23,6 +23,8 @@ import urllib.request
 from pathlib import Path, PurePosixPath
 
 CHUNK = 1 << 20
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 class DownloadError(RuntimeError):
@@ -82,6 +84,7 @@ def download(url: str, dest: Path, retries: int = 3, timeout: float = 30.0,
                         bar.update(len(chunk))
                 if total is not None and got != total:
                     raise DownloadError(f"truncated download: got {got:,} of {total:,} bytes")
+            os.chmod(tmp, 0o666 & ~_UMASK)
             os.replace(tmp, dest)
             return dest
         except urllib.error.HTTPError as err:

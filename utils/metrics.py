@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.metrics import (
-    f1_score,
     hamming_loss,
     label_ranking_average_precision_score,
     precision_recall_fscore_support,
@@ -39,14 +38,21 @@ def apply_thresholds(y_prob, thresholds) -> np.ndarray:
     return (y_prob >= np.asarray(thresholds, dtype=float)).astype(int)
 
 
+def _f1(tp, fp, fn) -> np.ndarray:
+    """F1 from counts; 0 where there is nothing to find and nothing predicted (as sklearn's zero_division=0)."""
+    denom = 2 * tp + fp + fn
+    return np.divide(2 * tp, denom, out=np.zeros(np.shape(denom), dtype=float), where=denom > 0)
+
+
 def f1_scores(y_true, y_pred) -> dict[str, float]:
-    """Micro, macro and samples F1 of 0/1 predictions."""
+    """Micro, macro and samples F1 of 0/1 predictions (same values as scikit-learn's)."""
     y_true, y_pred = _check(y_true, y_pred)
-    kw = dict(zero_division=0)
+    t, p = y_true.astype(bool), y_pred.astype(bool)
+    tp, fp, fn = (t & p), (~t & p), (t & ~p)
     return {
-        "micro_f1": float(f1_score(y_true, y_pred, average="micro", **kw)),
-        "macro_f1": float(f1_score(y_true, y_pred, average="macro", **kw)),
-        "samples_f1": float(f1_score(y_true, y_pred, average="samples", **kw)),
+        "micro_f1": float(_f1(tp.sum(), fp.sum(), fn.sum())),
+        "macro_f1": float(_f1(tp.sum(0), fp.sum(0), fn.sum(0)).mean()),
+        "samples_f1": float(_f1(tp.sum(1), fp.sum(1), fn.sum(1)).mean()),
     }
 
 

@@ -22,6 +22,9 @@ import numpy as np
 from . import config
 from .metrics import evaluate, tune_global_threshold, tune_per_genre_thresholds
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 MODEL_ORDER = ["trivial_baseline", "tfidf_logreg", "bilstm_w2v", "bilstm_w2v_softf1",
                "bert_tfhub_frozen", "bert_tfhub_finetuned", "minilm_frozen", "minilm_finetuned"]
 
@@ -34,6 +37,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

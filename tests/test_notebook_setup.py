@@ -1,0 +1,53 @@
+"""utils.notebook: what every notebook's setup cell runs."""
+import importlib.metadata as md
+
+import pytest
+
+from utils import notebook
+
+
+def test_matching_tf_companions_follow_the_installed_tensorflow(monkeypatch):
+    monkeypatch.setattr(notebook, "_version", lambda dist: {"tensorflow": "2.19.1"}.get(dist))
+    assert notebook.matching_tf_companions() == ["tensorflow-text~=2.19.0", "tf-keras~=2.19.0"]
+
+
+def test_matching_tf_companions_without_tensorflow(monkeypatch):
+    monkeypatch.setattr(notebook, "_version", lambda dist: None)
+    with pytest.raises(RuntimeError, match="requirements.txt"):
+        notebook.matching_tf_companions()
+
+
+def test_check_versions_reports_too_old_and_missing_packages():
+    have = md.version("numpy")
+    assert notebook.check_versions({"numpy": "1.0"}) == {"numpy": have}
+    with pytest.raises(ImportError, match="too old"):
+        notebook.check_versions({"numpy": "999.0"})
+    with pytest.raises(ImportError, match="not installed"):
+        notebook.check_versions({"surely-not-a-real-package-xyz": "1.0"})
+
+
+def test_install_on_colab_does_nothing_outside_colab(monkeypatch):
+    calls = []
+    monkeypatch.setattr(notebook.subprocess, "run", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(notebook, "IN_COLAB", False)
+    assert notebook.install_on_colab(["surely-not-a-real-package-xyz"]) == []
+    assert calls == []
+
+
+def test_install_on_colab_installs_only_what_is_missing(monkeypatch):
+    calls = []
+    monkeypatch.setattr(notebook.subprocess, "run", lambda cmd, **k: calls.append(cmd))
+    monkeypatch.setattr(notebook, "IN_COLAB", True)
+    missing = notebook.install_on_colab(["numpy", "surely-not-a-real-package-xyz==1.0"])
+    assert missing == ["surely-not-a-real-package-xyz==1.0"]
+    assert calls and calls[0][-1] == "surely-not-a-real-package-xyz==1.0" and "numpy" not in calls[0]
+
+
+def test_setup_returns_fast_and_seed_from_the_environment(monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_FAST", "1")
+    monkeypatch.setenv("COURSE_SEED", "7")
+    monkeypatch.setenv("COURSE_DATASET", "netflix")
+    fast, seed = notebook.setup(plots=False)
+    assert (fast, seed) == (True, 7)
+    out = capsys.readouterr().out
+    assert "dataset=netflix" in out and "FAST=True" in out and "seed=7" in out
