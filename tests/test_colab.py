@@ -46,6 +46,16 @@ def course(tmp_path):
     return nbs, links
 
 
+@pytest.mark.parametrize("note, gpu", [
+    ("GPU: Runtime → Change runtime type → GPU.", True),
+    ("Training is much faster on a GPU.", True),
+    ("No GPU is needed for this notebook.", False),
+    ("Runs on any CPU.", False),
+])
+def test_gpu_note(note, gpu):
+    assert colab.needs_gpu({"cells": [{"cell_type": "markdown", "source": f"# 01 · T\n\n{note}"}]}) is gpu
+
+
 def test_badge_is_the_documented_line():
     assert colab.badge("06_thresholds_and_f1.ipynb") == (
         '<a href="https://colab.research.google.com/github/movie-genres-course/multilabel-genres-tf2/'

@@ -127,9 +127,12 @@ def title(nb: dict, fallback: str = "") -> str:
 
 
 def needs_gpu(nb: dict) -> bool:
-    """True when the notebook's first cell carries a GPU note."""
+    """True when the first cell recommends a GPU (says how to get one, or mentions one without "no GPU")."""
     cells = nb.get("cells", [])
-    return bool(cells) and "GPU" in _source(cells[0])
+    text = _source(cells[0]) if cells else ""
+    if re.search(r"change runtime type", text, re.IGNORECASE):
+        return True
+    return bool(re.search(r"\bGPU\b", text)) and not re.search(r"\bno GPU\b", text, re.IGNORECASE)
 
 
 def setup_cell(nb: dict):
@@ -192,10 +195,10 @@ def render_links(folder: Path = NOTEBOOKS_DIR, repo: str = REPO, branch: str = B
 
 
 def check(repo: str = REPO, branch: str = BRANCH, folder: Path = NOTEBOOKS_DIR,
-          links_file: Path = LINKS_FILE) -> list[str]:
+          links_file: Path = LINKS_FILE, numbering: bool = True) -> list[str]:
     """Every place that disagrees with ``repo``/``branch`` or with the notebook list."""
     folder, links_file = Path(folder), Path(links_file)
-    problems = numbering_problems([p.name for p in folder.glob("*.ipynb")])
+    problems = numbering_problems([p.name for p in folder.glob("*.ipynb")]) if numbering else []
     for path in notebook_files(folder):
         problems += notebook_problems(path, repo, branch)
     want = render_links(folder, repo, branch)

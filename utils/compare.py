@@ -19,7 +19,6 @@ from .metrics import (
     apply_thresholds,
     evaluate,
     f1_scores,
-    tune_global_threshold,
     tune_per_genre_thresholds,
 )
 from .results import MODEL_ORDER, available_models, load_results
@@ -176,9 +175,38 @@ def comparison_text(dataset: str | None = None) -> str:
 
 
 def threshold_curve(y_true, y_prob, grid=DEFAULT_GRID) -> pd.DataFrame:
-    """Micro-, macro- and samples-F1 for every global threshold in ``grid``."""
-    rows = [{"threshold": float(t), **f1_scores(y_true, apply_thresholds(y_prob, t))} for t in grid]
+    """Micro-, macro- and samples-F1 for every global threshold in ``grid`` (vectorised).
+
+    Same numbers as :func:`utils.metrics.f1_scores` at each threshold (``zero_division=0``).
+    """
+    y = np.asarray(y_true).astype(bool)
+    p = np.asarray(y_prob, dtype=float)
+    grid = np.asarray(grid, dtype=float)
+    rows = []
+    for t in grid:  # one threshold at a time keeps memory at movies x genres
+        pred = p >= t
+        tp = (pred & y).sum(axis=0)
+        fp = (pred & ~y).sum(axis=0)
+        fn = (~pred & y).sum(axis=0)
+        micro_den = 2 * tp.sum() + fp.sum() + fn.sum()
+        genre_den = 2 * tp + fp + fn
+        row_tp = (pred & y).sum(axis=1)
+        row_den = pred.sum(axis=1) + y.sum(axis=1)
+        rows.append({
+            "threshold": float(t),
+            "micro_f1": 2 * tp.sum() / micro_den if micro_den else 0.0,
+            "macro_f1": float(np.mean(np.where(genre_den > 0, 2 * tp / np.maximum(genre_den, 1), 0.0))),
+            "samples_f1": float(np.mean(np.where(row_den > 0, 2 * row_tp / np.maximum(row_den, 1), 0.0))),
+        })
     return pd.DataFrame(rows)
+
+
+def best_global_threshold(y_true, y_prob, metric: str = "micro_f1", grid=DEFAULT_GRID) -> float:
+    """What :func:`utils.metrics.tune_global_threshold` picks (ties: closest to 0.5), faster."""
+    curve = threshold_curve(y_true, y_prob, grid)
+    best = curve[metric].max()
+    ties = curve.loc[curve[metric] == best, "threshold"].to_numpy()
+    return float(ties[np.argmin(np.abs(ties - 0.5))])
 
 
 def global_vs_per_genre(results: dict[str, dict]) -> pd.DataFrame:
@@ -193,9 +221,9 @@ def global_vs_per_genre(results: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("model") if rows else pd.DataFrame()
 
 
-def per_genre_threshold_table(res: dict) -> pd.DataFrame:
-    """Each genre's tuned threshold, how far it moved from 0.5 and from the global one."""
-    per = threshold_vector(res, "per_genre")
+def per_genre_threshold_table(res: dict, thresholds=None) -> pd.DataFrame:
+    """Each genre's threshold (default: the saved per-genre ones), how far it is from 0.5 and the global one."""
+    per = threshold_vector(res, "per_genre") if thresholds is None else np.asarray(thresholds, dtype=float)
     table = pd.DataFrame({
         "genre": res["genres"],
         "val_positives": res["val_true"].sum(axis=0).astype(int),
@@ -205,6 +233,25 @@ def per_genre_threshold_table(res: dict) -> pd.DataFrame:
         "from_global": per - float(res["thresholds"]["global"]),
     })
     return table.sort_values("val_positives", ascending=False).reset_index(drop=True)
+
+
+def per_genre_gains(res: dict, thresholds) -> pd.DataFrame:
+    """Per genre: F1 gained by ``thresholds`` over the global threshold, on validation and on test.
+
+    On validation the gain is never negative (the thresholds were tuned there);
+    the test column shows how much of it was real.
+    """
+    from sklearn.metrics import f1_score
+
+    per = np.asarray(thresholds, dtype=float)
+    glob = threshold_vector(res, "global")
+    out = {"genre": res["genres"], "val_positives": res["val_true"].sum(axis=0).astype(int)}
+    for split in ("val", "test"):
+        y, p = res[f"{split}_true"], res[f"{split}_prob"]
+        f_per = f1_score(y, apply_thresholds(p, per), average=None, zero_division=0)
+        f_glob = f1_score(y, apply_thresholds(p, glob), average=None, zero_division=0)
+        out[f"{split}_gain"] = f_per - f_glob
+    return pd.DataFrame(out).sort_values("val_positives", ascending=False).reset_index(drop=True)
 
 
 TUNING_SETTINGS = {
@@ -218,7 +265,7 @@ TUNING_SETTINGS = {
 
 
 def _tune(y, p, min_positives, shrink) -> np.ndarray:
-    best, _ = tune_global_threshold(y, p)
+    best = best_global_threshold(y, p)
     if min_positives is None:
         return np.full(y.shape[1], best)
     return tune_per_genre_thresholds(y, p, min_positives=min_positives, fallback=best, shrink=shrink)
@@ -378,7 +425,10 @@ def plot_pr_curves(res: dict, genres, model: str = ""):
                                  ("per-genre", float(res["thresholds"]["per_genre"][genre]), "s")]:
             pred = p >= t
             tp = (pred & (y == 1)).sum()
-            ax.plot([tp / y.sum()], [tp / max(pred.sum(), 1)], marker, label=f"{label} {t:.2f}")
+            if pred.sum() == 0:  # precision undefined: say so instead of drawing a point
+                ax.plot([], [], marker, label=f"{label} {t:.2f}: predicts none")
+                continue
+            ax.plot([tp / y.sum()], [tp / pred.sum()], marker, label=f"{label} {t:.2f}")
         ax.axhline(y.mean(), ls=":", color="grey")
         ax.set_title(f"{genre}\n{int(y.sum())} test positives", fontsize=10)
         ax.set_xlabel("recall")
@@ -402,7 +452,7 @@ def plot_comparison(table: pd.DataFrame, metrics=("micro_f1", "macro_f1", "sampl
     ax.set_title("All models on the same test titles (global threshold tuned on validation)")
     ax.set_xlabel("model")
     ax.set_ylabel("F1")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     return fig
 
@@ -415,9 +465,11 @@ def plot_f1_heatmap(matrix: pd.DataFrame, support=None):
     if matrix.empty:
         return _empty_figure("No saved results yet: run notebooks 03-05 first.")
     labels = matrix.columns if support is None else [f"{g} ({int(support[g])})" for g in matrix.columns]
-    fig, ax = plt.subplots(figsize=(max(8, 0.32 * matrix.shape[1] + 3), 1.0 + 0.5 * len(matrix)))
+    annotate = matrix.shape[1] <= 30
+    fig, ax = plt.subplots(figsize=(max(8, (0.55 if annotate else 0.32) * matrix.shape[1] + 3),
+                                    2.8 + 0.45 * len(matrix)))
     sns.heatmap(matrix.set_axis(labels, axis=1), vmin=0, vmax=1, cmap="viridis", ax=ax,
-                cbar_kws={"label": "test F1"})
+                annot=annotate, fmt=".2f", annot_kws={"fontsize": 7}, cbar_kws={"label": "test F1"})
     ax.set_title("Per-genre test F1 (genres by test frequency, count in brackets)")
     ax.set_xlabel("genre")
     ax.set_ylabel("model")
@@ -444,5 +496,62 @@ def plot_cardinality(results: dict[str, dict], which: str = "global", max_count:
     ax.set_xlabel("number of genres")
     ax.set_ylabel("share of test titles")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_per_genre_thresholds(table: pd.DataFrame, global_threshold: float, model: str = ""):
+    """Tuned threshold of every genre against its number of validation positives."""
+    import matplotlib.pyplot as plt
+
+    if table.empty:
+        return _empty_figure("No model to show.")
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    ax.scatter(table["val_positives"].clip(lower=1), table["threshold"])
+    for _, row in table.iterrows():
+        ax.annotate(row["genre"], (max(row["val_positives"], 1), row["threshold"]), fontsize=7,
+                    xytext=(3, 3), textcoords="offset points")
+    ax.axhline(0.5, ls=":", color="grey", label="0.5")
+    ax.axhline(global_threshold, ls="--", color="C1", label=f"global {global_threshold:.2f}")
+    ax.set_xscale("log")
+    ax.set_title(f"Per-genre thresholds tuned on validation{' - ' + model if model else ''}")
+    ax.set_xlabel("validation titles with the genre (log scale)")
+    ax.set_ylabel("threshold that maximises the genre's F1")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_per_genre_gains(gains: pd.DataFrame, model: str = ""):
+    """Bars of the per-genre F1 gain on validation vs on test, frequent genres first."""
+    import matplotlib.pyplot as plt
+
+    if gains.empty:
+        return _empty_figure("No model to show.")
+    fig, ax = plt.subplots(figsize=(max(8, 0.45 * len(gains) + 2), 4.5))
+    labels = [f"{g} ({n})" for g, n in zip(gains["genre"], gains["val_positives"])]
+    bars = gains.set_axis(labels)[["val_gain", "test_gain"]].set_axis(
+        ["validation (where they were tuned)", "test"], axis=1)
+    bars.plot.bar(ax=ax, rot=75, width=0.8)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_title(f"F1 gained by per-genre over the global threshold{' - ' + model if model else ''}")
+    ax.set_xlabel("genre (validation positives), most frequent first")
+    ax.set_ylabel("change in the genre's F1")
+    fig.tight_layout()
+    return fig
+
+
+def plot_gains(table: pd.DataFrame):
+    """Test micro- and macro-F1 change from global to per-genre thresholds, per model."""
+    import matplotlib.pyplot as plt
+
+    if table.empty:
+        return _empty_figure("No saved results yet: run notebooks 03-05 first.")
+    fig, ax = plt.subplots(figsize=(max(7, 1.2 * len(table)), 4))
+    table[["micro_gain", "macro_gain"]].set_axis(["micro-F1", "macro-F1"], axis=1).plot.bar(ax=ax, rot=30)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_title("Per-genre minus global threshold, on test")
+    ax.set_xlabel("model")
+    ax.set_ylabel("change in F1")
     fig.tight_layout()
     return fig
