@@ -282,6 +282,17 @@ def format_record(r: dict) -> str:
         f"split sizes    train {s['train']:,} | val {s['val']:,} | test {s['test']:,}",
         f"test F1        micro {m['micro_f1']:.4f} | macro {m['macro_f1']:.4f} | samples "
         f"{m['samples_f1']:.4f}   (thresholds tuned on val)",
+    ]
+    per = r.get("figures", {}).get("test_per_genre")
+    if isinstance(per, dict) and "micro_f1" in per:
+        lines.append(f"  per-genre     micro {per['micro_f1']:.4f} | macro {per['macro_f1']:.4f} | samples "
+                     f"{per['samples_f1']:.4f}   (one threshold per genre, tuned on val)")
+    for key, sub in r.get("figures", {}).items():   # variants a model reports beside its headline
+        test = sub.get("test") if isinstance(sub, dict) else None
+        if isinstance(test, dict) and {"micro_f1", "macro_f1", "samples_f1"} <= set(test):
+            lines.append(f"  {key[:12]:<12}  micro {test['micro_f1']:.4f} | macro {test['macro_f1']:.4f} | "
+                         f"samples {test['samples_f1']:.4f}   ({sub.get('model', key)})")
+    lines += [
         f"timings        train {_fmt(r['train_seconds'], '.1f')} s | per epoch "
         f"{_fmt(r['seconds_per_epoch'], '.1f')} s | wall {r['wall_seconds']:.1f} s "
         f"(corpus load {r['load_seconds']:.1f} s)",
