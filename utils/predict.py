@@ -126,11 +126,10 @@ def predict(text: str, model=None, dataset: str | None = None, threshold=None,
     :class:`PredictError` when the model knows none of its words, and
     :class:`utils.predictor.ModelFormatError` for a missing or incompatible model folder.
     """
-    try:
-        text = check_text(text, max_chars=max_chars)
-    except TextError as err:
-        raise TextError(f"{err} (the limit can be changed with max_chars / --max-chars)."
-                        if "limit" in str(err) else str(err)) from None
+    if isinstance(text, str) and len(text) > max_chars:
+        raise TextError(f"The plot is longer than the limit of {max_chars:,} characters: pass a summary, "
+                        f"not a whole screenplay (or raise the limit with max_chars= / --max-chars).")
+    text = check_text(text, max_chars=max_chars)
     if predictor is None:
         predictor, manifest, folder = load(model, dataset)
     else:
