@@ -64,6 +64,7 @@ def test_all_pass_ends_with_comparison_table(course, tmp_path):
     text = "\n".join(lines)
     assert report.ok and [n for n, _ in report.finished] == ["01_pass.ipynb", "02_later.ipynb"]
     assert "FULL mode" in text and "All 2 notebook(s) ran" in text
+    assert any(line.startswith("  ") and line.endswith(" s  02_later.ipynb") for line in lines)  # timing summary
     assert "No model results" in text and "tfidf_logreg" in text   # the (empty) comparison says what is missing
 
 

@@ -198,7 +198,9 @@ def run(notebooks_dir: Path = config.NOTEBOOKS_DIR, out_dir: Path | None = None,
                 return report
             report.finished.append((path.name, seconds))
             log(f"[{i}/{len(notebooks)}] {path.name} ok in {_fmt_seconds(seconds)}")
-    log(f"All {len(notebooks)} notebook(s) ran in {_fmt_seconds(time.time() - total)}.")
+    log(f"All {len(notebooks)} notebook(s) ran in {_fmt_seconds(time.time() - total)}:")
+    for name, seconds in report.finished:
+        log(f"  {_fmt_seconds(seconds):>12}  {name}")
     if table:
         from .compare import comparison_text
 
@@ -224,7 +226,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         report = run(notebooks_dir=Path(args.notebooks), out_dir=args.out, fast=args.fast,
-                     dataset=args.dataset, only=args.only.split(",") if args.only else None,
+                     dataset=args.dataset, only=[o.strip() for o in args.only.split(",") if o.strip()] if args.only else None,
                      start=args.start, timeout=args.timeout, data_dir=args.data_dir,
                      log=lambda msg: print(msg, flush=True))
     except ValueError as err:
