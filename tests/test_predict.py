@@ -1,6 +1,7 @@
 """The predict function and command: good plots, bad plots, bad model folders."""
 import io
 import json
+import os
 import sys
 import types
 
@@ -159,7 +160,8 @@ def test_cli_non_utf8_file(models_root, tmp_path, capsys):
 
 def test_cli_sets_legacy_keras_for_tfhub_models(models_root, monkeypatch, capsys):
     """A bert_tfhub model needs TF_USE_LEGACY_KERAS=1 before TensorFlow is imported."""
-    monkeypatch.delenv("TF_USE_LEGACY_KERAS", raising=False)
+    monkeypatch.setenv("TF_USE_LEGACY_KERAS", "0")   # records the original value, restored after the test
+    monkeypatch.delenv("TF_USE_LEGACY_KERAS")
     monkeypatch.setitem(predictor.KINDS, "bert_tfhub", "fake_course_model:load_predictor")
     folder = models_root / "bert"
     folder.mkdir()
@@ -167,7 +169,7 @@ def test_cli_sets_legacy_keras_for_tfhub_models(models_root, monkeypatch, capsys
     monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
     code, out, err = run_cli(["-m", "bert", "a gun"], capsys=capsys)
     assert code == 0, err
-    assert __import__("os").environ["TF_USE_LEGACY_KERAS"] == "1"
+    assert os.environ["TF_USE_LEGACY_KERAS"] == "1"
 
 
 def test_real_tfidf_model_end_to_end(tmp_path, monkeypatch, capsys):
@@ -188,3 +190,12 @@ def test_real_tfidf_model_end_to_end(tmp_path, monkeypatch, capsys):
     assert "SciFi" in out.split("Predicted genres:")[1]
     code, _, err = run_cli(["--dataset", "toy", "Der Hund bellt laut"], capsys=capsys)
     assert code == 2 and "vocabulary" in err
+
+
+def test_tfhub_model_after_keras3_tensorflow_is_refused(models_root, monkeypatch):
+    monkeypatch.setenv("TF_USE_LEGACY_KERAS", "0")
+    monkeypatch.setitem(predictor.KINDS, "bert_tfhub", "fake_course_model:load_predictor")
+    monkeypatch.setitem(sys.modules, "tensorflow", types.ModuleType("tensorflow"))
+    write_manifest(models_root / "keywords", "bert_tfhub", GENRES, THRESHOLDS, "toy")
+    with pytest.raises(ModelFormatError, match="needs Keras 2.*TF_USE_LEGACY_KERAS"):
+        predict("a gun", model="keywords")
