@@ -172,7 +172,7 @@ def test_cli_sets_legacy_keras_for_tfhub_models(models_root, monkeypatch, capsys
     assert os.environ["TF_USE_LEGACY_KERAS"] == "1"
 
 
-def test_real_tfidf_model_end_to_end(tmp_path, monkeypatch, capsys):
+def test_real_tfidf_model_end_to_end(tmp_path, monkeypatch, capsys, nltk_data):
     """A tiny TF-IDF model trained here, saved by utils.tfidf, predicted through the command."""
     tfidf = pytest.importorskip("utils.tfidf")
     from utils.text import clean_text
