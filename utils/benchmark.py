@@ -304,8 +304,8 @@ def format_record(r: dict) -> str:
 
 
 MARKDOWN_HEADER = ("| dataset | model | mode | machine | train / val / test | micro-F1 | macro-F1 | "
-                   "samples-F1 | train s | wall s | peak RSS |\n"
-                   "|---|---|---|---|---|---|---|---|---|---|---|")
+                   "samples-F1 | train s | wall s | peak RSS | notes |\n"
+                   "|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def markdown_row(r: dict) -> str:
@@ -314,7 +314,12 @@ def markdown_row(r: dict) -> str:
     return (f"| {r['dataset']} | {r['model']} | {r['mode']} | {machine_summary(r['machine'])} | "
             f"{s['train']:,} / {s['val']:,} / {s['test']:,} | {m['micro_f1']:.3f} | {m['macro_f1']:.3f} | "
             f"{m['samples_f1']:.3f} | {_fmt(r['train_seconds'], '.0f')} | {r['wall_seconds']:.0f} | "
-            f"{r['peak_rss_mb'] / 1024:.2f} GiB |")
+            f"{r['peak_rss_mb'] / 1024:.2f} GiB | {_first_clause(r.get('notes'))} |")
+
+
+def _first_clause(notes) -> str:
+    """The notes up to the first ';' (warnings such as RANDOM WEIGHTS come first), table-safe."""
+    return (str(notes or "").split(";")[0].strip() or "-").replace("|", "/")
 
 
 def main(argv=None) -> int:
