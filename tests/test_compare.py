@@ -156,6 +156,21 @@ def test_missing_and_text_report(saved):
     assert "Model comparison on the test split (toy" in text and "tfidf_logreg" in text
     assert "--only 05b" in text
     assert "No model results" in compare.comparison_text("nothing_here")
+    assert "RANDOM weights" not in text
+
+
+def test_random_encoder_results_are_flagged(saved, monkeypatch):
+    import json
+
+    path = config.RESULTS_DIR / "toy" / "bilstm_w2v" / "metrics.json"
+    original = path.read_text()
+    metrics = json.loads(original)
+    metrics["notes"] = "small BERT, frozen; RANDOM WEIGHTS, NOT A RESULT"
+    try:
+        path.write_text(json.dumps(metrics))
+        assert "note: bilstm_w2v used an encoder with RANDOM weights" in compare.comparison_text("toy")
+    finally:
+        path.write_text(original)
 
 
 def test_figures_with_and_without_results(saved):

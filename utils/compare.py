@@ -168,6 +168,10 @@ def comparison_text(dataset: str | None = None) -> str:
              f"titles, global threshold tuned on validation):",
              table[cols].to_string(float_format=lambda v: f"{v:.3f}")]
     lines += [f"note: {w.message}" for w in caught]
+    flagged = [m for m, r in results.items() if "random weights" in str(r["metrics"].get("notes", "")).lower()]
+    if flagged:
+        lines.append(f"note: {', '.join(flagged)} used an encoder with RANDOM weights (offline test copy): "
+                     f"their scores are not results.")
     missing = missing_models(results)
     if missing:
         lines.append(missing_text(results, dataset))
