@@ -169,6 +169,12 @@ def test_random_encoder_results_are_flagged(saved, monkeypatch):
     try:
         path.write_text(json.dumps(metrics))
         assert "note: bilstm_w2v used an encoder with RANDOM weights" in compare.comparison_text("toy")
+        flagged = compare.load_all("toy")
+        assert compare.is_random_encoder(flagged["bilstm_w2v"])
+        tfidf = flagged.pop("tfidf_logreg")
+        assert compare.pick_focus(flagged) is None      # only the baseline and a random encoder left
+        flagged["tfidf_logreg"] = tfidf
+        assert compare.pick_focus(flagged) == "tfidf_logreg"
     finally:
         path.write_text(original)
 

@@ -128,10 +128,18 @@ def predict(res: dict, which: str = "global", split: str = "test") -> np.ndarray
     return apply_thresholds(res[f"{split}_prob"], threshold_vector(res, which))
 
 
+def is_random_encoder(res: dict) -> bool:
+    """True for results that their notebook marked as coming from an encoder with random weights."""
+    return "random weights" in str(res.get("metrics", {}).get("notes", "")).lower()
+
+
 def pick_focus(results: dict[str, dict]) -> str | None:
-    """The best real model by validation micro-F1 (never chosen on test); None if there is none."""
+    """The best real model by validation micro-F1 (never chosen on test); None if there is none.
+
+    The trivial baseline and results from a random-weight encoder are never picked.
+    """
     scores = {m: evaluate(r["val_true"], r["val_prob"], threshold_vector(r))["micro_f1"]
-              for m, r in results.items() if m != BASELINE}
+              for m, r in results.items() if m != BASELINE and not is_random_encoder(r)}
     return max(scores, key=scores.get) if scores else None
 
 
@@ -168,7 +176,7 @@ def comparison_text(dataset: str | None = None) -> str:
              f"titles, global threshold tuned on validation):",
              table[cols].to_string(float_format=lambda v: f"{v:.3f}")]
     lines += [f"note: {w.message}" for w in caught]
-    flagged = [m for m, r in results.items() if "random weights" in str(r["metrics"].get("notes", "")).lower()]
+    flagged = [m for m, r in results.items() if is_random_encoder(r)]
     if flagged:
         lines.append(f"note: {', '.join(flagged)} used an encoder with RANDOM weights (offline test copy): "
                      f"their scores are not results.")
