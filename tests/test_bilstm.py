@@ -100,6 +100,17 @@ def test_positive_weights():
     assert bilstm.positive_weights(y, cap=200)[0] == pytest.approx(99.0)
 
 
+def test_log_odds_sets_output_bias_to_genre_priors():
+    y = np.array([[1, 0, 1], [0, 0, 1], [0, 0, 1], [0, 1, 1]])
+    expected = [np.log(0.25 / 0.75), np.log(0.25 / 0.75), np.log(0.999 / 0.001)]  # 1.0 is clipped
+    assert bilstm.log_odds(y).tolist() == pytest.approx(expected, rel=1e-5)
+    matrix = np.zeros((5, 4), np.float32)
+    model = bilstm.build_model(matrix, 3, 6, lstm_units=2, y_train=y)
+    np.testing.assert_allclose(model.get_layer("genres").get_weights()[1], bilstm.log_odds(y), rtol=1e-6)
+    plain = bilstm.build_model(matrix, 3, 6, lstm_units=2, y_train=y, prior_bias=False)
+    assert not plain.get_layer("genres").get_weights()[1].any()
+
+
 def test_make_loss_rejects_unknown():
     with pytest.raises(ValueError, match="loss must be"):
         bilstm.make_loss("hinge")
@@ -176,7 +187,7 @@ def trained():
     texts, y = synthetic(120, seed=0)
     val_texts, y_val = synthetic(40, seed=1)
     cleaned, val_cleaned = bilstm.prepare_texts(texts), bilstm.prepare_texts(val_texts)
-    result = bilstm.fit(cleaned, y, val_cleaned, y_val, seed=3, embedding_dim=16, w2v_epochs=5,
+    result = bilstm.fit(cleaned, y, val_cleaned, y_val, seed=3, trainable=False, embedding_dim=16, w2v_epochs=5,
                         lstm_units=8, epochs=3, patience=2, batch_size=32)
     return result, val_texts, val_cleaned, y_val
 
