@@ -40,13 +40,14 @@ RANDOM_MARKER = "RANDOM_WEIGHTS_NOT_PRETRAINED.txt"
 
 HUB = "https://tfhub.dev/tensorflow/"
 PREPROCESS_HANDLE = HUB + "bert_en_uncased_preprocess/3"
-# name -> (handle, layers, hidden width, attention heads, parameters in millions)
+# name -> (handle, layers, hidden width, attention heads, parameters in millions,
+#          fine-tuning learning rate to start from: smaller models tolerate larger steps)
 ENCODERS = {
-    "BERT-Tiny": (HUB + "small_bert/bert_en_uncased_L-2_H-128_A-2/2", 2, 128, 2, 4.4),
-    "BERT-Mini": (HUB + "small_bert/bert_en_uncased_L-4_H-256_A-4/2", 4, 256, 4, 11.2),
-    "BERT-Small": (HUB + "small_bert/bert_en_uncased_L-4_H-512_A-8/2", 4, 512, 8, 28.8),
-    "BERT-Medium": (HUB + "small_bert/bert_en_uncased_L-8_H-512_A-8/2", 8, 512, 8, 41.4),
-    "BERT-Base": (HUB + "bert_en_uncased_L-12_H-768_A-12/4", 12, 768, 12, 109.5),
+    "BERT-Tiny": (HUB + "small_bert/bert_en_uncased_L-2_H-128_A-2/2", 2, 128, 2, 4.4, 1e-4),
+    "BERT-Mini": (HUB + "small_bert/bert_en_uncased_L-4_H-256_A-4/2", 4, 256, 4, 11.2, 1e-4),
+    "BERT-Small": (HUB + "small_bert/bert_en_uncased_L-4_H-512_A-8/2", 4, 512, 8, 28.8, 5e-5),
+    "BERT-Medium": (HUB + "small_bert/bert_en_uncased_L-8_H-512_A-8/2", 8, 512, 8, 41.4, 5e-5),
+    "BERT-Base": (HUB + "bert_en_uncased_L-12_H-768_A-12/4", 12, 768, 12, 109.5, 3e-5),
 }
 FAST_ENCODER = ENCODERS["BERT-Tiny"][0]
 DEFAULT_ENCODER = ENCODERS["BERT-Small"][0]   # fine-tunes in minutes on a Colab GPU
@@ -122,9 +123,17 @@ def encoder_table():
 
     base = 2 * 128 ** 2
     rows = [{"name": name, "handle": h.replace(HUB, ""), "layers": L, "width": H, "heads": A,
-             "params (M)": p, "compute per token (x Tiny)": round(L * H ** 2 / base)}
-            for name, (h, L, H, A, p) in ENCODERS.items()]
+             "params (M)": p, "compute per token (x Tiny)": round(L * H ** 2 / base), "fine-tuning lr": lr}
+            for name, (h, L, H, A, p, lr) in ENCODERS.items()]
     return pd.DataFrame(rows).set_index("name")
+
+
+def finetune_lr(handle: str) -> float:
+    """The learning rate :data:`ENCODERS` suggests for ``handle`` (``DEFAULTS['ft_lr']`` if unknown)."""
+    for h, *_, lr in ENCODERS.values():
+        if h == handle:
+            return lr
+    return DEFAULTS["ft_lr"]
 
 
 def resolve_handle(handle: str | None = None, fast: bool | None = None) -> str:
@@ -176,6 +185,8 @@ def random_encoder_reasons(handle: str, encoder_layer=None) -> list[str]:
         folder = None
     if folder is not None and (folder / RANDOM_MARKER).exists():
         reasons.append(f"the model folder {folder} contains {RANDOM_MARKER}")
+    if folder is not None and folder.parent.name == "tfhub_cache" and folder.parent.parent.name == "shared":
+        reasons.append(f"it was loaded from the course's offline test cache {folder.parent}")
     if encoder_layer is not None and untrained_layer_norms(encoder_layer.weights):
         reasons.append("every LayerNorm of the encoder has gamma=1 and beta=0, i.e. untrained initial values")
     return reasons
@@ -209,6 +220,19 @@ class HubEncoder:
         import tensorflow as tf
 
         return self.preprocessor.tokenize(tf.constant(list(texts)))
+
+    def vocabulary(self) -> list[str]:
+        """The word pieces of the preprocessing model (``assets/vocab.txt``), by id."""
+        import tensorflow_hub as hub
+
+        path = Path(hub.resolve(self.preprocess_handle)) / "assets" / "vocab.txt"
+        return path.read_text(encoding="utf-8").splitlines()
+
+    def word_pieces(self, ids) -> list[str]:
+        """Ids -> word pieces, e.g. ``[101, 7592, 102]`` -> ``['[CLS]', 'hello', '[SEP]']``."""
+        if not hasattr(self, "_vocab"):
+            self._vocab = self.vocabulary()
+        return [self._vocab[int(i)] for i in ids]
 
     def token_counts(self, texts) -> np.ndarray:
         """Number of word pieces of each text, before truncation and without [CLS]/[SEP]."""
@@ -434,15 +458,17 @@ def finetune(encoder: HubEncoder, texts_train, y_train, texts_val, y_val, seq_le
              epochs: int = DEFAULTS["ft_epochs"], batch_size: int = DEFAULTS["ft_batch_size"],
              lr: float = DEFAULTS["ft_lr"], warmup: float = DEFAULTS["ft_warmup"],
              weight_decay: float = DEFAULTS["ft_weight_decay"], dropout: float = DEFAULTS["ft_dropout"],
-             patience: int = DEFAULTS["ft_patience"], verbose: int = 1):
+             patience: int = DEFAULTS["ft_patience"], model=None, verbose: int = 1):
     """Fine-tune the whole encoder with a sigmoid head (:func:`build_model`), early stopping on val loss.
 
+    ``model``: a :func:`build_model` model to train (default: a new one with ``trainable=True``).
     Returns ``(model, history)``; ``history`` has ``loss``, ``val_loss`` and ``seconds`` per epoch.
     """
     tf, _, tf_keras = _imports()
     y_train, y_val = np.asarray(y_train, np.float32), np.asarray(y_val, np.float32)
-    model = build_model(encoder, y_train.shape[1], trainable=True, pooling="pooled", dropout=dropout,
-                        seq_len=seq_len)
+    if model is None:
+        model = build_model(encoder, y_train.shape[1], trainable=True, pooling="pooled", dropout=dropout,
+                            seq_len=seq_len)
     steps = epochs * int(np.ceil(len(y_train) / batch_size))
     model.compile(optimizer=adamw(steps, lr, warmup, weight_decay), loss="binary_crossentropy")
     timer = _epoch_timer()
@@ -632,7 +658,7 @@ def benchmark(corpus, fast: bool = False, handle: str | None = None, finetune_ru
         epochs = 1 if (fast or not has_gpu) else DEFAULTS["ft_epochs"]
         n = len(texts["train"]) if limit is None else min(limit, len(texts["train"]))
         model, ft_hist = finetune(encoder, texts["train"][:n], ys["train"][:n], texts["val"], ys["val"],
-                                  seq_len=seq_len, epochs=epochs, verbose=0)
+                                  seq_len=seq_len, epochs=epochs, lr=finetune_lr(encoder.handle), verbose=0)
         ft_val, ft_test = predict_proba(model, texts["val"]), predict_proba(model, texts["test"])
         ft_thr = choose_thresholds(ys["val"], ft_val, genres)
         per_epoch = float(np.mean(ft_hist["seconds"]))

@@ -74,7 +74,7 @@ DEFAULTS = {
     "ft_patience": 1,
 }
 FAST_SIZES = {"max_train": 2000, "max_eval": 500}
-FAST_FINETUNE = {"max_train": 400, "epochs": 1}
+FAST_FINETUNE = {"max_train": 256, "epochs": 1}
 
 
 # --------------------------------------------------------------------------- checkpoint
@@ -402,7 +402,7 @@ def finetune(encoder: Encoder, texts_train, y_train, texts_val, y_val, head=None
              epochs: int = DEFAULTS["ft_epochs"], batch_size: int = DEFAULTS["ft_batch_size"],
              lr: float = DEFAULTS["ft_lr"], warmup: float = DEFAULTS["ft_warmup"],
              weight_decay: float = DEFAULTS["ft_weight_decay"], patience: int = DEFAULTS["ft_patience"],
-             verbose: int = 1):
+             seed: int = 0, verbose: int = 1):
     """Fine-tune a fresh copy of the encoder's backbone with a sigmoid head, end to end.
 
     ``head``: start from this (e.g. the frozen-feature head, copied) instead of a new
@@ -410,6 +410,8 @@ def finetune(encoder: Encoder, texts_train, y_train, texts_val, y_val, head=None
     Early stopping watches the validation loss and keeps the best epoch. Returns
     ``(model, history)``; the encoder passed in is left untouched.
     """
+    import tensorflow as tf
+
     y_train, y_val = np.asarray(y_train, np.float32), np.asarray(y_val, np.float32)
     backbone = load_backbone(encoder.checkpoint)
     backbone.get_layer("pooled_dense").trainable = False  # [CLS] pooler: unused by mean pooling
@@ -418,12 +420,18 @@ def finetune(encoder: Encoder, texts_train, y_train, texts_val, y_val, head=None
     rows_train, rows_val = encoder.token_ids(texts_train), encoder.token_ids(texts_val)
     length = max(len(r) for r in rows_train + rows_val)
     x_train, x_val = encoder.pack(rows_train, length), encoder.pack(rows_val, length)
-    steps = epochs * int(np.ceil(len(y_train) / batch_size))
-    model.compile(optimizer=adamw(steps, lr, warmup, weight_decay), loss="binary_crossentropy")
+    # Full batches only: a last, smaller batch would make TensorFlow trace the training step again.
+    drop = len(y_train) >= batch_size
+    train_ds = (tf.data.Dataset.from_tensor_slices((x_train, y_train))
+                .shuffle(len(y_train), seed=seed, reshuffle_each_iteration=True)
+                .batch(batch_size, drop_remainder=drop).prefetch(2))
+    val_ds = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(batch_size)
+    steps = epochs * max(1, len(y_train) // batch_size if drop else 1)
+    # jit_compile=False: XLA's compile time on a CPU costs more than it saves in a few epochs
+    model.compile(optimizer=adamw(steps, lr, warmup, weight_decay), loss="binary_crossentropy", jit_compile=False)
     timer = EpochTimer()
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    fit = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
-                    callbacks=[stop, timer], verbose=verbose)
+    fit = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[stop, timer], verbose=verbose)
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     history["seconds"] = timer.seconds
     history["sequence_length"] = length
