@@ -431,7 +431,8 @@ def finetune(encoder: Encoder, texts_train, y_train, texts_val, y_val, head=None
     model.compile(optimizer=adamw(steps, lr, warmup, weight_decay), loss="binary_crossentropy", jit_compile=False)
     timer = EpochTimer()
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    fit = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[stop, timer], verbose=verbose)
+    fit = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[stop, timer], verbose=verbose,
+                    shuffle=False)  # train_ds shuffles itself, every epoch
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     history["seconds"] = timer.seconds
     history["sequence_length"] = length
