@@ -315,9 +315,10 @@ def build_model(matrix: np.ndarray, n_genres: int, sequence_length: int,
     """
     matrix = np.asarray(matrix, dtype=np.float32)
     inputs = keras.Input(shape=(int(sequence_length),), dtype="int32", name="token_ids")
-    x = keras.layers.Embedding(matrix.shape[0], matrix.shape[1], mask_zero=True, trainable=trainable,
-                               embeddings_initializer=keras.initializers.Constant(matrix),
-                               name="word2vec")(inputs)
+    embedding = keras.layers.Embedding(matrix.shape[0], matrix.shape[1], mask_zero=True,
+                                       trainable=trainable, name="word2vec")
+    x = embedding(inputs)
+    embedding.set_weights([matrix])  # not a Constant initializer: that would copy the matrix into the config
     x = keras.layers.Bidirectional(keras.layers.LSTM(lstm_units, seed=seed), name="bilstm")(x)
     x = keras.layers.Dropout(dropout, seed=seed, name="dropout")(x)
     bias = "zeros"
@@ -462,7 +463,7 @@ def save_model(folder, model, vocabulary, sequence_length: int, genres, threshol
                dataset: str, **extra) -> Path:
     """Write ``model.keras``, ``vocabulary.txt`` (one token a line) and then ``predictor.json``."""
     import os
-    import tempfile
+    import uuid
 
     from .predictor import write_manifest
     from .results import atomic_write_bytes
@@ -475,8 +476,7 @@ def save_model(folder, model, vocabulary, sequence_length: int, genres, threshol
         raise ValueError("Vocabulary tokens must not contain spaces or newlines.")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=".keras", dir=folder)
-    os.close(fd)
+    tmp = folder / f".model.{uuid.uuid4().hex}.keras"   # Keras creates it (normal file permissions)
     try:
         model.save(tmp)            # Keras 3 needs the .keras suffix; rename makes it atomic
         os.replace(tmp, folder / MODEL_FILE)
