@@ -319,16 +319,28 @@ def build_head(input_dim: int, n_genres: int, hidden: int = DEFAULTS["hidden"],
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Seconds per epoch, in ``self.seconds``."""
+    """Seconds per epoch (``self.seconds``) and per training step (``self.step_seconds``)."""
 
     def on_train_begin(self, logs=None):
-        self.seconds = []
+        self.seconds, self.step_seconds = [], []
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
+    def on_train_batch_begin(self, batch, logs=None):
+        self._step = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step_seconds.append(time.perf_counter() - self._step)
+
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self._start)
+
+
+def steady_step_seconds(step_seconds) -> float:
+    """Median time of a training step after the first (which traces the graph)."""
+    steps = list(step_seconds)
+    return float(np.median(steps[1:] if len(steps) > 1 else steps))
 
 
 def train_head(x_train, y_train, x_val, y_val, hidden: int = DEFAULTS["hidden"], dropout: float = DEFAULTS["dropout"],
@@ -435,6 +447,7 @@ def finetune(encoder: Encoder, texts_train, y_train, texts_val, y_val, head=None
                     shuffle=False)  # train_ds shuffles itself, every epoch
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     history["seconds"] = timer.seconds
+    history["step_seconds"] = timer.step_seconds
     history["sequence_length"] = length
     return model, history
 
@@ -647,11 +660,13 @@ def benchmark(corpus, fast: bool = False, checkpoint: str | None = None, finetun
         ft_test = predict_proba(model, encoder, texts["test"])
         ft_thr = choose_thresholds(ys["val"], ft_val, genres)
         per_epoch = float(np.mean(ft_hist["seconds"]))
-        full_epoch = per_epoch * len(texts["train"]) / n
+        step = steady_step_seconds(ft_hist["step_seconds"])
+        full_epoch = step * max(1, len(texts["train"]) // DEFAULTS["ft_batch_size"])
         figures["seconds_per_epoch"] = round(full_epoch, 1)
         figures["finetuned"] = {
             "model": FINETUNED_NAME, "n_train_used": n, "epochs": len(ft_hist["loss"]),
             "seconds_per_epoch_measured": round(per_epoch, 1),
+            "seconds_per_step_steady": round(step, 2),
             "seconds_per_epoch_full_train": round(full_epoch, 1),
             "sequence_length": ft_hist["sequence_length"],
             "test": evaluate(ys["test"], ft_test, ft_thr["global"]),
@@ -660,6 +675,6 @@ def benchmark(corpus, fast: bool = False, checkpoint: str | None = None, finetun
     figures["notes"] = (f"{encoder.name}: frozen mean-pooled embeddings + one-hidden-layer head; "
                         f"global threshold tuned on val"
                         + (f"; fine-tuning on {figures['finetuned']['n_train_used']} plots for "
-                           f"{figures['finetuned']['epochs']} epoch(s), s/epoch scaled to the full train split"
+                           f"{figures['finetuned']['epochs']} epoch(s); s/epoch = steady s/step x full-train steps"
                            if finetune_run else ""))
     return figures
