@@ -85,7 +85,7 @@ def cli(args, processed, out, fake_module=None, extra_env=None, timeout=300):
 
 
 def test_registry_names_every_model():
-    assert set(benchmark.REGISTRY) == {"tfidf", "bilstm", "minilm", "bert_tfhub"}
+    assert set(benchmark.REGISTRY) == {"tfidf", "bilstm", "bilstm_softf1", "minilm", "bert_tfhub"}
     assert benchmark.MODEL_ENV["bert_tfhub"] == {"TF_USE_LEGACY_KERAS": "1"}
     assert benchmark.resolve("tfidf") == "utils.tfidf:benchmark"
     assert benchmark.resolve("pkg.mod:fn") == "pkg.mod:fn"
@@ -103,7 +103,7 @@ def test_fake_model_runs_in_its_own_process(processed, fake_module, tmp_path):
     run = cli(["--model", "bench_fake_model:benchmark", "--fast", "--markdown"], processed, tmp_path,
               fake_module)
     assert run.returncode == 0, run.stderr
-    path = tmp_path / "netflix-bench_fake_model-fast.json"
+    path = tmp_path / "netflix-bench_fake_model-benchmark-fast.json"
     record = json.loads(path.read_text())
     assert record["dataset"] == "netflix" and record["mode"] == "fast"
     assert sum(record["split_sizes"].values()) == 200
@@ -112,7 +112,7 @@ def test_fake_model_runs_in_its_own_process(processed, fake_module, tmp_path):
     assert record["peak_rss_mb"] > 10 and record["wall_seconds"] > 0
     assert record["machine"]["cores"] >= 1
     out = run.stdout
-    for text in ("split sizes", "micro", "peak RSS", "wall", "| dataset | model |", "| netflix | bench_fake_model | fast |"):
+    for text in ("split sizes", "micro", "peak RSS", "wall", "| dataset | model |", "| netflix | bench_fake_model-benchmark | fast |"):
         assert text in out, text
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
 
@@ -124,7 +124,7 @@ def test_model_environment_is_set_only_for_its_model(processed, fake_module, tmp
     monkeypatch.setattr(config, "PROCESSED_DIR", processed)
     record = benchmark.run_model(spec, "netflix", fast=False, out_dir=tmp_path)
     assert record["figures"]["extra_env"] == "set" and record["figures"]["course_fast"] == "0"
-    assert record["mode"] == "full" and (tmp_path / "netflix-bench_fake_model-full.json").exists()
+    assert record["mode"] == "full" and (tmp_path / "netflix-bench_fake_model-benchmark-full.json").exists()
     assert "BENCH_TEST_ENV" not in os.environ
 
 
@@ -147,3 +147,8 @@ def test_tfidf_benchmark_end_to_end(processed, tmp_path):
     assert record["metrics"]["micro_f1"] > 0.6       # the synthetic plots are easy
     assert record["train_seconds"] is not None and record["peak_rss_mb"] < 2048
     assert record["split_sizes"] == record["corpus_sizes"]
+
+
+def test_record_names_of_two_functions_in_one_module_differ():
+    assert benchmark.model_label("utils.bilstm:benchmark") != benchmark.model_label("utils.bilstm:benchmark_softf1")
+    assert benchmark.model_label("bilstm") == "bilstm"

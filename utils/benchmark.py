@@ -40,6 +40,7 @@ from . import config
 REGISTRY = {
     "tfidf": "utils.tfidf:benchmark",
     "bilstm": "utils.bilstm:benchmark",
+    "bilstm_softf1": "utils.bilstm:benchmark_softf1",
     "minilm": "utils.minilm:benchmark",
     "bert_tfhub": "utils.bert_tfhub:benchmark",
 }
@@ -68,7 +69,10 @@ def resolve(model: str) -> str:
 
 def model_label(model: str) -> str:
     """A name fit for a file name: the registry name, or the function's module for a spec."""
-    return model if model in REGISTRY else model.split(":")[0].rsplit(".", 1)[-1]
+    if model in REGISTRY:
+        return model
+    module, _, func = model.partition(":")
+    return f"{module.rsplit('.', 1)[-1]}-{func}" if func else module.rsplit(".", 1)[-1]
 
 
 def mode_name(fast: bool) -> str:
