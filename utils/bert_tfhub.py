@@ -587,7 +587,8 @@ def load_predictor(folder) -> BertHubPredictor:
         raise ModelFormatError(f"Could not load {path} ({type(err).__name__}: {err}). It was saved with "
                                f"{manifest.get('versions', {})}; re-run notebook 05a to save it again.") from err
     if manifest.get("random_weights"):
-        print(f"warning: {folder} was trained on an encoder with RANDOM weights ({RANDOM_LABEL}).")
+        print(f"warning: {folder} was trained on an encoder with RANDOM weights ({RANDOM_LABEL}).",
+              file=sys.stderr)
     return BertHubPredictor(model, manifest["genres"], manifest["thresholds"],
                             bool(manifest.get("random_weights")), manifest.get("handle", ""))
 
