@@ -51,3 +51,13 @@ def test_setup_returns_fast_and_seed_from_the_environment(monkeypatch, capsys):
     assert (fast, seed) == (True, 7)
     out = capsys.readouterr().out
     assert "dataset=netflix" in out and "FAST=True" in out and "seed=7" in out
+
+
+def test_install_on_colab_upgrades_a_package_whose_version_is_excluded(monkeypatch):
+    calls = []
+    monkeypatch.setattr(notebook.subprocess, "run", lambda cmd, **k: calls.append(cmd))
+    monkeypatch.setattr(notebook, "IN_COLAB", True)
+    have = md.version("numpy")
+    assert notebook.install_on_colab([f"numpy>={have}"]) == []          # satisfied: nothing to do
+    assert notebook.install_on_colab(["numpy>=999"]) == ["numpy>=999"]  # too old: upgrade
+    assert calls == [[notebook.sys.executable, "-m", "pip", "install", "-q", "numpy>=999"]]

@@ -170,3 +170,20 @@ def test_save_labelled_refuses_movies_without_split(course_dirs):
     with pytest.raises(ValueError, match="1 movies have no split"):
         pipeline.save_labelled(df, ["Drama"], pd.Series({"a": "train"}), "netflix")
     assert not (course_dirs.processed / "netflix").exists()
+
+
+def test_ensure_prepared_builds_only_what_is_missing(course_dirs, netflix_file, nltk_data, capsys):
+    from utils import config
+    from utils.pipeline import ensure_prepared, is_prepared
+
+    assert not is_prepared("netflix", need_clean=False)
+    ensure_prepared("netflix", verbose=True, min_count=1)
+    assert "building it now" in capsys.readouterr().out
+    assert is_prepared("netflix")
+    stamp = (config.processed_dir("netflix") / "movies.parquet").stat().st_mtime_ns
+    ensure_prepared("netflix")                      # complete: nothing is rebuilt
+    assert (config.processed_dir("netflix") / "movies.parquet").stat().st_mtime_ns == stamp
+    (config.processed_dir("netflix") / "clean.parquet").unlink()
+    assert is_prepared("netflix", need_clean=False) and not is_prepared("netflix")
+    ensure_prepared("netflix", need_clean=False)    # notebook 02 will write clean.parquet itself
+    assert not (config.processed_dir("netflix") / "clean.parquet").exists()

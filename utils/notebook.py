@@ -49,12 +49,24 @@ def matching_tf_companions() -> list[str]:
     return [f"tensorflow-text~={major}.{minor}.0", f"tf-keras~={major}.{minor}.0"]
 
 
+def _needs_install(spec: str) -> bool:
+    """True when the pip requirement ``spec`` is not installed, or installed in a version it excludes."""
+    from packaging.requirements import Requirement
+
+    req = Requirement(spec)
+    have = _version(req.name)
+    return have is None or (bool(req.specifier) and not req.specifier.contains(have, prereleases=True))
+
+
 def install_on_colab(packages) -> list[str]:
-    """On Colab, ``pip install`` the packages that are missing; elsewhere do nothing."""
-    missing = [p for p in packages if _version(p.split("=")[0].split("~")[0].split("<")[0].split(">")[0]) is None]
-    if IN_COLAB and missing:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)
-    return missing if IN_COLAB else []
+    """On Colab, ``pip install`` the requirements that are missing or too old; elsewhere nothing.
+
+    ``packages`` are pip specs such as ``"gensim"`` or ``"keras-hub>=0.32"``; returns those installed.
+    """
+    needed = [p for p in packages if _needs_install(p)]
+    if IN_COLAB and needed:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *needed], check=True)
+    return needed if IN_COLAB else []
 
 
 def check_versions(minimum: dict[str, str]) -> dict[str, str]:

@@ -89,9 +89,15 @@ def save_clean(clean: pd.DataFrame, dataset: str) -> None:
     atomic_write_bytes(config.processed_dir(dataset) / "clean.parquet", buf.getvalue())
 
 
-def is_prepared(dataset: str | None = None) -> bool:
+LABELLED_FILES = ("movies.parquet", "genres.json", "split.csv")  # notebook 01
+CLEAN_FILES = ("clean.parquet",)                                  # notebook 02
+
+
+def is_prepared(dataset: str | None = None, need_clean: bool = True) -> bool:
+    """Whether notebook 01's files (and, with ``need_clean``, notebook 02's) exist."""
     folder = config.processed_dir(dataset)
-    return all((folder / f).exists() for f in ("movies.parquet", "genres.json", "split.csv", "clean.parquet"))
+    files = LABELLED_FILES + (CLEAN_FILES if need_clean else ())
+    return all((folder / f).exists() for f in files)
 
 
 def prepare(dataset: str | None = None, top_n: int | None = DEFAULT_TOP_N, min_count: int = DEFAULT_MIN_COUNT,
@@ -115,3 +121,19 @@ def prepare(dataset: str | None = None, top_n: int | None = DEFAULT_TOP_N, min_c
 
 def read_genres_file(dataset: str | None = None) -> dict:
     return json.loads((config.processed_dir(dataset) / "genres.json").read_text())
+
+
+def ensure_prepared(dataset: str | None = None, need_clean: bool = True, verbose: bool = True,
+                    **prepare_kwargs) -> None:
+    """Build the processed files with :func:`prepare` when notebooks 01-02 have not run here.
+
+    A fresh Colab machine, for example, starts without ``data/processed/``: rather than
+    failing, the notebook runs the same steps notebooks 01-02 run, and says so.
+    """
+    dataset = dataset or config.dataset_name()
+    if is_prepared(dataset, need_clean=need_clean):
+        return
+    if verbose:
+        print(f"data/processed/{dataset}/ is incomplete (notebooks 01-02 have not run on this machine): "
+              f"building it now with utils.pipeline.prepare({dataset!r}), the same steps they run.")
+    prepare(dataset, force=True, verbose=verbose, **prepare_kwargs)
