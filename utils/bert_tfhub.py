@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import keras_tools
 from .predictor import Predictor
 
 FROZEN_NAME = "bert_tfhub_frozen"        # results/ and models/ folder names
@@ -331,59 +332,23 @@ def choose_seq_len(token_counts, percentile: float = 99, cap: int = DEFAULTS["se
 
 def build_head(input_dim: int, n_genres: int, hidden: int = DEFAULTS["hidden"], dropout: float = DEFAULTS["dropout"]):
     """Embedding -> dense ReLU -> dropout -> one sigmoid per genre (``hidden=0``: linear), in tf_keras."""
-    _, _, tf_keras = _imports()
-    layers = [tf_keras.Input((input_dim,), name="embedding")]
-    if hidden:
-        layers += [tf_keras.layers.Dense(hidden, activation="relu", name="hidden"),
-                   tf_keras.layers.Dropout(dropout, name="dropout")]
-    layers.append(tf_keras.layers.Dense(n_genres, activation="sigmoid", name="genres"))
-    return tf_keras.Sequential(layers, name="head")
+    return keras_tools.build_head(_imports()[2], input_dim, n_genres, hidden, dropout)
 
 
 def _epoch_timer():
-    _, _, tf_keras = _imports()
-
-    class EpochTimer(tf_keras.callbacks.Callback):
-        """Seconds per epoch (``seconds``) and per training step (``step_seconds``)."""
-
-        def on_train_begin(self, logs=None):
-            self.seconds, self.step_seconds = [], []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_train_batch_begin(self, batch, logs=None):
-            self._step = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.step_seconds.append(time.perf_counter() - self._step)
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self._start)
-
-    return EpochTimer()
+    return keras_tools.epoch_timer(_imports()[2])
 
 
 def train_head(x_train, y_train, x_val, y_val, hidden: int = DEFAULTS["hidden"], dropout: float = DEFAULTS["dropout"],
                lr: float = DEFAULTS["head_lr"], epochs: int = DEFAULTS["head_epochs"],
                batch_size: int = DEFAULTS["head_batch_size"], patience: int = DEFAULTS["head_patience"],
                verbose: int = 0):
-    """Train :func:`build_head` on embeddings, early stopping on the validation loss.
+    """Train :func:`build_head` (tf_keras) on embeddings, early stopping on the validation loss.
 
     Returns ``(head, history)`` with per-epoch ``loss``, ``val_loss`` and ``seconds``.
     """
-    _, _, tf_keras = _imports()
-    x_train, x_val = np.asarray(x_train, np.float32), np.asarray(x_val, np.float32)
-    y_train, y_val = np.asarray(y_train, np.float32), np.asarray(y_val, np.float32)
-    head = build_head(x_train.shape[1], y_train.shape[1], hidden, dropout)
-    head.compile(optimizer=tf_keras.optimizers.Adam(lr), loss="binary_crossentropy")
-    timer = _epoch_timer()
-    stop = tf_keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    fit = head.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
-                   callbacks=[stop, timer], verbose=verbose)
-    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
-    history["seconds"] = timer.seconds
-    return head, history
+    return keras_tools.train_head(_imports()[2], x_train, y_train, x_val, y_val, hidden, dropout, lr,
+                                  epochs, batch_size, patience, verbose)
 
 
 # --------------------------------------------------------------------------- end-to-end model
@@ -675,7 +640,7 @@ def benchmark(corpus, fast: bool = False, handle: str | None = None, finetune_ru
         ft_thr = choose_thresholds(ys["val"], ft_val, genres)
         per_epoch = float(np.mean(ft_hist["seconds"]))
         steps = list(ft_hist["step_seconds"])
-        step = float(np.median(steps[1:] if len(steps) > 1 else steps))   # the first step traces the graph
+        step = keras_tools.steady_step_seconds(steps)   # the first step traces the graph
         figures["seconds_per_epoch"] = round(step * int(np.ceil(len(texts["train"]) / DEFAULTS["ft_batch_size"])), 1)
         figures["finetuned"] = {
             "model": FINETUNED_NAME, "label": label, "n_train_used": n, "epochs": len(ft_hist["loss"]),

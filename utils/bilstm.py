@@ -28,6 +28,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from . import keras_tools
 from .predictor import Predictor
 
 MODEL_NAME = "bilstm_w2v"               # BCE model: results/ and models/ folder name
@@ -331,20 +332,6 @@ def build_model(matrix: np.ndarray, n_genres: int, sequence_length: int,
     return model
 
 
-class EpochTimer(keras.callbacks.Callback):
-    """Records the seconds of every epoch in ``times``."""
-
-    def __init__(self):
-        super().__init__()
-        self.times: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.times.append(time.perf_counter() - self._start)
-
-
 @dataclass
 class TrainLog:
     """What :func:`train` returns: the per-epoch history, epoch times and the best epoch."""
@@ -386,7 +373,7 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int = DEFAULTS["epochs"
     if len(x_train) != len(y_train) or len(x_val) != len(y_val):
         raise ValueError(f"texts and labels differ in length: train {len(x_train)}/{len(y_train)}, "
                          f"val {len(x_val)}/{len(y_val)}.")
-    timer = EpochTimer()
+    timer = keras_tools.epoch_timer(keras)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
                                          restore_best_weights=True, verbose=0)
     start = time.perf_counter()
@@ -395,7 +382,7 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int = DEFAULTS["epochs"
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     best = int(np.argmin(history["val_loss"])) + 1
-    return TrainLog(history, timer.times, best, seconds, stopped_early=len(history["val_loss"]) < epochs)
+    return TrainLog(history, timer.seconds, best, seconds, stopped_early=len(history["val_loss"]) < epochs)
 
 
 def predict_proba(model, x, batch_size: int = 256) -> np.ndarray:

@@ -32,6 +32,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from . import keras_tools
 from .predictor import Predictor
 
 FROZEN_NAME = "minilm_frozen"        # results/ and models/ folder names
@@ -310,37 +311,10 @@ def load_encoder(checkpoint: str | None = None, seq_len: int = DEFAULTS["seq_len
 def build_head(input_dim: int, n_genres: int, hidden: int = DEFAULTS["hidden"],
                dropout: float = DEFAULTS["dropout"]) -> keras.Model:
     """Embedding -> dense ReLU layer -> dropout -> one sigmoid per genre (``hidden=0``: linear)."""
-    layers = [keras.Input((input_dim,), name="embedding")]
-    if hidden:
-        layers += [keras.layers.Dense(hidden, activation="relu", name="hidden"),
-                   keras.layers.Dropout(dropout, name="dropout")]
-    layers.append(keras.layers.Dense(n_genres, activation="sigmoid", name="genres"))
-    return keras.Sequential(layers, name="head")
+    return keras_tools.build_head(keras, input_dim, n_genres, hidden, dropout)
 
 
-class EpochTimer(keras.callbacks.Callback):
-    """Seconds per epoch (``self.seconds``) and per training step (``self.step_seconds``)."""
-
-    def on_train_begin(self, logs=None):
-        self.seconds, self.step_seconds = [], []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._step = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.step_seconds.append(time.perf_counter() - self._step)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
-
-
-def steady_step_seconds(step_seconds) -> float:
-    """Median time of a training step after the first (which traces the graph)."""
-    steps = list(step_seconds)
-    return float(np.median(steps[1:] if len(steps) > 1 else steps))
+steady_step_seconds = keras_tools.steady_step_seconds
 
 
 def train_head(x_train, y_train, x_val, y_val, hidden: int = DEFAULTS["hidden"], dropout: float = DEFAULTS["dropout"],
@@ -352,17 +326,8 @@ def train_head(x_train, y_train, x_val, y_val, hidden: int = DEFAULTS["hidden"],
     Returns ``(head, history)``; ``history`` has the per-epoch ``loss``/``val_loss`` lists
     and ``seconds`` per epoch. The best epoch's weights are kept.
     """
-    x_train, x_val = np.asarray(x_train, np.float32), np.asarray(x_val, np.float32)
-    y_train, y_val = np.asarray(y_train, np.float32), np.asarray(y_val, np.float32)
-    head = build_head(x_train.shape[1], y_train.shape[1], hidden, dropout)
-    head.compile(optimizer=keras.optimizers.Adam(lr), loss="binary_crossentropy")
-    timer = EpochTimer()
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    fit = head.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
-                   callbacks=[stop, timer], verbose=verbose)
-    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
-    history["seconds"] = timer.seconds
-    return head, history
+    return keras_tools.train_head(keras, x_train, y_train, x_val, y_val, hidden, dropout, lr,
+                                  epochs, batch_size, patience, verbose)
 
 
 # --------------------------------------------------------------------------- end-to-end model
@@ -441,7 +406,7 @@ def finetune(encoder: Encoder, texts_train, y_train, texts_val, y_val, head=None
     steps = epochs * max(1, len(y_train) // batch_size if drop else 1)
     # jit_compile=False: XLA's compile time on a CPU costs more than it saves in a few epochs
     model.compile(optimizer=adamw(steps, lr, warmup, weight_decay), loss="binary_crossentropy", jit_compile=False)
-    timer = EpochTimer()
+    timer = keras_tools.epoch_timer(keras)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
     fit = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[stop, timer], verbose=verbose,
                     shuffle=False)  # train_ds shuffles itself, every epoch
