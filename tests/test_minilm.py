@@ -1,7 +1,6 @@
 """KerasHub MiniLM (Keras 3): offline checkpoint, tokenizer parity, pooling, cache, head, fine-tuning, saving."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np

@@ -18,7 +18,6 @@ Saved models are reloaded with ``tf.saved_model.load``, which needs no Keras at 
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -604,12 +603,7 @@ def benchmark(corpus, fast: bool = False, handle: str | None = None, finetune_ru
     start = time.perf_counter()
     emb = {s: encoder.embed_cached(texts[s], dataset=corpus.dataset, progress=False)[0] for s in texts}
     embed_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    head, hist = train_head(emb["train"], ys["train"], emb["val"], ys["val"])
-    head_seconds = time.perf_counter() - start
-    val_prob, test_prob = head.predict(emb["val"], verbose=0), head.predict(emb["test"], verbose=0)
-    thresholds = choose_thresholds(ys["val"], val_prob, genres)
-    per = np.array([thresholds["per_genre"][g] for g in genres])
+    head, head_figures = keras_tools.score_head_on_embeddings(train_head, emb, ys, genres)
     label = RANDOM_LABEL if encoder.is_random else "pretrained encoder"
     seq_len = choose_seq_len(encoder.token_counts(texts["train"]))
     figures = {
@@ -619,15 +613,11 @@ def benchmark(corpus, fast: bool = False, handle: str | None = None, finetune_ru
         "random_reasons": encoder.random_reasons,
         "n_train": len(ys["train"]), "n_val": len(ys["val"]), "n_test": len(ys["test"]),
         "n_genres": len(genres),
-        "test": evaluate(ys["test"], test_prob, thresholds["global"]),
-        "test_per_genre": evaluate(ys["test"], test_prob, per),
-        "threshold": thresholds["global"],
+        **head_figures,
         "pooling": DEFAULTS["pooling"],
         "embedding_texts_per_s": round(throughput, 1),
         "embedding_seconds": round(embed_seconds, 1),
         "encoder_load_seconds": round(load_seconds, 1),
-        "train_seconds": round(head_seconds, 1),
-        "head_epochs": len(hist["loss"]),
     }
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     if finetune_run:

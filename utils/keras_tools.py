@@ -72,3 +72,28 @@ def train_head(keras_module, x_train, y_train, x_val, y_val, hidden: int, dropou
     history = {key: [float(v) for v in vals] for key, vals in fit.history.items()}
     history["seconds"] = timer.seconds
     return head, history
+
+
+def score_head_on_embeddings(train_head_fn, emb: dict, ys: dict, genres) -> tuple:
+    """Train a head on frozen embeddings and score it on test with val-tuned thresholds.
+
+    ``train_head_fn(x_train, y_train, x_val, y_val)`` is the model module's ``train_head``.
+    Returns ``(head, figures)`` with the benchmark's ``test``, ``test_per_genre``,
+    ``threshold``, ``train_seconds`` and ``head_epochs``.
+    """
+    from .metrics import evaluate
+    from .results import choose_thresholds
+
+    start = time.perf_counter()
+    head, hist = train_head_fn(emb["train"], ys["train"], emb["val"], ys["val"])
+    seconds = time.perf_counter() - start
+    val_prob, test_prob = head.predict(emb["val"], verbose=0), head.predict(emb["test"], verbose=0)
+    thresholds = choose_thresholds(ys["val"], val_prob, genres)
+    per = np.array([thresholds["per_genre"][g] for g in genres])
+    return head, {
+        "test": evaluate(ys["test"], test_prob, thresholds["global"]),
+        "test_per_genre": evaluate(ys["test"], test_prob, per),
+        "threshold": thresholds["global"],
+        "train_seconds": round(seconds, 1),
+        "head_epochs": len(hist["loss"]),
+    }

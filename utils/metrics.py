@@ -77,7 +77,7 @@ def evaluate(y_true, y_prob, thresholds=0.5) -> dict[str, float]:
     return out
 
 
-def per_genre_report(y_true, y_pred, genres) -> "pd.DataFrame":
+def per_genre_report(y_true, y_pred, genres):
     """Precision, recall, F1 and support of every genre, most frequent first."""
     import pandas as pd
 

@@ -590,26 +590,17 @@ def benchmark(corpus, fast: bool = False, checkpoint: str | None = None, finetun
     for s in ("train", "val", "test"):
         emb[s], infos[s] = encoder.embed_cached(texts[s], dataset=corpus.dataset, progress=False)
     embed_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    head, hist = train_head(emb["train"], ys["train"], emb["val"], ys["val"])
-    head_seconds = time.perf_counter() - start
-    val_prob, test_prob = head.predict(emb["val"], verbose=0), head.predict(emb["test"], verbose=0)
-    thresholds = choose_thresholds(ys["val"], val_prob, genres)
-    per = np.array([thresholds["per_genre"][g] for g in genres])
+    head, head_figures = keras_tools.score_head_on_embeddings(train_head, emb, ys, genres)
     figures = {
         "model": FROZEN_NAME,
         "checkpoint": encoder.name,
         "n_train": len(ys["train"]), "n_val": len(ys["val"]), "n_test": len(ys["test"]),
         "n_genres": len(genres),
-        "test": evaluate(ys["test"], test_prob, thresholds["global"]),
-        "test_per_genre": evaluate(ys["test"], test_prob, per),
-        "threshold": thresholds["global"],
+        **head_figures,
         "embedding_texts_per_s": round(throughput, 1),
         "embedding_seconds": round(embed_seconds, 1),
         "embedding_cache": {s: {k: infos[s][k] for k in ("computed", "cached")} for s in infos},
         "encoder_load_seconds": round(load_seconds, 1),
-        "train_seconds": round(head_seconds, 1),
-        "head_epochs": len(hist["loss"]),
         "seq_len": encoder.seq_len,
     }
     has_gpu = _has_gpu()

@@ -6,7 +6,6 @@ one-line summary so a student sees how the notebook is about to run.
 """
 from __future__ import annotations
 
-import importlib
 import importlib.metadata as md
 import subprocess
 import sys
