@@ -61,3 +61,4 @@ def test_install_on_colab_upgrades_a_package_whose_version_is_excluded(monkeypat
     assert notebook.install_on_colab([f"numpy>={have}"]) == []          # satisfied: nothing to do
     assert notebook.install_on_colab(["numpy>=999"]) == ["numpy>=999"]  # too old: upgrade
     assert calls == [[notebook.sys.executable, "-m", "pip", "install", "-q", "numpy>=999"]]
+

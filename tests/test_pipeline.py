@@ -187,3 +187,14 @@ def test_ensure_prepared_builds_only_what_is_missing(course_dirs, netflix_file, 
     assert is_prepared("netflix", need_clean=False) and not is_prepared("netflix")
     ensure_prepared("netflix", need_clean=False)    # notebook 02 will write clean.parquet itself
     assert not (config.processed_dir("netflix") / "clean.parquet").exists()
+
+
+def test_by_split_matches_texts_and_labels_of_each_split(prepared):
+    from utils.corpus import load_corpus
+
+    corpus = load_corpus("netflix")
+    texts, ys = corpus.by_split(kind="clean")
+    assert set(texts) == set(ys) == {"train", "val", "test"}
+    for split in ("train", "val", "test"):
+        assert texts[split] == corpus.texts(split, kind="clean")
+        assert (ys[split] == corpus.y(split)).all() and len(ys[split]) == len(texts[split])

@@ -588,18 +588,13 @@ def benchmark(corpus, fast: bool = False, handle: str | None = None, finetune_ru
     if fast:
         corpus = corpus.subset(**FAST_SIZES)
     genres = list(corpus.genres)
-    texts = {s: corpus.texts(s) for s in ("train", "val", "test")}
-    ys = {s: corpus.y(s) for s in ("train", "val", "test")}
+    texts, ys = corpus.by_split()
     tf.random.set_seed(0)
     np.random.seed(0)
     start = time.perf_counter()
     encoder, note = _load_for_benchmark(handle, fast)
     load_seconds = time.perf_counter() - start
-    sample = texts["train"][:256]
-    encoder.embed(sample[:32])
-    start = time.perf_counter()
-    encoder.embed(sample)
-    throughput = len(sample) / (time.perf_counter() - start)
+    throughput = keras_tools.measure_throughput(encoder.embed, texts["train"])
     start = time.perf_counter()
     emb = {s: encoder.embed_cached(texts[s], dataset=corpus.dataset, progress=False)[0] for s in texts}
     embed_seconds = time.perf_counter() - start

@@ -53,6 +53,10 @@ class Corpus:
         """0/1 label matrix (movies x genres) of a split."""
         return binarize(self._rows(split)["genres"].tolist(), self.genres)
 
+    def by_split(self, kind: str = "raw") -> tuple[dict[str, list[str]], dict[str, np.ndarray]]:
+        """``({split: texts}, {split: labels})`` for train, val and test."""
+        return ({s: self.texts(s, kind=kind) for s in SPLITS}, {s: self.y(s) for s in SPLITS})
+
     def sizes(self) -> dict[str, int]:
         return {s: int((self.df["split"] == s).sum()) for s in SPLITS}
 

@@ -1,4 +1,4 @@
-"""Small Keras pieces shared by the neural models, for Keras 3 and Keras 2 alike.
+"""Small pieces shared by the neural models, for Keras 3 and Keras 2 alike.
 
 Notebook 04 and 05b use Keras 3 (``keras``); notebook 05a uses Keras 2 (``tf_keras``),
 because TF Hub layers are Keras 2 objects. The two have the same API for what is
@@ -41,6 +41,16 @@ def steady_step_seconds(step_seconds) -> float:
     """Median time of a training step after the first (which traces the graph)."""
     steps = list(step_seconds)
     return float(np.median(steps[1:] if len(steps) > 1 else steps))
+
+
+def measure_throughput(embed, texts, n: int = 256, warmup: int = 32) -> float:
+    """Texts per second of ``embed(list_of_texts)`` on up to ``n`` texts, after a warm-up call
+    on ``warmup`` texts (the first call traces the graph)."""
+    texts = list(texts)[:n]
+    embed(texts[:warmup])
+    start = time.perf_counter()
+    embed(texts)
+    return len(texts) / (time.perf_counter() - start)
 
 
 def build_head(keras_module, input_dim: int, n_genres: int, hidden: int, dropout: float):

@@ -555,15 +555,6 @@ def _has_gpu() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def measure_throughput(encoder: Encoder, texts, n: int = 256, batch_size: int = DEFAULTS["embed_batch_size"]) -> float:
-    """Plots per second of :meth:`Encoder.embed` on up to ``n`` texts, after one warm-up batch."""
-    texts = list(texts)[:n]
-    encoder.embed(texts[:batch_size])
-    start = time.perf_counter()
-    encoder.embed(texts, batch_size)
-    return len(texts) / (time.perf_counter() - start)
-
-
 def benchmark(corpus, fast: bool = False, checkpoint: str | None = None, finetune_run: bool | None = None,
               finetune_max_train: int | None = None) -> dict:
     """Frozen MiniLM features + head (headline figures) and a fine-tuning run.
@@ -578,13 +569,12 @@ def benchmark(corpus, fast: bool = False, checkpoint: str | None = None, finetun
     if fast:
         corpus = corpus.subset(**FAST_SIZES)
     genres = list(corpus.genres)
-    texts = {s: corpus.texts(s) for s in ("train", "val", "test")}
-    ys = {s: corpus.y(s) for s in ("train", "val", "test")}
+    texts, ys = corpus.by_split()
     keras.utils.set_random_seed(0)
     start = time.perf_counter()
     encoder = load_encoder(checkpoint)
     load_seconds = time.perf_counter() - start
-    throughput = measure_throughput(encoder, texts["train"])
+    throughput = keras_tools.measure_throughput(encoder.embed, texts["train"])
     start = time.perf_counter()
     emb, infos = {}, {}
     for s in ("train", "val", "test"):
