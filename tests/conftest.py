@@ -73,7 +73,7 @@ def nltk_data(monkeypatch):
     """NLTK's stopwords from ``../shared/nltk_data`` (offline); the stopword cache is reset."""
     import nltk
 
-    from utils import text
+    from utils.data import text
 
     folder = SHARED / "nltk_data"
     if (folder / "corpora").is_dir():
@@ -342,7 +342,7 @@ def closed_port() -> int:
 @pytest.fixture
 def no_sleep(monkeypatch):
     """Record instead of performing the download's backoff sleeps."""
-    import utils.download as dl
+    import utils.data.download as dl
 
     calls: list[float] = []
     monkeypatch.setattr(dl, "time", SimpleNamespace(sleep=calls.append))

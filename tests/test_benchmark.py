@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from utils import benchmark, config
+from utils import config
+from utils.tools import benchmark
 
 GENRES = ["Horror", "Comedy", "Western"]
 SIGNAL = {"Horror": ["ghost", "haunted", "blood"], "Comedy": ["joke", "funny", "prank"],
@@ -21,7 +22,7 @@ NOISE = ["city", "family", "friend", "night", "journey", "secret", "house", "tow
 FAKE_MODEL = textwrap.dedent('''
     import os
     import numpy as np
-    from utils.metrics import evaluate
+    from utils.evaluation.metrics import evaluate
 
     def benchmark(corpus, fast):
         y = corpus.y("test")
@@ -41,8 +42,8 @@ FAKE_MODEL = textwrap.dedent('''
 @pytest.fixture(scope="module")
 def processed(tmp_path_factory):
     """A tiny prepared 'netflix' corpus written with the pipeline's own save functions."""
-    from utils import pipeline
-    from utils.splits import binarize, make_split
+    from utils.data import pipeline
+    from utils.data.splits import binarize, make_split
 
     root = tmp_path_factory.mktemp("processed")
     rng = np.random.default_rng(0)
@@ -58,7 +59,7 @@ def processed(tmp_path_factory):
         split = make_split(df["id"], binarize(df["genres"], GENRES), seed=0)
         pipeline.save_labelled(df, GENRES, split, "netflix")
         # the synthetic plots have no stopwords: light_text is their clean text (no NLTK needed)
-        from utils.text import light_text
+        from utils.data.text import light_text
 
         light = df["text"].map(light_text)
         pipeline.save_clean(pd.DataFrame({"id": df["id"], "clean_text": light, "light_text": light}), "netflix")
@@ -87,7 +88,7 @@ def cli(args, processed, out, fake_module=None, extra_env=None, timeout=300):
 def test_registry_names_every_model():
     assert set(benchmark.REGISTRY) == {"tfidf", "bilstm", "bilstm_softf1", "minilm", "bert_tfhub"}
     assert benchmark.MODEL_ENV["bert_tfhub"] == {"TF_USE_LEGACY_KERAS": "1"}
-    assert benchmark.resolve("tfidf") == "utils.tfidf:benchmark"
+    assert benchmark.resolve("tfidf") == "utils.modelfiles.tfidf:benchmark"
     assert benchmark.resolve("pkg.mod:fn") == "pkg.mod:fn"
     with pytest.raises(benchmark.BenchmarkError, match="Unknown model"):
         benchmark.resolve("svm")
@@ -143,12 +144,12 @@ def test_tfidf_benchmark_end_to_end(processed, tmp_path):
     run = cli(["--model", "tfidf"], processed, tmp_path)
     assert run.returncode == 0, run.stderr
     record = json.loads((tmp_path / "netflix-tfidf-full.json").read_text())
-    assert record["model"] == "tfidf" and record["spec"] == "utils.tfidf:benchmark"
+    assert record["model"] == "tfidf" and record["spec"] == "utils.modelfiles.tfidf:benchmark"
     assert record["metrics"]["micro_f1"] > 0.6       # the synthetic plots are easy
     assert record["train_seconds"] is not None and record["peak_rss_mb"] < 2048
     assert record["split_sizes"] == record["corpus_sizes"]
 
 
 def test_record_names_of_two_functions_in_one_module_differ():
-    assert benchmark.model_label("utils.bilstm:benchmark") != benchmark.model_label("utils.bilstm:benchmark_softf1")
+    assert benchmark.model_label("utils.modelfiles.bilstm:benchmark") != benchmark.model_label("utils.modelfiles.bilstm:benchmark_softf1")
     assert benchmark.model_label("bilstm") == "bilstm"

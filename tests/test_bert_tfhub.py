@@ -4,7 +4,7 @@ Keras 2 and Keras 3 must not mix in one process, and the rest of the test suite 
 Keras 3. So everything that imports TensorFlow runs in child processes: one with
 ``TF_USE_LEGACY_KERAS=1`` (as the notebook) that loads the TF Hub models, embeds,
 trains, fine-tunes and saves; then a fresh one WITHOUT the variable that reloads the
-saved model through ``utils.predictor.load_predictor``. This process only checks the
+saved model through ``utils.modelfiles.predictor.load_predictor``. This process only checks the
 pure-Python parts (no TensorFlow import).
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from utils import bert_tfhub as bh
+from utils.modelfiles import bert_tfhub as bh
 from utils import config
 
 SHARED_CACHE = Path(config.ROOT).parent / "shared" / "tfhub_cache"
@@ -40,8 +40,8 @@ def hub_cache() -> Path | None:
 
 
 def test_importing_the_module_does_not_import_tensorflow():
-    """So a script can still set TF_USE_LEGACY_KERAS after ``import utils.bert_tfhub``."""
-    code = "import sys; sys.path.insert(0, %r); import utils.bert_tfhub; print('tensorflow' in sys.modules)"
+    """So a script can still set TF_USE_LEGACY_KERAS after ``import utils.modelfiles.bert_tfhub``."""
+    code = "import sys; sys.path.insert(0, %r); import utils.modelfiles.bert_tfhub; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code % str(config.ROOT)], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
 
@@ -89,7 +89,8 @@ TRAIN_SCRIPT = textwrap.dedent("""
     sys.path.insert(0, os.environ["COURSE_ROOT"])
     from pathlib import Path
     import numpy as np
-    from utils import bert_tfhub as bh, config
+    from utils import config
+    from utils.modelfiles import bert_tfhub as bh
     out = Path(os.environ["OUT"])
     config.PROCESSED_DIR = out / "processed"
     report = {"setup": bh.keras_setup()}
@@ -143,7 +144,7 @@ RELOAD_SCRIPT = textwrap.dedent("""
     from pathlib import Path
     import numpy as np
     import keras                                      # a Keras 3 process: no TF_USE_LEGACY_KERAS
-    from utils.predictor import load_predictor
+    from utils.modelfiles.predictor import load_predictor
     out = Path(os.environ["OUT"])
     p = load_predictor(out / "model")
     got = p.predict_proba(json.loads((out / "texts.json").read_text()))

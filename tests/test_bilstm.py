@@ -9,8 +9,8 @@ import pytest
 keras = pytest.importorskip("keras")
 pytest.importorskip("gensim")
 
-from utils import bilstm, predictor  # noqa: E402
-from utils.predictor import ModelFormatError  # noqa: E402
+from utils.modelfiles import bilstm, predictor  # noqa: E402
+from utils.modelfiles.predictor import ModelFormatError  # noqa: E402
 
 GENRES = ["Horror", "Comedy", "Western"]
 SIGNAL = {0: ["ghost", "haunted", "blood", "scream"], 1: ["joke", "funny", "prank", "laugh"],

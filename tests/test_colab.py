@@ -1,4 +1,4 @@
-"""utils.colab: badges, setup cells and colab_links.md follow REPO/BRANCH, and forks are one command."""
+"""utils.tools.colab: badges, setup cells and colab_links.md follow REPO/BRANCH, and forks are one command."""
 import json
 import shutil
 
@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from utils import colab
+from utils.tools import colab
 
 SETUP = '''# Setup
 import os, sys

@@ -1,4 +1,4 @@
-"""utils.compare on synthetic saved results: alignment, tables, threshold studies, figures."""
+"""utils.evaluation.compare on synthetic saved results: alignment, tables, threshold studies, figures."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from utils import compare, config, results
-from utils.metrics import MostFrequentBaseline, evaluate, f1_scores, apply_thresholds, tune_global_threshold
+from utils import config
+from utils.evaluation import compare, results
+from utils.evaluation.metrics import MostFrequentBaseline, evaluate, f1_scores, apply_thresholds, tune_global_threshold
 
 GENRES = [f"G{j}" for j in range(8)]
 FREQ = np.array([0.45, 0.35, 0.25, 0.15, 0.1, 0.06, 0.04, 0.03])
@@ -22,7 +23,7 @@ def synthetic(signal, n, rng, y=None):
 
 @pytest.fixture(scope="module")
 def results_dir(tmp_path_factory):
-    """A temporary results/ with a baseline and two models saved by utils.results (once per module)."""
+    """A temporary results/ with a baseline and two models saved by utils.evaluation.results (once per module)."""
     folder = tmp_path_factory.mktemp("course") / "results"
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(config, "RESULTS_DIR", folder)
@@ -100,7 +101,7 @@ def test_threshold_curve_matches_sklearn_and_tuning(saved):
 
 def test_per_genre_tuning_gains_are_never_negative_on_validation(saved):
     res = saved["bilstm_w2v"]
-    from utils.metrics import tune_per_genre_thresholds
+    from utils.evaluation.metrics import tune_per_genre_thresholds
 
     free = tune_per_genre_thresholds(res["val_true"], res["val_prob"], min_positives=1,
                                      fallback=res["thresholds"]["global"])

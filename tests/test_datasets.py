@@ -1,4 +1,4 @@
-"""utils.datasets on small files in the real formats: CMU (downloaded from a local
+"""utils.data.datasets on small files in the real formats: CMU (downloaded from a local
 server, verified, cached), the Kaggle Netflix file and any CSV."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import os
 import pandas as pd
 import pytest
 
-from utils import datasets
-from utils.datasets import DatasetError, load_cmu, load_csv, load_dataset, load_netflix
-from utils.download import ArchiveError, DownloadError
+from utils.data import datasets
+from utils.data.datasets import DatasetError, load_cmu, load_csv, load_dataset, load_netflix
+from utils.data.download import ArchiveError, DownloadError
 
 EXPECTED_CMU_LINE = ("cmu: 5 movies in the metadata, 4 with a plot; kept 2 with plot and genres "
                      "(left out: 1 without genres, 1 with an empty plot, 1 plots without metadata)")

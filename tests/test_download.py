@@ -1,4 +1,4 @@
-"""utils.download: the real HTTP download (retry, truncation, errors) and safe extraction."""
+"""utils.data.download: the real HTTP download (retry, truncation, errors) and safe extraction."""
 from __future__ import annotations
 
 import gc
@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from utils.download import ArchiveError, DownloadError, download, git_blob_sha1, safe_extract, sha256
+from utils.data.download import ArchiveError, DownloadError, download, git_blob_sha1, safe_extract, sha256
 
 PAYLOAD = os.urandom(50_000) + b"end of file"
 

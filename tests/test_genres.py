@@ -1,4 +1,4 @@
-"""utils.genres: the taxonomy tables, mapping, selection and coverage on the real metadata."""
+"""utils.data.genres: the taxonomy tables, mapping, selection and coverage on the real metadata."""
 from __future__ import annotations
 
 import os
@@ -8,8 +8,9 @@ from collections import Counter
 
 import pytest
 
-from utils import config, genres
-from utils.genres import (
+from utils import config
+from utils.data import genres
+from utils.data.genres import (
     CANONICAL_GENRES,
     CMU_GROUPS,
     CMU_UNMAPPED,
@@ -117,7 +118,7 @@ def test_coverage_counts_on_a_small_example():
 def real_cmu_genres():
     if not CMU_META.is_file():
         pytest.skip(f"real CMU metadata not found at {CMU_META} (needs ../shared beside the repo)")
-    from utils.datasets import read_cmu_metadata
+    from utils.data.datasets import read_cmu_metadata
 
     return read_cmu_metadata(CMU_META)["genres"].tolist()
 
@@ -126,7 +127,7 @@ def real_cmu_genres():
 def real_netflix_genres():
     if not NETFLIX_CSV.is_file():
         pytest.skip(f"real Netflix file not found at {NETFLIX_CSV} (needs ../shared beside the repo)")
-    from utils.datasets import load_netflix
+    from utils.data.datasets import load_netflix
 
     return load_netflix(NETFLIX_CSV, verbose=False)["genres"].tolist()
 
@@ -162,7 +163,7 @@ def test_command_prints_the_coverage():
     if not CMU_META.is_file():
         pytest.skip(f"real CMU metadata not found at {CMU_META}")
     env = {**os.environ, "COURSE_DATA_DIR": str(SHARED_DATA)}
-    run = subprocess.run([sys.executable, "-m", "utils.genres", "--show-unmapped", "3"], cwd=config.ROOT,
+    run = subprocess.run([sys.executable, "-m", "utils.data.genres", "--show-unmapped", "3"], cwd=config.ROOT,
                          env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     out = run.stdout

@@ -1,6 +1,6 @@
-"""utils.keras_tools: pieces shared by the neural models."""
+"""utils.tools.keras_tools: pieces shared by the neural models."""
 
-from utils.keras_tools import measure_throughput
+from utils.tools.keras_tools import measure_throughput
 
 
 def test_measure_throughput_warms_up_then_times_up_to_n_texts():

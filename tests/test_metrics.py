@@ -1,11 +1,11 @@
-"""utils.metrics against hand-computed values."""
+"""utils.evaluation.metrics against hand-computed values."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from utils.metrics import (
+from utils.evaluation.metrics import (
     MostFrequentBaseline,
     apply_thresholds,
     evaluate,
@@ -154,7 +154,7 @@ def test_most_frequent_baseline_picks_k_on_validation():
 def test_f1_scores_match_scikit_learn_on_random_predictions():
     from sklearn.metrics import f1_score
 
-    from utils.metrics import f1_scores
+    from utils.evaluation.metrics import f1_scores
 
     rng = np.random.default_rng(7)
     for _ in range(30):

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from utils import minilm
-from utils.corpus import Corpus
-from utils.embeddings_cache import EmbeddingCache, cache_path, embed_with_cache, text_key
+from utils.modelfiles import minilm
+from utils.data.corpus import Corpus
+from utils.data.embeddings_cache import EmbeddingCache, cache_path, embed_with_cache, text_key
 
 CHECKPOINT = minilm.local_checkpoint()
 needs_checkpoint = pytest.mark.skipif(
@@ -187,8 +187,8 @@ def test_embed_cached_reuses_vectors(encoder, course_dirs):
 def test_head_save_and_reload(encoder, course_dirs):
     import keras
 
-    from utils.predictor import load_predictor
-    from utils.results import choose_thresholds
+    from utils.modelfiles.predictor import load_predictor
+    from utils.evaluation.results import choose_thresholds
 
     keras.utils.set_random_seed(0)
     texts, y = toy_data()

@@ -1,9 +1,9 @@
-"""utils.notebook: what every notebook's setup cell runs."""
+"""utils.tools.notebook: what every notebook's setup cell runs."""
 import importlib.metadata as md
 
 import pytest
 
-from utils import notebook
+from utils.tools import notebook
 
 
 def test_matching_tf_companions_follow_the_installed_tensorflow(monkeypatch):

@@ -4,7 +4,8 @@ import re
 import nbformat
 import pytest
 
-from utils import colab, config
+from utils import config
+from utils.tools import colab
 
 NOTEBOOKS = colab.notebook_files(config.NOTEBOOKS_DIR)
 GPU_CHAPTERS = ("04", "05")  # deep networks: a GPU note in the first cell
@@ -28,7 +29,7 @@ def test_numbered_consecutively():
 
 
 def test_colab_links_and_badges_in_sync():
-    """Run `python -m utils.colab` to fix whatever this reports."""
+    """Run `python -m utils.tools.colab` to fix whatever this reports."""
     assert colab.check(numbering=False) == []
 
 

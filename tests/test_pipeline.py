@@ -1,4 +1,4 @@
-"""utils.pipeline.prepare + utils.corpus.load_corpus on a small Netflix-format file."""
+"""utils.data.pipeline.prepare + utils.data.corpus.load_corpus on a small Netflix-format file."""
 from __future__ import annotations
 
 import json
@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from utils import pipeline
-from utils.corpus import Corpus, CorpusNotPrepared, load_corpus
-from utils.pipeline import is_prepared, prepare
-from utils.text import clean_text, light_text
+from utils.data import pipeline
+from utils.data.corpus import Corpus, CorpusNotPrepared, load_corpus
+from utils.data.pipeline import is_prepared, prepare
+from utils.data.text import clean_text, light_text
 
 FILES = ["clean.parquet", "genres.json", "movies.parquet", "split.csv"]
 TOP5 = ["Drama", "Comedy", "World Cinema", "Documentary", "Romance"]  # by count, ties by name
@@ -158,7 +158,7 @@ def test_default_dataset_from_environment(prepared, monkeypatch):
 
 
 def test_prepare_unknown_dataset(course_dirs):
-    from utils.datasets import DatasetError
+    from utils.data.datasets import DatasetError
 
     with pytest.raises(DatasetError, match="Unknown dataset 'imdb'"):
         prepare("imdb")
@@ -174,7 +174,7 @@ def test_save_labelled_refuses_movies_without_split(course_dirs):
 
 def test_ensure_prepared_builds_only_what_is_missing(course_dirs, netflix_file, nltk_data, capsys):
     from utils import config
-    from utils.pipeline import ensure_prepared, is_prepared
+    from utils.data.pipeline import ensure_prepared, is_prepared
 
     assert not is_prepared("netflix", need_clean=False)
     ensure_prepared("netflix", verbose=True, min_count=1)
@@ -190,7 +190,7 @@ def test_ensure_prepared_builds_only_what_is_missing(course_dirs, netflix_file, 
 
 
 def test_by_split_matches_texts_and_labels_of_each_split(prepared):
-    from utils.corpus import load_corpus
+    from utils.data.corpus import load_corpus
 
     corpus = load_corpus("netflix")
     texts, ys = corpus.by_split(kind="clean")

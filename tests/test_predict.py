@@ -8,10 +8,11 @@ import types
 import numpy as np
 import pytest
 
-from utils import config, predictor
-from utils.predict import PredictError, main, predict, resolve_model_dir
-from utils.predictor import ModelFormatError, Predictor, write_manifest
-from utils.text import TextError
+from utils import config
+from utils.modelfiles import predictor
+from utils.tools.predict import PredictError, main, predict, resolve_model_dir
+from utils.modelfiles.predictor import ModelFormatError, Predictor, write_manifest
+from utils.data.text import TextError
 
 GENRES = ["Action", "Comedy", "Romance"]
 KEYWORDS = {"gun": 0, "chase": 0, "joke": 1, "funny": 1, "love": 2, "kiss": 2}
@@ -173,9 +174,9 @@ def test_cli_sets_legacy_keras_for_tfhub_models(models_root, monkeypatch, capsys
 
 
 def test_real_tfidf_model_end_to_end(tmp_path, monkeypatch, capsys, nltk_data):
-    """A tiny TF-IDF model trained here, saved by utils.tfidf, predicted through the command."""
-    tfidf = pytest.importorskip("utils.tfidf")
-    from utils.text import clean_text
+    """A tiny TF-IDF model trained here, saved by utils.modelfiles.tfidf, predicted through the command."""
+    tfidf = pytest.importorskip("utils.modelfiles.tfidf")
+    from utils.data.text import clean_text
 
     monkeypatch.setattr(config, "MODELS_DIR", tmp_path / "models")
     texts = ["space ship alien planet", "alien invasion space war", "love wedding kiss romance",

@@ -1,4 +1,4 @@
-"""utils.results: the shared results format, written atomically and read back."""
+"""utils.evaluation.results: the shared results format, written atomically and read back."""
 from __future__ import annotations
 
 import json
@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from utils import results
-from utils.metrics import evaluate
-from utils.results import (
+from utils.evaluation import results
+from utils.evaluation.metrics import evaluate
+from utils.evaluation.results import (
     MODEL_ORDER,
     atomic_write_bytes,
     atomic_write_json,
@@ -133,7 +133,7 @@ def test_atomic_write_gives_normal_permissions(tmp_path):
     import os
     import stat
 
-    from utils.results import atomic_write_bytes
+    from utils.evaluation.results import atomic_write_bytes
 
     old = os.umask(0o022)
     try:

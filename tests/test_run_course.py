@@ -3,7 +3,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from utils import config, run_course
+from utils import config
+from utils.tools import run_course
 
 
 def write_nb(path, *sources):

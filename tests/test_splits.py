@@ -1,11 +1,11 @@
-"""utils.splits: binarize, stratified split, save/load."""
+"""utils.data.splits: binarize, stratified split, save/load."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from utils.splits import SPLITS, binarize, load_split, make_split, save_split
+from utils.data.splits import SPLITS, binarize, load_split, make_split, save_split
 
 RATES = [0.5, 0.3, 0.15, 0.06, 0.03]  # from common to rare genres
 

@@ -1,10 +1,10 @@
-"""utils.text: markup, accents, tokens, stopwords (offline NLTK data), stemming, checks."""
+"""utils.data.text: markup, accents, tokens, stopwords (offline NLTK data), stemming, checks."""
 from __future__ import annotations
 
 import pytest
 
-from utils import text
-from utils.text import (
+from utils.data import text
+from utils.data.text import (
     MAX_CHARS,
     TextError,
     check_text,

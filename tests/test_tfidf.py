@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from utils import tfidf
-from utils.corpus import Corpus
-from utils.metrics import MostFrequentBaseline, f1_scores
-from utils.predictor import ModelFormatError
-from utils.predictor import load_predictor as load_any_predictor
+from utils.modelfiles import tfidf
+from utils.data.corpus import Corpus
+from utils.evaluation.metrics import MostFrequentBaseline, f1_scores
+from utils.modelfiles.predictor import ModelFormatError
+from utils.modelfiles.predictor import load_predictor as load_any_predictor
 
 GENRES = ["Horror", "Comedy", "Western"]
 SIGNAL = {"Horror": ["ghost", "haunted", "blood"], "Comedy": ["joke", "funny", "prank"],
@@ -35,7 +35,7 @@ def synthetic(n: int = 240, seed: int = 0) -> tuple[list[str], np.ndarray]:
 
 
 def synthetic_corpus(n: int = 300) -> Corpus:
-    from utils.text import clean_text, light_text
+    from utils.data.text import clean_text, light_text
 
     texts, y = synthetic(n)
     split = np.array(["train"] * (n * 6 // 10) + ["val"] * (n * 2 // 10) + ["test"] * (n - n * 8 // 10))
@@ -48,7 +48,7 @@ def synthetic_corpus(n: int = 300) -> Corpus:
 
 @pytest.fixture
 def fitted(nltk_data):
-    from utils.text import clean_text
+    from utils.data.text import clean_text
 
     texts, y = synthetic()
     return tfidf.fit([clean_text(t) for t in texts], y, min_df=1), texts, y
@@ -126,7 +126,7 @@ def test_reload_errors_say_what_is_wrong(fitted, tmp_path):
 
 
 def test_predictor_refuses_empty_text(fitted, tmp_path):
-    from utils.text import TextError
+    from utils.data.text import TextError
 
     pipeline, _, _ = fitted
     thresholds = {"global": 0.5, "per_genre": {g: 0.5 for g in GENRES}, "default": "global"}

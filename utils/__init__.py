@@ -1,18 +1,25 @@
-"""Helpers for the multi-label movie-genre course.
+"""Plumbing for the multi-label movie-genre course. The lessons are in the notebooks.
 
-The notebooks tell the story; the plumbing lives here, in small modules:
+Every model, loss, optimiser schedule and threshold search is written in the notebook
+that teaches it. Cells marked ``#@save <module>`` are exported, unchanged, into
+:mod:`utils.lessons` by ``python -m utils.export`` (the d2l way), so that the
+benchmark, ``predict`` and the other notebooks run the very code the student read.
+Everything else here is plumbing, grouped by what it is for:
 
-- :mod:`utils.config`    paths, seed, dataset choice and the FAST switch (env vars)
-- :mod:`utils.datasets`  CMU, Netflix and your own CSV as one table (download, verify, parse)
-- :mod:`utils.genres`    the canonical genre taxonomy and the raw-label mapping tables
-- :mod:`utils.text`      text cleaning with NLTK stopwords and Snowball stemming
-- :mod:`utils.splits`    iterative-stratification train/val/test split, saved by id
-- :mod:`utils.pipeline`  notebooks 01-02's steps as functions (``prepare``)
-- :mod:`utils.corpus`    the prepared corpus the models train on (``load_corpus``)
-- :mod:`utils.metrics`   F1 flavours, thresholds, the trivial baseline
-- :mod:`utils.results`   the results format every model saves for notebook 06
+- :mod:`utils.config`       paths, seed, dataset choice and the FAST switch (env vars)
+- :mod:`utils.data`         download, datasets (CMU, Netflix, CSV), genre taxonomy, text
+                            cleaning, splits, the prepared corpus, the embeddings cache
+- :mod:`utils.evaluation`   metric primitives (F1 flavours), the results format, model comparison
+- :mod:`utils.lessons`      GENERATED from the notebooks' ``#@save`` cells: do not edit
+- :mod:`utils.modelfiles`   saving and loading trained models (``predictor.json`` + files),
+                            encoder checkpoints, and the benchmark run of each model family
+- :mod:`utils.tools`        the notebook setup cell, the benchmark, ``predict``, the course
+                            runner, Colab badges, the export command
+
+``python -m utils.benchmark``, ``utils.predict``, ``utils.run_course``, ``utils.colab``
+and ``utils.export`` are the commands.
 """
-from .corpus import load_corpus
-from .datasets import load_dataset
+from utils.data.corpus import load_corpus
+from utils.data.datasets import load_dataset
 
 __all__ = ["load_corpus", "load_dataset"]

@@ -86,7 +86,7 @@ def processed_dir(dataset: str | None = None) -> Path:
 
 
 def results_dir(dataset: str | None = None) -> Path:
-    """``results/<dataset>``: one sub-folder per model (see :mod:`utils.results`)."""
+    """``results/<dataset>``: one sub-folder per model (see :mod:`utils.evaluation.results`)."""
     return RESULTS_DIR / (dataset or dataset_name())
 
 

@@ -6,7 +6,7 @@
   ``test_true``, ``test_prob`` (probabilities in genre order).
 * ``thresholds.json``: ``{"global": t, "per_genre": {genre: t, ...}, "default": "global"}``.
 * ``metrics.json``: ``{"model": ..., "dataset": ..., "fast": ..., "notes": ...,
-  "test": {"0.5": {...}, "global": {...}, "per_genre": {...}}}`` from :func:`utils.metrics.evaluate`.
+  "test": {"0.5": {...}, "global": {...}, "per_genre": {...}}}`` from :func:`utils.evaluation.metrics.evaluate`.
 
 Files are written to a temporary name and renamed, so a crash never leaves half a result.
 """
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config
-from .metrics import evaluate, tune_global_threshold, tune_per_genre_thresholds
+from utils import config
+from utils.evaluation.metrics import evaluate, tune_global_threshold, tune_per_genre_thresholds
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)

@@ -10,7 +10,7 @@ import importlib.metadata as md
 import subprocess
 import sys
 
-from . import config
+from utils import config
 
 IN_COLAB = "google.colab" in sys.modules
 

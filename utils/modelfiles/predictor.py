@@ -22,10 +22,10 @@ MANIFEST = "predictor.json"
 
 # kind -> "module:function" that takes the model folder and returns a Predictor
 KINDS = {
-    "tfidf_logreg": "utils.tfidf:load_predictor",
-    "bilstm": "utils.bilstm:load_predictor",
-    "minilm": "utils.minilm:load_predictor",
-    "bert_tfhub": "utils.bert_tfhub:load_predictor",
+    "tfidf_logreg": "utils.modelfiles.tfidf:load_predictor",
+    "bilstm": "utils.modelfiles.bilstm:load_predictor",
+    "minilm": "utils.modelfiles.minilm:load_predictor",
+    "bert_tfhub": "utils.modelfiles.bert_tfhub:load_predictor",
 }
 
 
@@ -54,7 +54,7 @@ class Predictor:
 
     def known_words(self, text: str) -> tuple[int, int]:
         """(known, total) word counts of ``text`` against the model's vocabulary."""
-        from .text import tokenize
+        from utils.data.text import tokenize
 
         tokens = tokenize(text)
         if self.vocabulary is None:
@@ -64,7 +64,7 @@ class Predictor:
 
 def write_manifest(folder: Path, kind: str, genres, thresholds: dict, dataset: str, **extra) -> Path:
     """Write ``predictor.json`` (atomically) after the model's own files are in place."""
-    from .results import atomic_write_json
+    from utils.evaluation.results import atomic_write_json
 
     if kind not in KINDS:
         raise ValueError(f"unknown predictor kind {kind!r}; known: {sorted(KINDS)}")

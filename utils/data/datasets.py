@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import config
-from .download import ArchiveError, DownloadError, download, git_blob_sha1, safe_extract
+from utils import config
+from utils.data.download import ArchiveError, DownloadError, download, git_blob_sha1, safe_extract
 
 CMU_URL = "http://www.cs.cmu.edu/~ark/personas/data/MovieSummaries.tar.gz"
 CMU_FOLDER = "MovieSummaries"

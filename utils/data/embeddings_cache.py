@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config
-from .results import atomic_write_bytes
+from utils import config
+from utils.evaluation.results import atomic_write_bytes
 
 SAVE_EVERY_S = 60.0  # write what is done at least this often, so an interrupted run keeps it
 

@@ -10,7 +10,7 @@
   ``models/<dataset>/tfidf_logreg/`` (``pipeline.joblib`` + ``predictor.json``).
 * :func:`benchmark` trains and evaluates the baseline for ``python -m utils.benchmark``.
 
-The pipeline reads text that :mod:`utils.text` has already cleaned (``clean_text``:
+The pipeline reads text that :mod:`utils.data.text` has already cleaned (``clean_text``:
 lowercase words, stopwords removed), so its tokenizer only splits on spaces; the
 saved predictor applies the same cleaning to raw plots before predicting.
 """
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .predictor import Predictor
+from utils.modelfiles.predictor import Predictor
 
 MODEL_NAME = "tfidf_logreg"   # name under results/ and models/
-KIND = "tfidf_logreg"         # predictor kind in utils.predictor.KINDS
+KIND = "tfidf_logreg"         # predictor kind in utils.modelfiles.predictor.KINDS
 PIPELINE_FILE = "pipeline.joblib"
 TEXT_KINDS = ("clean", "light")
 
@@ -60,7 +60,7 @@ def build_pipeline(C: float = DEFAULTS["C"], ngram_range=DEFAULTS["ngram_range"]
     from sklearn.preprocessing import FunctionTransformer
 
     vectorizer = TfidfVectorizer(
-        token_pattern=r"\S+",        # the text is already tokenized by utils.text
+        token_pattern=r"\S+",        # the text is already tokenized by utils.data.text
         lowercase=False,
         ngram_range=tuple(ngram_range),
         min_df=min_df,
@@ -135,8 +135,8 @@ def top_words_table(pipeline, genres, n: int = 10):
 
 
 def prepare_texts(texts, kind: str = "clean") -> list[str]:
-    """Raw plots -> the text the pipeline expects (``utils.text.clean_text`` or ``light_text``)."""
-    from .text import check_text, clean_text, light_text
+    """Raw plots -> the text the pipeline expects (``utils.data.text.clean_text`` or ``light_text``)."""
+    from utils.data.text import check_text, clean_text, light_text
 
     if kind not in TEXT_KINDS:
         raise ValueError(f"text kind must be one of {TEXT_KINDS}, not {kind!r}.")
@@ -154,8 +154,8 @@ def save_model(pipeline, folder, genres, thresholds: dict, dataset: str, text_ki
 
     import joblib
 
-    from .predictor import write_manifest
-    from .results import atomic_write_bytes
+    from utils.modelfiles.predictor import write_manifest
+    from utils.evaluation.results import atomic_write_bytes
 
     if text_kind not in TEXT_KINDS:
         raise ValueError(f"text_kind must be one of {TEXT_KINDS}, not {text_kind!r}.")
@@ -198,7 +198,7 @@ def load_predictor(folder) -> TfidfPredictor:
     """
     import joblib
 
-    from .predictor import ModelFormatError, read_manifest
+    from utils.modelfiles.predictor import ModelFormatError, read_manifest
 
     folder = Path(folder)
     manifest = read_manifest(folder)
@@ -232,8 +232,8 @@ def benchmark(corpus, fast: bool = False, text_kind: str = "clean", **params) ->
     ``fast`` subsamples the corpus (:data:`FAST_SIZES`). The headline metrics use the
     global threshold tuned on validation; per-genre thresholds are reported beside.
     """
-    from .metrics import evaluate
-    from .results import choose_thresholds
+    from utils.evaluation.metrics import evaluate
+    from utils.evaluation.results import choose_thresholds
 
     if fast:
         corpus = corpus.subset(**FAST_SIZES)

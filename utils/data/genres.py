@@ -8,7 +8,7 @@ genres ("Romantic comedy" -> Romance + Comedy) or to none: labels that describe
 the film's form or release rather than its story ("Black-and-white", "Short Film",
 "Silent film", "Classic Movies", "TV Shows", ...) are left out on purpose.
 
-Run ``python -m utils.genres`` to print how much of the real CMU metadata the
+Run ``python -m utils.data.genres`` to print how much of the real CMU metadata the
 mapping covers.
 """
 from __future__ import annotations
@@ -270,10 +270,10 @@ def coverage(raw_genre_lists: Iterable[Iterable[str]], source: str) -> dict:
 
 
 def main(argv=None) -> int:
-    """``python -m utils.genres [--dataset cmu|netflix]``: print the mapping's coverage."""
+    """``python -m utils.data.genres [--dataset cmu|netflix]``: print the mapping's coverage."""
     import argparse
 
-    from .datasets import load_raw_genres
+    from utils.data.datasets import load_raw_genres
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--dataset", default="cmu", choices=sorted(MAPPINGS))

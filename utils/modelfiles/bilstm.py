@@ -2,7 +2,7 @@
 
 The steps, each a function the notebook calls one by one:
 
-* :func:`prepare_texts` cleans raw plots with :func:`utils.text.light_text`
+* :func:`prepare_texts` cleans raw plots with :func:`utils.data.text.light_text`
   (lowercased words, stopwords kept: word order and "not" matter to an LSTM).
   Training and prediction both clean in Python, so the Keras ``TextVectorization``
   layer only splits on spaces (``standardize=None``): one cleaning, no drift.
@@ -28,12 +28,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from . import keras_tools
-from .predictor import Predictor
+from utils.tools import keras_tools
+from utils.modelfiles.predictor import Predictor
 
 MODEL_NAME = "bilstm_w2v"               # BCE model: results/ and models/ folder name
 SOFTF1_MODEL_NAME = "bilstm_w2v_softf1"  # the same network trained with the soft-F1 loss
-KIND = "bilstm"                          # predictor kind in utils.predictor.KINDS
+KIND = "bilstm"                          # predictor kind in utils.modelfiles.predictor.KINDS
 MODEL_FILE = "model.keras"
 VOCAB_FILE = "vocabulary.txt"
 PAD, UNK = "", "[UNK]"                   # TextVectorization's index 0 (padding) and 1 (unknown)
@@ -66,8 +66,8 @@ FAST_SIZES = {"max_train": 2000, "max_eval": 500}
 
 
 def prepare_texts(texts) -> list[str]:
-    """Raw plots -> lowercased words separated by single spaces (:func:`utils.text.light_text`)."""
-    from .text import check_text, light_text
+    """Raw plots -> lowercased words separated by single spaces (:func:`utils.data.text.light_text`)."""
+    from utils.data.text import check_text, light_text
 
     if isinstance(texts, str):
         texts = [texts]
@@ -417,7 +417,7 @@ def fit(train_texts, y_train, val_texts, y_val, loss="bce", seed: int = 42, verb
 
     ``params`` override :data:`DEFAULTS`; pass ``wv`` to reuse word vectors already trained.
     """
-    from . import config
+    from utils import config
 
     p = {**DEFAULTS, **params}
     unknown = set(params) - set(DEFAULTS)
@@ -452,8 +452,8 @@ def save_model(folder, model, vocabulary, sequence_length: int, genres, threshol
     import os
     import uuid
 
-    from .predictor import write_manifest
-    from .results import atomic_write_bytes
+    from utils.modelfiles.predictor import write_manifest
+    from utils.evaluation.results import atomic_write_bytes
 
     vocabulary = list(vocabulary)
     n_out = int(model.output_shape[-1])
@@ -512,7 +512,7 @@ class BiLSTMPredictor(Predictor):
 
 def load_predictor(folder) -> BiLSTMPredictor:
     """Reload ``models/<dataset>/bilstm_w2v/`` (written by :func:`save_model`)."""
-    from .predictor import ModelFormatError, read_manifest
+    from utils.modelfiles.predictor import ModelFormatError, read_manifest
 
     folder = Path(folder)
     manifest = read_manifest(folder)
@@ -549,9 +549,9 @@ def benchmark(corpus, fast: bool = False, loss="bce", **params) -> dict:
     ``fast`` subsamples the corpus (:data:`FAST_SIZES`) and shortens training
     (:data:`FAST_OVERRIDES`). Metrics use the global threshold tuned on validation.
     """
-    from . import config
-    from .metrics import evaluate
-    from .results import choose_thresholds
+    from utils import config
+    from utils.evaluation.metrics import evaluate
+    from utils.evaluation.results import choose_thresholds
 
     seed = config.seed()
     if fast:
@@ -601,5 +601,5 @@ def benchmark(corpus, fast: bool = False, loss="bce", **params) -> dict:
 
 
 def benchmark_softf1(corpus, fast: bool = False, **params) -> dict:
-    """:func:`benchmark` with the soft-F1 loss (``python -m utils.benchmark --model utils.bilstm:benchmark_softf1``)."""
+    """:func:`benchmark` with the soft-F1 loss (``python -m utils.benchmark --model utils.modelfiles.bilstm:benchmark_softf1``)."""
     return benchmark(corpus, fast=fast, loss="soft_f1", **params)

@@ -18,12 +18,12 @@ import time
 
 import pandas as pd
 
-from . import config
-from .datasets import GENRE_SOURCE, load_dataset
-from .genres import genre_counts, map_genres, select_genres
-from .results import atomic_write_bytes, atomic_write_json
-from .splits import binarize, make_split, save_split
-from .text import clean_text, light_text
+from utils import config
+from utils.data.datasets import GENRE_SOURCE, load_dataset
+from utils.data.genres import genre_counts, map_genres, select_genres
+from utils.evaluation.results import atomic_write_bytes, atomic_write_json
+from utils.data.splits import binarize, make_split, save_split
+from utils.data.text import clean_text, light_text
 
 DEFAULT_TOP_N = 20
 DEFAULT_MIN_COUNT = 50
@@ -135,5 +135,5 @@ def ensure_prepared(dataset: str | None = None, need_clean: bool = True, verbose
         return
     if verbose:
         print(f"data/processed/{dataset}/ is incomplete (notebooks 01-02 have not run on this machine): "
-              f"building it now with utils.pipeline.prepare({dataset!r}), the same steps they run.")
+              f"building it now with utils.data.pipeline.prepare({dataset!r}), the same steps they run.")
     prepare(dataset, force=True, verbose=verbose, **prepare_kwargs)

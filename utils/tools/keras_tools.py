@@ -91,8 +91,8 @@ def score_head_on_embeddings(train_head_fn, emb: dict, ys: dict, genres) -> tupl
     Returns ``(head, figures)`` with the benchmark's ``test``, ``test_per_genre``,
     ``threshold``, ``train_seconds`` and ``head_epochs``.
     """
-    from .metrics import evaluate
-    from .results import choose_thresholds
+    from utils.evaluation.metrics import evaluate
+    from utils.evaluation.results import choose_thresholds
 
     start = time.perf_counter()
     head, hist = train_head_fn(emb["train"], ys["train"], emb["val"], ys["val"])

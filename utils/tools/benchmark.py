@@ -1,0 +1,386 @@
+"""Benchmark the course's models on a dataset at full size, one model per process.
+
+    python -m utils.benchmark --dataset netflix --model tfidf
+    python -m utils.benchmark --dataset netflix --model all --fast
+    python -m utils.benchmark --dataset netflix --model tfidf --markdown
+
+Each model runs in its own Python process so that its peak memory is its own and
+model-specific environment variables (``TF_USE_LEGACY_KERAS=1`` for TF Hub BERT)
+are set before TensorFlow is imported. The worker loads the processed corpus
+(preparing it first if ``data/processed/<dataset>/`` is missing), calls the model
+module's ``benchmark(corpus, fast) -> dict`` and hands the figures back through a
+JSON file. This process adds the wall time, the peak resident memory and the
+machine, prints a table, and writes ``results/benchmarks/<dataset>-<model>-<mode>.json``.
+
+What a model's ``benchmark`` returns (every key optional except ``test``):
+
+* ``test``: :func:`utils.evaluation.metrics.evaluate` on test at the threshold(s) tuned on val;
+* ``test_per_genre``: the same with per-genre thresholds;
+* ``n_train`` / ``n_val`` / ``n_test``: sizes actually used (FAST subsamples);
+* ``train_seconds``, ``seconds_per_epoch``, ``epochs``, ``notes``, anything else.
+
+``--model`` also accepts ``package.module:function`` for a model outside the registry.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from utils import config
+
+REGISTRY = {
+    "tfidf": "utils.modelfiles.tfidf:benchmark",
+    "bilstm": "utils.modelfiles.bilstm:benchmark",
+    "bilstm_softf1": "utils.modelfiles.bilstm:benchmark_softf1",
+    "minilm": "utils.modelfiles.minilm:benchmark",
+    "bert_tfhub": "utils.modelfiles.bert_tfhub:benchmark",
+}
+# environment a model needs before anything imports TensorFlow
+MODEL_ENV = {"bert_tfhub": {"TF_USE_LEGACY_KERAS": "1"}}
+DATASETS = ("cmu", "netflix")
+BENCH_DIR = config.RESULTS_DIR / "benchmarks"
+
+
+class BenchmarkError(RuntimeError):
+    """A model run that failed, crashed or returned figures in the wrong shape."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def resolve(model: str) -> str:
+    """``module:function`` for a registry name (or a spec given as is)."""
+    if model in REGISTRY:
+        return REGISTRY[model]
+    if ":" in model:
+        return model
+    raise BenchmarkError(f"Unknown model {model!r}: choose one of {sorted(REGISTRY)} or 'all', "
+                         f"or give 'package.module:function'.")
+
+
+def model_label(model: str) -> str:
+    """A name fit for a file name: the registry name, or the function's module for a spec."""
+    if model in REGISTRY:
+        return model
+    module, _, func = model.partition(":")
+    return f"{module.rsplit('.', 1)[-1]}-{func}" if func else module.rsplit(".", 1)[-1]
+
+
+def mode_name(fast: bool) -> str:
+    return "fast" if fast else "full"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    if sys.platform == "darwin":
+        try:
+            return subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True,
+                                  text=True, timeout=5).stdout.strip() or platform.machine()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def _gpus() -> list[str]:
+    """GPU names from ``nvidia-smi`` (without importing TensorFlow); ``[]`` when none."""
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def machine_info() -> dict:
+    """CPU model and usable cores, total memory, GPUs, OS and Python version."""
+    info = {"cpu": _cpu_model(), "cores": _cores(), "gpus": _gpus(),
+            "os": f"{platform.system()} {platform.release()}", "python": platform.python_version()}
+    try:
+        import psutil
+
+        info["memory_gb"] = round(psutil.virtual_memory().total / 2**30, 1)
+    except ImportError:
+        pass
+    return info
+
+
+def machine_summary(info: dict) -> str:
+    gpu = ", ".join(info.get("gpus") or []) or "no GPU"
+    return f"{info['cpu']}, {info['cores']} cores, {gpu}"
+
+
+def _maxrss_mb(who) -> float:
+    """``ru_maxrss`` in MiB (kilobytes on Linux, bytes on macOS)."""
+    value = resource.getrusage(who).ru_maxrss
+    return round(value / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
+def ensure_prepared(dataset: str) -> None:
+    """Build ``data/processed/<dataset>/`` with :func:`utils.data.pipeline.prepare` if it is missing."""
+    from utils.data.pipeline import is_prepared, prepare
+
+    if not is_prepared(dataset):
+        print(f"{config.processed_dir(dataset)} is missing or incomplete: preparing it (once) ...",
+              flush=True)
+        prepare(dataset)
+
+
+# --------------------------------------------------------------------------- worker (child process)
+
+
+def run_worker(model: str, dataset: str, fast: bool, out: Path) -> None:
+    """In the child: load the corpus, call the model's benchmark, write its figures to ``out``."""
+    import importlib
+
+    from utils.data.corpus import load_corpus
+    from utils.evaluation.results import atomic_write_json
+
+    start = time.perf_counter()
+    corpus = load_corpus(dataset, require_clean=True)
+    load_seconds = time.perf_counter() - start
+    module, func = resolve(model).split(":")
+    fn = getattr(importlib.import_module(module), func)
+    start = time.perf_counter()
+    figures = fn(corpus, fast=fast)
+    seconds = time.perf_counter() - start
+    if not isinstance(figures, dict):
+        raise BenchmarkError(f"{module}.{func} returned {type(figures).__name__}, not a dict of figures.")
+    sizes = {s: len(corpus.ids(s)) for s in ("train", "val", "test")}
+    atomic_write_json(out, {
+        "figures": figures,
+        "corpus_sizes": sizes,
+        "n_genres_corpus": len(corpus.genres),
+        "load_seconds": round(load_seconds, 2),
+        "benchmark_seconds": round(seconds, 2),
+        "worker_peak_rss_mb": _maxrss_mb(resource.RUSAGE_SELF),
+        "worker_children_peak_rss_mb": _maxrss_mb(resource.RUSAGE_CHILDREN),
+    })
+
+
+# --------------------------------------------------------------------------- parent
+
+
+def _tree_rss_mb(proc) -> float:
+    """Current resident memory of ``proc`` and all its descendants, in MiB."""
+    import psutil
+
+    total = 0
+    try:
+        procs = [proc] + proc.children(recursive=True)
+    except psutil.Error:
+        return 0.0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total / 2**20
+
+
+def run_model(model: str, dataset: str, fast: bool, timeout: float | None = None,
+              machine: dict | None = None, out_dir: Path | None = None) -> dict:
+    """Run one model's benchmark in a fresh process; return the record, saved in ``out_dir``.
+
+    ``out_dir`` defaults to ``results/benchmarks``; the child reads the processed data
+    from ``config.PROCESSED_DIR`` as this process sees it.
+    """
+    import psutil
+
+    from utils.evaluation.results import atomic_write_json
+
+    label = model_label(model)
+    resolve(model)  # fail early on a bad name
+    env = {**os.environ, **MODEL_ENV.get(model, {})}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(config.ROOT), env.get("PYTHONPATH")]))
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        out = Path(tmp) / "figures.json"
+        cmd = [sys.executable, "-m", "utils.tools.benchmark", "--worker", str(out),
+               "--dataset", dataset, "--model", model,
+               "--processed-dir", str(config.PROCESSED_DIR)] + (["--fast"] if fast else [])
+        start = time.perf_counter()
+        child = subprocess.Popen(cmd, env=env, cwd=config.ROOT)
+        proc = psutil.Process(child.pid)
+        peak = 0.0
+        try:
+            while child.poll() is None:
+                peak = max(peak, _tree_rss_mb(proc))
+                if timeout is not None and time.perf_counter() - start > timeout:
+                    child.kill()
+                    child.wait()
+                    raise BenchmarkError(f"{label} ran longer than {timeout:.0f} s and was stopped.")
+                time.sleep(0.1)
+        except KeyboardInterrupt:
+            child.kill()
+            raise
+        wall = time.perf_counter() - start
+        if child.returncode != 0 or not out.exists():
+            raise BenchmarkError(f"{label} failed (exit code {child.returncode}); its error is printed above.")
+        worker = json.loads(out.read_text())
+    figures = worker.pop("figures")
+    if "test" not in figures or "micro_f1" not in figures["test"]:
+        raise BenchmarkError(f"{label}'s benchmark returned no 'test' metrics (utils.evaluation.metrics.evaluate); "
+                             f"keys: {sorted(figures)}")
+    record = {
+        "dataset": dataset,
+        "model": label,
+        "spec": resolve(model),
+        "mode": mode_name(fast),
+        "machine": machine or machine_info(),
+        "split_sizes": {s: int(figures.get(f"n_{s}", worker["corpus_sizes"][s])) for s in ("train", "val", "test")},
+        "corpus_sizes": worker["corpus_sizes"],
+        "metrics": {k: figures["test"][k] for k in ("micro_f1", "macro_f1", "samples_f1")},
+        "train_seconds": figures.get("train_seconds"),
+        "seconds_per_epoch": figures.get("seconds_per_epoch"),
+        "wall_seconds": round(wall, 2),
+        "peak_rss_mb": round(max(peak, worker["worker_peak_rss_mb"]), 1),
+        "peak_rss_worker_mb": worker["worker_peak_rss_mb"],
+        "peak_rss_tree_sampled_mb": round(peak, 1),
+        "load_seconds": worker["load_seconds"],
+        "benchmark_seconds": worker["benchmark_seconds"],
+        "notes": figures.get("notes", ""),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "figures": figures,
+    }
+    path = Path(out_dir or BENCH_DIR) / f"{dataset}-{label}-{record['mode']}.json"
+    atomic_write_json(path, record)
+    record["path"] = str(path)
+    return record
+
+
+def _fmt(value, spec: str = "") -> str:
+    if value is None:
+        return "-"
+    return format(value, spec) if spec else str(value)
+
+
+def format_record(r: dict) -> str:
+    """A human-readable block of one benchmark record."""
+    s, m = r["split_sizes"], r["metrics"]
+    lines = [
+        f"dataset        {r['dataset']}   mode {r['mode']}",
+        f"model          {r['model']} ({r['spec']})",
+        f"machine        {machine_summary(r['machine'])}",
+        f"split sizes    train {s['train']:,} | val {s['val']:,} | test {s['test']:,}",
+        f"test F1        micro {m['micro_f1']:.4f} | macro {m['macro_f1']:.4f} | samples "
+        f"{m['samples_f1']:.4f}   (thresholds tuned on val)",
+    ]
+    per = r.get("figures", {}).get("test_per_genre")
+    if isinstance(per, dict) and "micro_f1" in per:
+        lines.append(f"  per-genre     micro {per['micro_f1']:.4f} | macro {per['macro_f1']:.4f} | samples "
+                     f"{per['samples_f1']:.4f}   (one threshold per genre, tuned on val)")
+    for key, sub in r.get("figures", {}).items():   # variants a model reports beside its headline
+        test = sub.get("test") if isinstance(sub, dict) else None
+        if isinstance(test, dict) and {"micro_f1", "macro_f1", "samples_f1"} <= set(test):
+            lines.append(f"  {key[:12]:<12}  micro {test['micro_f1']:.4f} | macro {test['macro_f1']:.4f} | "
+                         f"samples {test['samples_f1']:.4f}   ({sub.get('model', key)})")
+    lines += [
+        f"timings        train {_fmt(r['train_seconds'], '.1f')} s | per epoch "
+        f"{_fmt(r['seconds_per_epoch'], '.1f')} s | wall {r['wall_seconds']:.1f} s "
+        f"(corpus load {r['load_seconds']:.1f} s)",
+        f"peak RSS       {r['peak_rss_mb']:,.0f} MiB (worker {r['peak_rss_worker_mb']:,.0f} MiB, "
+        f"process tree {r['peak_rss_tree_sampled_mb']:,.0f} MiB)",
+        f"notes          {r['notes'] or '-'}",
+    ]
+    return "\n".join(lines)
+
+
+MARKDOWN_HEADER = ("| dataset | model | mode | machine | train / val / test | micro-F1 | macro-F1 | "
+                   "samples-F1 | train s | wall s | peak RSS | notes |\n"
+                   "|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def markdown_row(r: dict) -> str:
+    """One README table row (see :data:`MARKDOWN_HEADER`)."""
+    s, m = r["split_sizes"], r["metrics"]
+    return (f"| {r['dataset']} | {r['model']} | {r['mode']} | {machine_summary(r['machine'])} | "
+            f"{s['train']:,} / {s['val']:,} / {s['test']:,} | {m['micro_f1']:.3f} | {m['macro_f1']:.3f} | "
+            f"{m['samples_f1']:.3f} | {_fmt(r['train_seconds'], '.0f')} | {r['wall_seconds']:.0f} | "
+            f"{r['peak_rss_mb'] / 1024:.2f} GiB | {_first_clause(r.get('notes'))} |")
+
+
+def _first_clause(notes) -> str:
+    """The notes up to the first ';' (warnings such as RANDOM WEIGHTS come first), table-safe."""
+    return (str(notes or "").split(";")[0].strip() or "-").replace("|", "/")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m utils.benchmark",
+                                     description="Train and evaluate course models on a dataset, "
+                                                 "one process per model.")
+    parser.add_argument("--dataset", default=config.dataset_name(), choices=DATASETS,
+                        help="dataset (default: COURSE_DATASET or cmu)")
+    parser.add_argument("--model", default="tfidf",
+                        help=f"one of {', '.join(REGISTRY)}, 'all', or package.module:function")
+    parser.add_argument("--fast", action="store_true", help="FAST mode: subsampled, few epochs")
+    parser.add_argument("--markdown", action="store_true", help="also print README table rows")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds allowed per model")
+    parser.add_argument("--processed-dir", type=Path, default=None,
+                        help="read <dir>/<dataset>/ instead of data/processed/<dataset>/")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR,
+                        help="folder for the JSON records (default results/benchmarks)")
+    parser.add_argument("--worker", metavar="OUT", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.processed_dir is not None:
+        config.PROCESSED_DIR = args.processed_dir.expanduser().resolve()
+
+    if args.worker:
+        os.environ["COURSE_FAST"] = "1" if args.fast else "0"
+        run_worker(args.model, args.dataset, args.fast, Path(args.worker))
+        return 0
+
+    models = list(REGISTRY) if args.model == "all" else [args.model]
+    try:
+        for m in models:
+            resolve(m)
+    except BenchmarkError as err:
+        parser.error(str(err))
+    ensure_prepared(args.dataset)
+    machine = machine_info()
+    records, failures = [], []
+    for m in models:
+        print(f"\n=== {m} on {args.dataset} ({mode_name(args.fast)}) ===", flush=True)
+        try:
+            record = run_model(m, args.dataset, args.fast, timeout=args.timeout, machine=machine,
+                               out_dir=args.out)
+        except BenchmarkError as err:
+            print(f"!! {err}", file=sys.stderr, flush=True)
+            failures.append(m)
+            continue
+        records.append(record)
+        print(format_record(record), flush=True)
+        print(f"saved          {record['path']}", flush=True)
+    if args.markdown and records:
+        print("\n" + MARKDOWN_HEADER)
+        for r in records:
+            print(markdown_row(r))
+    if failures:
+        print(f"\nfailed: {', '.join(failures)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,251 @@
+"""Predict the genres of a new plot with a model saved by notebooks 03-05.
+
+    python -m utils.predict "A retired hitman is pulled back in for one last job."
+    python -m utils.predict --model models/netflix/tfidf_logreg --file plot.txt
+    echo "Two sisters run a bakery in Seoul." | python -m utils.predict --model bilstm_w2v --all
+
+In Python::
+
+    from utils.tools.predict import predict
+    result = predict("A retired hitman ...", model="tfidf_logreg")
+    result.genres          # [("Thrillers", 0.71), ...] above their thresholds, most likely first
+
+The model folder's ``predictor.json`` says which module loads it and which
+thresholds were tuned on validation (see :mod:`utils.modelfiles.predictor`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from utils import config
+from utils.modelfiles.predictor import MANIFEST, ModelFormatError, Predictor, read_manifest
+from utils.data.text import MAX_CHARS, TextError, check_text
+
+DEFAULT_MODEL = "tfidf_logreg"
+LEGACY_KERAS_KINDS = {"bert_tfhub"}  # TF Hub layers need Keras 2 (tf-keras)
+
+
+class PredictError(ValueError):
+    """A plot the model cannot say anything about (no words, no known words)."""
+
+
+@dataclass
+class Prediction:
+    model_dir: Path
+    kind: str
+    dataset: str
+    threshold_choice: str                  # "global", "per_genre" or "fixed"
+    probabilities: dict[str, float]        # every genre, most likely first
+    thresholds: dict[str, float]           # the threshold of every genre
+    known_words: int
+    total_words: int
+    genres: list[tuple[str, float]] = field(default_factory=list)  # predicted, most likely first
+
+    def as_dict(self) -> dict:
+        return {"model_dir": str(self.model_dir), "kind": self.kind, "dataset": self.dataset,
+                "threshold_choice": self.threshold_choice,
+                "genres": [{"genre": g, "probability": p} for g, p in self.genres],
+                "probabilities": self.probabilities, "thresholds": self.thresholds,
+                "known_words": self.known_words, "total_words": self.total_words}
+
+
+def saved_models(dataset: str | None = None) -> list[str]:
+    """Names of the models saved under ``models/<dataset>/``."""
+    folder = config.models_dir(dataset)
+    return sorted(p.parent.name for p in folder.glob(f"*/{MANIFEST}")) if folder.is_dir() else []
+
+
+def resolve_model_dir(model: str | os.PathLike | None = None, dataset: str | None = None) -> Path:
+    """A model name (``tfidf_logreg``, looked up in ``models/<dataset>/``) or a folder path."""
+    model = model or DEFAULT_MODEL
+    text = str(model)
+    path = Path(text).expanduser()
+    if path.is_dir() or os.sep in text or "/" in text:
+        folder = path
+    else:
+        folder = config.models_dir(dataset) / text
+    if not folder.is_dir():
+        have = saved_models(dataset)
+        hint = (f"saved models for {dataset or config.dataset_name()}: {', '.join(have)}" if have else
+                f"no model is saved under {config.models_dir(dataset)} yet: run notebook 03 "
+                f"(TF-IDF) or 04-05 first")
+        raise ModelFormatError(f"Model folder {folder} does not exist ({hint}).")
+    return folder
+
+
+def _prepare_tensorflow(kind: str) -> None:
+    """TF Hub models need Keras 2, which must be chosen before TensorFlow is imported."""
+    if kind not in LEGACY_KERAS_KINDS:
+        return
+    legacy = os.environ.get("TF_USE_LEGACY_KERAS", "").strip().lower() in {"1", "true", "yes"}
+    if "tensorflow" not in sys.modules:
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    elif not legacy:
+        raise ModelFormatError(f"A {kind} model needs Keras 2, but TensorFlow is already imported with "
+                               f"Keras 3. Restart Python, set os.environ['TF_USE_LEGACY_KERAS'] = '1' "
+                               f"before anything imports TensorFlow, then predict again.")
+
+
+def load(model=None, dataset: str | None = None) -> tuple[Predictor, dict, Path]:
+    """Load a saved model: ``(predictor, manifest, folder)``."""
+    from utils.modelfiles.predictor import load_predictor
+
+    folder = resolve_model_dir(model, dataset)
+    manifest = read_manifest(folder)   # clear errors for other versions / foreign folders
+    _prepare_tensorflow(manifest["kind"])
+    return load_predictor(folder), manifest, folder
+
+
+def _threshold_vector(predictor: Predictor, threshold) -> tuple[str, list[float]]:
+    if threshold is None or threshold in ("global", "per_genre"):
+        which = threshold or predictor.thresholds.get("default", "global")
+        return which, [float(t) for t in predictor.threshold_vector(which)]
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        raise ValueError(f"threshold must be 'global', 'per_genre' or a number in (0, 1), "
+                         f"not {threshold!r}.") from None
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"A fixed threshold must be between 0 and 1 (exclusive), not {value}.")
+    return "fixed", [value] * len(predictor.genres)
+
+
+def predict(text: str, model=None, dataset: str | None = None, threshold=None,
+            max_chars: int = MAX_CHARS, predictor: Predictor | None = None) -> Prediction:
+    """Genres of one plot with their probabilities, cut at the model's saved thresholds.
+
+    ``model``: a name under ``models/<dataset>/`` or a folder (default ``tfidf_logreg``);
+    pass an already loaded ``predictor`` instead to predict many plots quickly.
+    ``threshold``: ``None`` (the model's default), ``"global"``, ``"per_genre"`` or a number.
+    Raises :class:`utils.data.text.TextError` for an empty or over-long plot,
+    :class:`PredictError` when the model knows none of its words, and
+    :class:`utils.modelfiles.predictor.ModelFormatError` for a missing or incompatible model folder.
+    """
+    if isinstance(text, str) and len(text) > max_chars:
+        raise TextError(f"The plot is longer than the limit of {max_chars:,} characters: pass a summary, "
+                        f"not a whole screenplay (or raise the limit with max_chars= / --max-chars).")
+    text = check_text(text, max_chars=max_chars)
+    if predictor is None:
+        predictor, manifest, folder = load(model, dataset)
+    else:
+        manifest, folder = {"kind": type(predictor).__name__, "dataset": dataset or "?"}, Path("(in memory)")
+    known, total = predictor.known_words(text)
+    if total == 0:
+        raise PredictError("The plot has no usable words: after lowercasing and removing punctuation, "
+                           "numbers and stopwords nothing is left. Describe the story in a sentence.")
+    if known == 0:
+        raise PredictError(f"None of the plot's {total} words is in the model's vocabulary, so any "
+                           f"prediction would be a guess. Is the plot in English? The model was "
+                           f"trained on the {manifest.get('dataset', '?')} plots.")
+    which, cut = _threshold_vector(predictor, threshold)
+    prob = [float(p) for p in predictor.predict_proba([text])[0]]
+    order = sorted(range(len(prob)), key=lambda j: -prob[j])
+    genres = predictor.genres
+    return Prediction(
+        model_dir=folder, kind=manifest["kind"], dataset=manifest.get("dataset", "?"),
+        threshold_choice=which,
+        probabilities={genres[j]: prob[j] for j in order},
+        thresholds={g: cut[j] for j, g in enumerate(genres)},
+        known_words=int(known), total_words=int(total),
+        genres=[(genres[j], prob[j]) for j in order if prob[j] >= cut[j]],
+    )
+
+
+# ----------------------------------------------------------------------------- command line
+def _read_plot(args, stdin=None) -> str:
+    stdin = stdin or sys.stdin
+    limit = args.max_chars + 1  # read one character more than allowed, so over-long input is detected
+    if args.file and args.text:
+        raise TextError("Give the plot either as text or with --file, not both.")
+    if args.file:
+        if args.file == "-":
+            return stdin.read(limit)
+        path = Path(args.file).expanduser()
+        if not path.is_file():
+            raise TextError(f"--file {args.file}: no such file.")
+        try:
+            with open(path, encoding="utf-8") as f:
+                return f.read(limit)
+        except UnicodeDecodeError:
+            raise TextError(f"--file {args.file} is not UTF-8 text.") from None
+    if args.text:
+        return " ".join(args.text)
+    if stdin.isatty():
+        raise TextError("No plot given: pass it as an argument, with --file PATH, or on stdin.")
+    return stdin.read(limit)
+
+
+def _bar(p: float, width: int = 20) -> str:
+    return "#" * round(p * width)
+
+
+def format_prediction(result: Prediction, show_all: bool = False, top: int = 3) -> str:
+    """Human-readable report of a :class:`Prediction`."""
+    kind = result.threshold_choice
+    if kind == "global":
+        cut = f"global threshold {next(iter(result.thresholds.values())):.2f}"
+    elif kind == "fixed":
+        cut = f"fixed threshold {next(iter(result.thresholds.values())):.2f}"
+    else:
+        cut = "per-genre thresholds"
+    lines = [f"Model: {result.model_dir} ({result.kind}, trained on {result.dataset}; {cut})",
+             f"Plot: {result.total_words} words, {result.known_words} known to the model", ""]
+    width = max(len(g) for g in result.probabilities)
+    if result.genres:
+        lines.append("Predicted genres:")
+        lines += [f"  {g:<{width}}  {p:.2f}  {_bar(p)}" for g, p in result.genres]
+    else:
+        lines.append("No genre reaches its threshold. Most likely:")
+        lines += [f"  {g:<{width}}  {p:.2f}  {_bar(p)}" for g, p in list(result.probabilities.items())[:top]]
+    if show_all:
+        lines += ["", "All genres (probability / threshold):"]
+        lines += [f"  {g:<{width}}  {p:.2f} / {result.thresholds[g]:.2f}  {_bar(p)}"
+                  for g, p in result.probabilities.items()]
+    return "\n".join(lines)
+
+
+def _manifest_kind(model, dataset) -> str | None:
+    """The saved model's kind, read before anything imports TensorFlow (None if unreadable)."""
+    try:
+        return read_manifest(resolve_model_dir(model, dataset))["kind"]
+    except (ModelFormatError, OSError):
+        return None  # predict() reports the problem properly
+
+
+def main(argv=None, stdin=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m utils.predict",
+                                     description="Predict the genres of a movie plot with a saved model.")
+    parser.add_argument("text", nargs="*", help="the plot (or use --file / stdin)")
+    parser.add_argument("--file", "-f", help="read the plot from this UTF-8 file ('-' for stdin)")
+    parser.add_argument("--model", "-m", default=None,
+                        help=f"model name under models/<dataset>/ or a model folder (default: {DEFAULT_MODEL})")
+    parser.add_argument("--dataset", default=None, help="dataset whose models/ folder to use "
+                        "(default: COURSE_DATASET)")
+    parser.add_argument("--threshold", default=None,
+                        help="'global', 'per_genre' or a number (default: what the model saved)")
+    parser.add_argument("--all", action="store_true", help="show the probability of every genre")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--max-chars", type=int, default=MAX_CHARS,
+                        help=f"refuse plots longer than this (default {MAX_CHARS:,} characters)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if _manifest_kind(args.model, args.dataset) in LEGACY_KERAS_KINDS:
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"   # before TensorFlow is first imported
+    try:
+        text = _read_plot(args, stdin)
+        result = predict(text, model=args.model, dataset=args.dataset, threshold=args.threshold,
+                         max_chars=args.max_chars)
+    except (TextError, PredictError, ModelFormatError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.as_dict(), indent=2) if args.json else format_prediction(result, args.all))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

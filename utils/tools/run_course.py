@@ -1,0 +1,239 @@
+"""Run the whole course headless, the night before class.
+
+    python -m utils.run_course --fast --dataset netflix     # minutes on a laptop CPU
+    python -m utils.run_course --full --dataset cmu         # the real thing (GPU recommended)
+
+Every notebook runs in order, each in a fresh kernel (nbclient), with the working
+directory ``notebooks/`` as in Jupyter. The executed copies go to ``runs/<dataset>-<mode>/``
+(ignored by git; the committed notebooks are never written). The run stops at the
+first failing cell and says which notebook, which cell and which error; when every
+notebook passes it ends with the model comparison table of notebook 06.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from utils import config
+from utils.tools.colab import notebook_files
+
+RUNS_DIR = config.ROOT / "runs"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+SLOW_CELL_S = 60.0  # cells slower than this are reported while the notebook runs
+
+
+@dataclass
+class Failure:
+    notebook: str
+    cell_index: int           # position among all cells, 0-based
+    cell_id: str
+    source: str
+    error: str                # "ValueError: what went wrong"
+    traceback: str
+    executed_copy: Path
+
+
+@dataclass
+class RunReport:
+    out_dir: Path
+    finished: list[tuple[str, float]] = field(default_factory=list)  # (notebook, seconds)
+    failure: Failure | None = None
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+def _fmt_seconds(s: float) -> str:
+    return f"{s:.1f} s" if s < 90 else f"{int(s // 60)} min {int(s % 60):02d} s"
+
+
+@contextmanager
+def _environment(values: dict[str, str]):
+    """Set environment variables (inherited by the kernels) and restore them afterwards."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def select(notebooks: list[Path], only=None, start=None) -> list[Path]:
+    """Keep the notebooks whose name starts with one of ``only``, from ``start`` on."""
+    if start:
+        names = [p.name for p in notebooks]
+        first = next((i for i, n in enumerate(names) if n.startswith(start)), None)
+        if first is None:
+            raise ValueError(f"--from {start!r} matches no notebook; have {names}.")
+        notebooks = notebooks[first:]
+    if only:
+        keep = [p for p in notebooks if any(p.name.startswith(o) for o in only)]
+        if not keep:
+            raise ValueError(f"--only {','.join(only)} matches no notebook.")
+        notebooks = keep
+    return notebooks
+
+
+def _check_out_dir(out_dir: Path, notebooks_dir: Path) -> None:
+    out, src = out_dir.resolve(), notebooks_dir.resolve()
+    if out == src or src in out.parents:
+        raise ValueError(f"The executed copies must not go to {out_dir}: it is (inside) the folder of "
+                         f"the committed notebooks. Use runs/ (the default).")
+
+
+def _write_notebook(nb, path: Path) -> None:
+    import nbformat
+
+    from utils.evaluation.results import atomic_write_bytes
+
+    atomic_write_bytes(path, nbformat.writes(nb).encode("utf-8"))
+
+
+def execute_notebook(path: Path, out_path: Path, timeout: int | None = None, log=print,
+                     kernel_name: str = "") -> tuple[float, Failure | None]:
+    """Execute one notebook in a fresh kernel; write the executed copy; return (seconds, failure)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    state = {"index": -1, "started": time.time()}
+
+    def on_cell_start(cell, cell_index, **_):
+        state["index"], state["started"] = cell_index, time.time()
+
+    def on_cell_executed(cell, cell_index, **_):
+        took = time.time() - state["started"]
+        if took > SLOW_CELL_S:
+            log(f"      cell {cell_index + 1} (id {cell.get('id', '?')!r}) took {_fmt_seconds(took)}")
+
+    client = NotebookClient(
+        nb, timeout=timeout if timeout else -1, kernel_name=kernel_name or "",
+        resources={"metadata": {"path": str(path.parent)}},
+        on_cell_start=on_cell_start, on_cell_executed=on_cell_executed,
+    )
+    t0 = time.time()
+    failure = None
+    kernel_log = out_path.with_suffix(".kernel.log")  # the kernel process's own stderr (C++ logs, warnings)
+    try:
+        with open(kernel_log, "w") as err_file:
+            client.execute(stdout=err_file, stderr=err_file)
+    except Exception as err:  # CellExecutionError, CellTimeoutError, DeadKernelError, ...
+        index = state["index"]
+        cell = nb.cells[index] if 0 <= index < len(nb.cells) else {}
+        ename = getattr(err, "ename", type(err).__name__)
+        evalue = getattr(err, "evalue", str(err).strip().splitlines()[-1] if str(err).strip() else "")
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        tb = "\n".join(errors[-1].get("traceback", [])) if errors else str(err)
+        if index < 0:
+            ename, evalue = "KernelError", f"the kernel did not start: {err} (see {kernel_log})"
+        failure = Failure(notebook=path.name, cell_index=index, cell_id=str(cell.get("id", "?")),
+                          source=cell.get("source", ""), error=f"{ename}: {_ANSI.sub('', str(evalue))}",
+                          traceback=_ANSI.sub("", str(tb)), executed_copy=out_path)
+    finally:
+        _write_notebook(nb, out_path)
+    return time.time() - t0, failure
+
+
+def report_failure(f: Failure, log=print, resume: str = "") -> None:
+    log("")
+    where = f"cell {f.cell_index + 1} (id {f.cell_id!r})" if f.cell_index >= 0 else "before the first cell"
+    log(f"FAILED: {f.notebook}, {where}")
+    log(f"  {f.error}")
+    log("  --- cell source ---")
+    for line in f.source.splitlines()[:25]:
+        log(f"  | {line}")
+    log("  --- end of the traceback ---")
+    for line in [ln for ln in f.traceback.splitlines() if ln.strip()][-15:]:
+        log(f"  {line}")
+    log(f"Executed copy with outputs up to the failing cell: {f.executed_copy}")
+    log(f"The kernel process's own messages (crashes, C++ logs): {f.executed_copy.with_suffix('.kernel.log')}")
+    log(f"Fix the notebook (or its module), then resume with: python -m utils.run_course "
+        f"--from {f.notebook.split('_')[0]}{resume}")
+
+
+def run(notebooks_dir: Path = config.NOTEBOOKS_DIR, out_dir: Path | None = None, fast: bool | None = None,
+        dataset: str | None = None, only=None, start=None, timeout: int | None = None,
+        data_dir: str | None = None, log=print, table: bool = True) -> RunReport:
+    """Execute the course's notebooks in order; stop at the first failing cell."""
+    notebooks_dir = Path(notebooks_dir)
+    fast = config.fast_mode() if fast is None else fast
+    dataset = dataset or config.dataset_name()
+    mode = "fast" if fast else "full"
+    out_dir = Path(out_dir) if out_dir else RUNS_DIR / f"{dataset}-{mode}"
+    _check_out_dir(out_dir, notebooks_dir)
+    notebooks = select(notebook_files(notebooks_dir), only, start)
+    if not notebooks:
+        raise ValueError(f"No notebooks (NN_name.ipynb) in {notebooks_dir}.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = {"COURSE_FAST": "1" if fast else "0", "COURSE_DATASET": dataset}
+    if data_dir:
+        env["COURSE_DATA_DIR"] = str(Path(data_dir).expanduser().resolve())
+    report = RunReport(out_dir=out_dir)
+    log(f"Running {len(notebooks)} notebook(s) from {notebooks_dir} | dataset={dataset} | "
+        f"{mode.upper()} mode | executed copies -> {out_dir}")
+    total = time.time()
+    with _environment(env):
+        for i, path in enumerate(notebooks, 1):
+            log(f"[{i}/{len(notebooks)}] {path.name} ...")
+            seconds, failure = execute_notebook(path, out_dir / path.name, timeout=timeout, log=log)
+            if failure:
+                log(f"[{i}/{len(notebooks)}] {path.name} FAILED after {_fmt_seconds(seconds)}")
+                report.failure = failure
+                report.skipped = [p.name for p in notebooks[i:]]
+                report_failure(failure, log, resume=f" --{mode} --dataset {dataset}")
+                if report.skipped:
+                    log(f"Not run: {', '.join(report.skipped)}")
+                return report
+            report.finished.append((path.name, seconds))
+            log(f"[{i}/{len(notebooks)}] {path.name} ok in {_fmt_seconds(seconds)}")
+    log(f"All {len(notebooks)} notebook(s) ran in {_fmt_seconds(time.time() - total)}:")
+    for name, seconds in report.finished:
+        log(f"  {_fmt_seconds(seconds):>12}  {name}")
+    if table:
+        from utils.evaluation.compare import comparison_text
+
+        log("")
+        log(comparison_text(dataset))
+    return report
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m utils.run_course", description=__doc__.split("\n\n")[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--fast", dest="fast", action="store_true", default=None,
+                      help="FAST mode: subsampled data, few epochs (default when COURSE_FAST=1)")
+    mode.add_argument("--full", dest="fast", action="store_false", help="full data and training")
+    parser.add_argument("--dataset", choices=["cmu", "netflix"], default=None,
+                        help=f"dataset (default: COURSE_DATASET or {config.DEFAULT_DATASET})")
+    parser.add_argument("--data-dir", help="folder with raw data files (sets COURSE_DATA_DIR)")
+    parser.add_argument("--only", help="comma-separated notebook prefixes to run, e.g. 03,06")
+    parser.add_argument("--from", dest="start", help="start at the notebook with this prefix, e.g. 04")
+    parser.add_argument("--out", help="folder for the executed copies (default: runs/<dataset>-<mode>)")
+    parser.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell (default: none)")
+    parser.add_argument("--notebooks", default=str(config.NOTEBOOKS_DIR), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    try:
+        report = run(notebooks_dir=Path(args.notebooks), out_dir=args.out, fast=args.fast,
+                     dataset=args.dataset, only=[o.strip() for o in args.only.split(",") if o.strip()] if args.only else None,
+                     start=args.start, timeout=args.timeout, data_dir=args.data_dir,
+                     log=lambda msg: print(msg, flush=True))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
