@@ -9,7 +9,8 @@ import pytest
 
 from utils import config
 from utils.evaluation import compare, results
-from utils.evaluation.metrics import MostFrequentBaseline, evaluate, f1_scores, apply_thresholds, tune_global_threshold
+from utils.evaluation.metrics import MostFrequentBaseline, evaluate, f1_scores, apply_thresholds
+from utils.lessons.thresholds import tune_global_threshold
 
 GENRES = [f"G{j}" for j in range(8)]
 FREQ = np.array([0.45, 0.35, 0.25, 0.15, 0.1, 0.06, 0.04, 0.03])
@@ -101,7 +102,7 @@ def test_threshold_curve_matches_sklearn_and_tuning(saved):
 
 def test_per_genre_tuning_gains_are_never_negative_on_validation(saved):
     res = saved["bilstm_w2v"]
-    from utils.evaluation.metrics import tune_per_genre_thresholds
+    from utils.lessons.thresholds import tune_per_genre_thresholds
 
     free = tune_per_genre_thresholds(res["val_true"], res["val_prob"], min_positives=1,
                                      fallback=res["thresholds"]["global"])

@@ -12,9 +12,8 @@ from utils.evaluation.metrics import (
     f1_scores,
     per_genre_report,
     top_k_predictions,
-    tune_global_threshold,
-    tune_per_genre_thresholds,
 )
+from utils.lessons.thresholds import tune_global_threshold, tune_per_genre_thresholds
 
 Y_TRUE = np.array([[1, 0, 1],
                    [0, 1, 0],

@@ -1,4 +1,5 @@
 """utils.tools.notebook: what every notebook's setup cell runs."""
+import os
 import importlib.metadata as md
 
 import pytest
@@ -43,14 +44,29 @@ def test_install_on_colab_installs_only_what_is_missing(monkeypatch):
     assert calls and calls[0][-1] == "surely-not-a-real-package-xyz==1.0" and "numpy" not in calls[0]
 
 
-def test_setup_returns_fast_and_seed_from_the_environment(monkeypatch, capsys):
-    monkeypatch.setenv("COURSE_FAST", "1")
-    monkeypatch.setenv("COURSE_SEED", "7")
-    monkeypatch.setenv("COURSE_DATASET", "netflix")
-    fast, seed = notebook.setup(plots=False)
-    assert (fast, seed) == (True, 7)
+def test_parameters_cell_values_hold_without_environment(monkeypatch, capsys):
+    for name in ("COURSE_FAST", "COURSE_SEED", "COURSE_DATASET"):
+        monkeypatch.delenv(name, raising=False)
+    assert notebook.parameters(True, "Netflix", 7) == (True, "netflix", 7)
+    # written back, so that every utils function agrees with the notebook
+    assert (os.environ["COURSE_FAST"], os.environ["COURSE_DATASET"], os.environ["COURSE_SEED"]) == ("1", "netflix", "7")
     out = capsys.readouterr().out
     assert "dataset=netflix" in out and "FAST=True" in out and "seed=7" in out
+
+
+def test_environment_overrides_the_parameters_cell(monkeypatch):
+    monkeypatch.setenv("COURSE_FAST", "0")
+    monkeypatch.setenv("COURSE_SEED", "3")
+    monkeypatch.setenv("COURSE_DATASET", "cmu")
+    assert notebook.parameters(True, "netflix", 42) == (False, "cmu", 3)
+
+
+@pytest.mark.parametrize("fast, dataset, seed", [("yes", "cmu", 1), (True, "cmu", 1.5), (True, " ", 1)])
+def test_parameters_reject_wrong_types(monkeypatch, fast, dataset, seed):
+    for name in ("COURSE_FAST", "COURSE_SEED", "COURSE_DATASET"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises((TypeError, ValueError)):
+        notebook.parameters(fast, dataset, seed)
 
 
 def test_install_on_colab_upgrades_a_package_whose_version_is_excluded(monkeypatch):

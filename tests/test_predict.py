@@ -182,7 +182,9 @@ def test_real_tfidf_model_end_to_end(tmp_path, monkeypatch, capsys, nltk_data):
     texts = ["space ship alien planet", "alien invasion space war", "love wedding kiss romance",
              "wedding love story kiss", "space alien love", "kiss romance planet"] * 5
     y = np.array([[1, 0], [1, 0], [0, 1], [0, 1], [1, 1], [1, 1]] * 5)
-    pipe = tfidf.fit([clean_text(t) for t in texts], y, min_df=1, max_df=1.0, ngram_range=(1, 1))
+    from utils.lessons.tfidf import fit
+
+    pipe = fit([clean_text(t) for t in texts], y, min_df=1, max_df=1.0, ngram_range=(1, 1))
     folder = tmp_path / "models" / "toy" / "tfidf_logreg"
     tfidf.save_model(pipe, folder, ["SciFi", "Romance"],
                      {"global": 0.5, "per_genre": {"SciFi": 0.5, "Romance": 0.5}, "default": "global"}, "toy")

@@ -133,7 +133,7 @@ def test_atomic_write_gives_normal_permissions(tmp_path):
     import os
     import stat
 
-    from utils.evaluation.results import atomic_write_bytes
+    from utils.files import atomic_write_bytes
 
     old = os.umask(0o022)
     try:

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from utils.lessons.tfidf import fit, predict_proba, top_words
 from utils.modelfiles import tfidf
 from utils.data.corpus import Corpus
 from utils.evaluation.metrics import MostFrequentBaseline, f1_scores
@@ -51,22 +52,22 @@ def fitted(nltk_data):
     from utils.data.text import clean_text
 
     texts, y = synthetic()
-    return tfidf.fit([clean_text(t) for t in texts], y, min_df=1), texts, y
+    return fit([clean_text(t) for t in texts], y, min_df=1), texts, y
 
 
 def test_fit_predicts_one_probability_per_genre(fitted):
     pipeline, texts, y = fitted
-    prob = tfidf.predict_proba(pipeline, tfidf.prepare_texts(texts[:10]))
+    prob = predict_proba(pipeline, tfidf.prepare_texts(texts[:10]))
     assert prob.shape == (10, len(GENRES))
     assert ((prob >= 0) & (prob <= 1)).all()
     # the signal words make the training set easy: the model must get it nearly right
-    assert f1_scores(y, (tfidf.predict_proba(pipeline, tfidf.prepare_texts(texts)) >= 0.5))["micro_f1"] > 0.9
+    assert f1_scores(y, (predict_proba(pipeline, tfidf.prepare_texts(texts)) >= 0.5))["micro_f1"] > 0.9
 
 
 def test_vectorizer_is_fitted_on_training_text_only():
     train = ["ghost haunted house", "cowboy sheriff saloon", "ghost cowboy town"]
     y = np.array([[1, 0], [0, 1], [1, 1]])
-    pipeline = tfidf.fit(train, y, min_df=1, max_df=1.0)
+    pipeline = fit(train, y, min_df=1, max_df=1.0)
     pipeline.predict_proba(["spaceship alien"])        # predicting never grows the vocabulary
     vocab = pipeline.named_steps["tfidf"].vocabulary_
     assert "ghost" in vocab and "spaceship" not in vocab and "alien" not in vocab
@@ -74,7 +75,7 @@ def test_vectorizer_is_fitted_on_training_text_only():
 
 def test_top_words_are_the_genre_signals(fitted):
     pipeline, _, _ = fitted
-    words = tfidf.top_words(pipeline, GENRES, n=3)
+    words = top_words(pipeline, GENRES, n=3)
     assert list(words) == GENRES
     for genre in GENRES:
         top = {w for w, _ in words[genre]}
@@ -87,9 +88,9 @@ def test_top_words_are_the_genre_signals(fitted):
 
 def test_labels_with_a_single_class_are_refused():
     with pytest.raises(ValueError, match="positive and negative"):
-        tfidf.fit(["a b", "c d", "e f"], np.array([[1, 0], [1, 1], [1, 0]]))
-    with pytest.raises(ValueError, match="label rows"):
-        tfidf.fit(["a b", "c d"], np.array([[1, 0], [0, 1], [1, 1]]))
+        fit(["a b", "c d", "e f"], np.array([[1, 0], [1, 1], [1, 0]]))
+    with pytest.raises(ValueError, match="label row per text"):
+        fit(["a b", "c d"], np.array([[1, 0], [0, 1], [1, 1]]))
 
 
 def test_save_and_reload_gives_the_same_probabilities(fitted, tmp_path):
@@ -105,7 +106,7 @@ def test_save_and_reload_gives_the_same_probabilities(fitted, tmp_path):
         assert isinstance(loaded, tfidf.TfidfPredictor)
         assert loaded.genres == GENRES
         np.testing.assert_allclose(loaded.predict_proba(texts[:20]),
-                                   tfidf.predict_proba(pipeline, tfidf.prepare_texts(texts[:20])))
+                                   predict_proba(pipeline, tfidf.prepare_texts(texts[:20])), atol=1e-6)
         assert loaded.threshold_vector().tolist() == [0.4] * 3
     known, total = loaded.known_words("The haunted ghost met a spaceship.")
     assert (known, total) == (2, 4)   # "the", "a" are stopwords; "met", "spaceship" are unknown
@@ -117,12 +118,59 @@ def test_reload_errors_say_what_is_wrong(fitted, tmp_path):
     with pytest.raises(ValueError, match="3 genres"):
         tfidf.save_model(pipeline, tmp_path / "bad", GENRES[:2], thresholds, dataset="netflix")
     folder = tfidf.save_model(pipeline, tmp_path / "m", GENRES, thresholds, dataset="netflix")
-    (folder / tfidf.PIPELINE_FILE).write_bytes(b"not a pickle")
+    assert sorted(p.name for p in folder.iterdir()) == ["predictor.json", "tfidf.json", "weights.npz"]
+    good = (folder / tfidf.WEIGHTS_FILE).read_bytes()
+    (folder / tfidf.WEIGHTS_FILE).write_bytes(b"not an npz")
     with pytest.raises(ModelFormatError, match="re-run notebook 03"):
         tfidf.load_predictor(folder)
-    (folder / tfidf.PIPELINE_FILE).unlink()
+    (folder / tfidf.WEIGHTS_FILE).write_bytes(good)
+    settings = json.loads((folder / tfidf.SETTINGS_FILE).read_text())
+    (folder / tfidf.SETTINGS_FILE).write_text(json.dumps({**settings, "vocabulary": {"ghost": 0}}))
+    with pytest.raises(ModelFormatError, match="vocabulary"):
+        tfidf.load_predictor(folder)
+    (folder / tfidf.SETTINGS_FILE).write_text(json.dumps({**settings, "vocabulary": settings["vocabulary"][:-1]}))
+    with pytest.raises(ModelFormatError, match="shape"):
+        tfidf.load_predictor(folder)
+    (folder / tfidf.SETTINGS_FILE).write_bytes(b"\xff\xfe not utf-8")
+    with pytest.raises(ModelFormatError, match="UTF-8"):
+        tfidf.load_predictor(folder)
+    (folder / tfidf.SETTINGS_FILE).unlink()
     with pytest.raises(ModelFormatError, match="missing"):
         tfidf.load_predictor(folder)
+
+
+class _Payload:
+    """Unpickling this calls open(path, 'w'): a file appears if the pickle is ever executed."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_pickle_is_never_loaded(fitted, tmp_path):
+    import pickle
+
+    pipeline, _, _ = fitted
+    thresholds = {"global": 0.5, "per_genre": {g: 0.5 for g in GENRES}, "default": "global"}
+    folder = tfidf.save_model(pipeline, tmp_path / "m", GENRES, thresholds, dataset="netflix")
+    marker = tmp_path / "pwned.txt"
+    crafted = pickle.dumps(_Payload(marker))
+    # an old-style folder: the pickle alone is refused, with the reason
+    (folder / tfidf.LEGACY_PICKLE).write_bytes(crafted)
+    (folder / tfidf.WEIGHTS_FILE).rename(folder / "weights.bak")
+    with pytest.raises(ModelFormatError, match="pickle"):
+        tfidf.load_predictor(folder)
+    # a pickled object array smuggled into the npz is refused too (allow_pickle=False)
+    np.save(folder / "obj.npy", np.array([_Payload(marker)], dtype=object), allow_pickle=True)
+    import zipfile
+    with zipfile.ZipFile(folder / tfidf.WEIGHTS_FILE, "w") as z:
+        for name in ("idf", "coef", "intercept"):
+            z.write(folder / "obj.npy", f"{name}.npy")
+    with pytest.raises(ModelFormatError, match="plain-array"):
+        tfidf.load_predictor(folder)
+    assert not marker.exists()
 
 
 def test_predictor_refuses_empty_text(fitted, tmp_path):

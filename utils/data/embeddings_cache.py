@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from utils import config
-from utils.evaluation.results import atomic_write_bytes
+from utils.files import atomic_write_bytes
 
 SAVE_EVERY_S = 60.0  # write what is done at least this often, so an interrupted run keeps it
 

@@ -21,7 +21,7 @@ import pandas as pd
 from utils import config
 from utils.data.datasets import GENRE_SOURCE, load_dataset
 from utils.data.genres import genre_counts, map_genres, select_genres
-from utils.evaluation.results import atomic_write_bytes, atomic_write_json
+from utils.files import atomic_write_bytes, atomic_write_json
 from utils.data.splits import binarize, make_split, save_split
 from utils.data.text import clean_text, light_text
 

@@ -51,7 +51,7 @@ def make_split(ids, y, val_size: float = 0.15, test_size: float = 0.15, seed: in
 
 def save_split(split: pd.Series, path) -> None:
     """Write ``id,split`` (atomically)."""
-    from utils.evaluation.results import atomic_write_bytes
+    from utils.files import atomic_write_bytes
 
     atomic_write_bytes(path, split.rename("split").rename_axis("id").reset_index().to_csv(index=False).encode())
 

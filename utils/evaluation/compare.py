@@ -19,8 +19,8 @@ from utils.evaluation.metrics import (
     apply_thresholds,
     evaluate,
     f1_scores,
-    tune_per_genre_thresholds,
 )
+from utils.lessons.thresholds import tune_per_genre_thresholds
 from utils.evaluation.results import MODEL_ORDER, available_models, load_results
 
 BASELINE = "trivial_baseline"

@@ -7,7 +7,8 @@ labels needs a threshold; judging the labels needs F1 in its flavours:
 * **macro-F1** averages the per-genre F1: every genre counts the same.
 * **samples-F1** averages the F1 of each movie's predicted genre set.
 
-Thresholds are always chosen on the validation split and applied once to test.
+Thresholds are always chosen on the validation split and applied once to test; the
+searches themselves are taught in notebooks 03 and 06 (:mod:`utils.lessons.thresholds`).
 """
 from __future__ import annotations
 
@@ -85,49 +86,6 @@ def per_genre_report(y_true, y_pred, genres):
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
     table = pd.DataFrame({"genre": list(genres), "precision": p, "recall": r, "f1": f, "support": s})
     return table.sort_values("support", ascending=False).reset_index(drop=True)
-
-
-def tune_global_threshold(y_true, y_prob, metric: str = "micro_f1", grid=DEFAULT_GRID):
-    """The single threshold in ``grid`` that maximises ``metric`` (on validation).
-
-    Returns ``(best_threshold, curve)`` where ``curve`` maps each threshold to its score.
-    """
-    y_true, y_prob = _check(y_true, y_prob)
-    if metric not in ("micro_f1", "macro_f1", "samples_f1"):
-        raise ValueError(f"metric must be micro_f1, macro_f1 or samples_f1, not {metric!r}.")
-    curve = {float(t): f1_scores(y_true, apply_thresholds(y_prob, t))[metric] for t in grid}
-    best = max(curve, key=lambda t: (curve[t], -abs(t - 0.5)))
-    return best, curve
-
-
-def tune_per_genre_thresholds(y_true, y_prob, grid=DEFAULT_GRID, min_positives: int = 0,
-                              fallback: float | None = None, shrink: float = 0.0) -> np.ndarray:
-    """One threshold per genre, each maximising that genre's F1 on validation.
-
-    Rare genres over-fit: a genre with fewer than ``min_positives`` positives keeps
-    ``fallback`` (default: the best global micro-F1 threshold). ``shrink`` in [0, 1]
-    pulls every tuned threshold toward the fallback: ``(1-shrink)*tuned + shrink*fallback``.
-    """
-    y_true, y_prob = _check(y_true, y_prob)
-    if not 0.0 <= shrink <= 1.0:
-        raise ValueError(f"shrink must be between 0 and 1, not {shrink}.")
-    if fallback is None:
-        fallback, _ = tune_global_threshold(y_true, y_prob, grid=grid)
-    grid = np.asarray(grid, dtype=float)
-    thresholds = np.full(y_true.shape[1], float(fallback))
-    for j in range(y_true.shape[1]):
-        positives = y_true[:, j].sum()
-        if positives == 0 or positives < min_positives:
-            continue
-        preds = y_prob[:, j][None, :] >= grid[:, None]          # grid x movies
-        tp = (preds & (y_true[:, j] == 1)).sum(axis=1)
-        fp = (preds & (y_true[:, j] == 0)).sum(axis=1)
-        fn = positives - tp
-        f1 = np.where(tp > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
-        best = np.flatnonzero(f1 == f1.max())
-        tuned = grid[best[np.argmin(np.abs(grid[best] - fallback))]]
-        thresholds[j] = (1 - shrink) * tuned + shrink * fallback
-    return thresholds
 
 
 def top_k_predictions(scores, k: int) -> np.ndarray:

@@ -13,40 +13,17 @@ Files are written to a temporary name and renamed, so a crash never leaves half 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from utils import config
-from utils.evaluation.metrics import evaluate, tune_global_threshold, tune_per_genre_thresholds
-
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+from utils.files import atomic_write_bytes, atomic_write_json  # noqa: F401  (used by callers too)
+from utils.evaluation.metrics import evaluate
+from utils.lessons.thresholds import tune_global_threshold, tune_per_genre_thresholds
 
 MODEL_ORDER = ["trivial_baseline", "tfidf_logreg", "bilstm_w2v", "bilstm_w2v_softf1",
                "bert_tfhub_frozen", "bert_tfhub_finetuned", "minilm_frozen", "minilm_finetuned"]
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_write_json(path: Path, obj) -> Path:
-    return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
 def _atomic_savez(path: Path, **arrays) -> Path:

@@ -331,7 +331,9 @@ def choose_seq_len(token_counts, percentile: float = 99, cap: int = DEFAULTS["se
 
 def build_head(input_dim: int, n_genres: int, hidden: int = DEFAULTS["hidden"], dropout: float = DEFAULTS["dropout"]):
     """Embedding -> dense ReLU -> dropout -> one sigmoid per genre (``hidden=0``: linear), in tf_keras."""
-    return keras_tools.build_head(_imports()[2], input_dim, n_genres, hidden, dropout)
+    from utils.lessons import heads
+
+    return heads.build_head(_imports()[2], input_dim, n_genres, hidden, dropout)
 
 
 def _epoch_timer():
@@ -346,7 +348,9 @@ def train_head(x_train, y_train, x_val, y_val, hidden: int = DEFAULTS["hidden"],
 
     Returns ``(head, history)`` with per-epoch ``loss``, ``val_loss`` and ``seconds``.
     """
-    return keras_tools.train_head(_imports()[2], x_train, y_train, x_val, y_val, hidden, dropout, lr,
+    from utils.lessons import heads
+
+    return heads.train_head(_imports()[2], x_train, y_train, x_val, y_val, hidden, dropout, lr,
                                   epochs, batch_size, patience, verbose)
 
 

@@ -453,7 +453,7 @@ def save_model(folder, model, vocabulary, sequence_length: int, genres, threshol
     import uuid
 
     from utils.modelfiles.predictor import write_manifest
-    from utils.evaluation.results import atomic_write_bytes
+    from utils.files import atomic_write_bytes
 
     vocabulary = list(vocabulary)
     n_out = int(model.output_shape[-1])

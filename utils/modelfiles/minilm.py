@@ -311,7 +311,9 @@ def load_encoder(checkpoint: str | None = None, seq_len: int = DEFAULTS["seq_len
 def build_head(input_dim: int, n_genres: int, hidden: int = DEFAULTS["hidden"],
                dropout: float = DEFAULTS["dropout"]) -> keras.Model:
     """Embedding -> dense ReLU layer -> dropout -> one sigmoid per genre (``hidden=0``: linear)."""
-    return keras_tools.build_head(keras, input_dim, n_genres, hidden, dropout)
+    from utils.lessons import heads
+
+    return heads.build_head(keras, input_dim, n_genres, hidden, dropout)
 
 
 steady_step_seconds = keras_tools.steady_step_seconds
@@ -326,7 +328,9 @@ def train_head(x_train, y_train, x_val, y_val, hidden: int = DEFAULTS["hidden"],
     Returns ``(head, history)``; ``history`` has the per-epoch ``loss``/``val_loss`` lists
     and ``seconds`` per epoch. The best epoch's weights are kept.
     """
-    return keras_tools.train_head(keras, x_train, y_train, x_val, y_val, hidden, dropout, lr,
+    from utils.lessons import heads
+
+    return heads.train_head(keras, x_train, y_train, x_val, y_val, hidden, dropout, lr,
                                   epochs, batch_size, patience, verbose)
 
 
@@ -468,7 +472,7 @@ def save_model(model, encoder: Encoder, folder, genres, thresholds: dict, datase
     import tempfile
 
     from utils.modelfiles.predictor import write_manifest
-    from utils.evaluation.results import atomic_write_bytes, atomic_write_json
+    from utils.files import atomic_write_bytes, atomic_write_json
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

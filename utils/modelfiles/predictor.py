@@ -64,7 +64,7 @@ class Predictor:
 
 def write_manifest(folder: Path, kind: str, genres, thresholds: dict, dataset: str, **extra) -> Path:
     """Write ``predictor.json`` (atomically) after the model's own files are in place."""
-    from utils.evaluation.results import atomic_write_json
+    from utils.files import atomic_write_json
 
     if kind not in KINDS:
         raise ValueError(f"unknown predictor kind {kind!r}; known: {sorted(KINDS)}")

@@ -156,7 +156,7 @@ def run_worker(model: str, dataset: str, fast: bool, out: Path) -> None:
     import importlib
 
     from utils.data.corpus import load_corpus
-    from utils.evaluation.results import atomic_write_json
+    from utils.files import atomic_write_json
 
     start = time.perf_counter()
     corpus = load_corpus(dataset, require_clean=True)
@@ -209,7 +209,7 @@ def run_model(model: str, dataset: str, fast: bool, timeout: float | None = None
     """
     import psutil
 
-    from utils.evaluation.results import atomic_write_json
+    from utils.files import atomic_write_json
 
     label = model_label(model)
     resolve(model)  # fail early on a bad name

@@ -111,7 +111,7 @@ def _read(path: Path) -> dict:
 def _write(path: Path, nb: dict) -> None:
     import nbformat
 
-    from utils.evaluation.results import atomic_write_bytes
+    from utils.files import atomic_write_bytes
 
     text = nbformat.writes(nbformat.from_dict(nb))
     atomic_write_bytes(path, (text if text.endswith("\n") else text + "\n").encode("utf-8"))
@@ -243,7 +243,7 @@ def rewrite_notebook(path: Path, repo: str = REPO, branch: str = BRANCH) -> bool
 
 def set_location(repo: str, branch: str, module_file: Path = Path(__file__)) -> bool:
     """Rewrite the ``REPO``/``BRANCH`` constants of this module; True if it changed."""
-    from utils.evaluation.results import atomic_write_bytes
+    from utils.files import atomic_write_bytes
 
     text = Path(module_file).read_text(encoding="utf-8")
     new = _CONST_RE["REPO"].sub(f'REPO = "{repo}"', text, count=1)
@@ -259,7 +259,7 @@ def rewrite(repo: str = REPO, branch: str = BRANCH, folder: Path = NOTEBOOKS_DIR
 
     Returns the names of the files that changed.
     """
-    from utils.evaluation.results import atomic_write_bytes
+    from utils.files import atomic_write_bytes
 
     check_location(repo, branch)
     changed = [p.name for p in notebook_files(folder) if rewrite_notebook(p, repo, branch)]

@@ -1,4 +1,6 @@
-"""Small pieces shared by the neural models, for Keras 3 and Keras 2 alike.
+"""Timing and scoring helpers shared by the neural models' benchmark runs, for Keras 3 and Keras 2 alike.
+
+The head on frozen features itself is taught in notebook 05a (:mod:`utils.lessons.heads`).
 
 Notebook 04 and 05b use Keras 3 (``keras``); notebook 05a uses Keras 2 (``tf_keras``),
 because TF Hub layers are Keras 2 objects. The two have the same API for what is
@@ -51,37 +53,6 @@ def measure_throughput(embed, texts, n: int = 256, warmup: int = 32) -> float:
     start = time.perf_counter()
     embed(texts)
     return len(texts) / (time.perf_counter() - start)
-
-
-def build_head(keras_module, input_dim: int, n_genres: int, hidden: int, dropout: float):
-    """Embedding -> dense ReLU -> dropout -> one sigmoid per genre (``hidden=0``: linear)."""
-    k = keras_module
-    layers = [k.Input((input_dim,), name="embedding")]
-    if hidden:
-        layers += [k.layers.Dense(hidden, activation="relu", name="hidden"),
-                   k.layers.Dropout(dropout, name="dropout")]
-    layers.append(k.layers.Dense(n_genres, activation="sigmoid", name="genres"))
-    return k.Sequential(layers, name="head")
-
-
-def train_head(keras_module, x_train, y_train, x_val, y_val, hidden: int, dropout: float, lr: float,
-               epochs: int, batch_size: int, patience: int, verbose: int = 0):
-    """Train :func:`build_head` on embeddings, early stopping on the validation loss (best weights kept).
-
-    Returns ``(head, history)`` with per-epoch ``loss``, ``val_loss`` and ``seconds``.
-    """
-    k = keras_module
-    x_train, x_val = np.asarray(x_train, np.float32), np.asarray(x_val, np.float32)
-    y_train, y_val = np.asarray(y_train, np.float32), np.asarray(y_val, np.float32)
-    head = build_head(k, x_train.shape[1], y_train.shape[1], hidden, dropout)
-    head.compile(optimizer=k.optimizers.Adam(lr), loss="binary_crossentropy")
-    timer = epoch_timer(k)
-    stop = k.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    fit = head.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
-                   callbacks=[stop, timer], verbose=verbose)
-    history = {key: [float(v) for v in vals] for key, vals in fit.history.items()}
-    history["seconds"] = timer.seconds
-    return head, history
 
 
 def score_head_on_embeddings(train_head_fn, emb: dict, ys: dict, genres) -> tuple:

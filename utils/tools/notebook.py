@@ -82,8 +82,11 @@ def check_versions(minimum: dict[str, str]) -> dict[str, str]:
     return found
 
 
-def setup(minimum: dict[str, str] | None = None, colab_packages=(), plots: bool = True):
-    """Prepare a notebook; return ``(FAST, SEED)``.
+def setup(minimum: dict[str, str] | None = None, colab_packages=(), plots: bool = True) -> dict[str, str]:
+    """Prepare a notebook (Colab installs, version checks, plot style); return the versions checked.
+
+    The notebook's switches (FAST, dataset, seed) are set by its ``parameters`` cell
+    through :func:`parameters`.
 
     ``minimum``: ``{"pip-name": "min.version"}`` checked after the Colab installs;
     ``colab_packages``: pip specs installed on Colab when missing.
@@ -91,8 +94,6 @@ def setup(minimum: dict[str, str] | None = None, colab_packages=(), plots: bool 
     install_on_colab(colab_packages)
     minimum = {"numpy": "1.26", "pandas": "2.0", "scikit-learn": "1.3", **(minimum or {})}
     versions = check_versions(minimum)
-    seed = config.set_seeds()
-    fast = config.fast_mode()
     if plots:
         import matplotlib.pyplot as plt
         import seaborn as sns
@@ -100,7 +101,34 @@ def setup(minimum: dict[str, str] | None = None, colab_packages=(), plots: bool 
         sns.set_theme(style="whitegrid", context="notebook")
         plt.rcParams["figure.figsize"] = (9, 4.5)
     where = "Colab" if IN_COLAB else "local"
-    print(f"Python {sys.version.split()[0]} on {where} | dataset={config.dataset_name()} | "
-          f"FAST={fast} | seed={seed}")
-    print("  " + ", ".join(f"{k} {v}" for k, v in versions.items()))
-    return fast, seed
+    print(f"Python {sys.version.split()[0]} on {where}: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    return versions
+
+
+def parameters(fast: bool, dataset: str, seed: int) -> tuple[bool, str, int]:
+    """The values of a notebook's ``parameters`` cell, overridden by the environment.
+
+    ``COURSE_FAST``, ``COURSE_DATASET`` and ``COURSE_SEED`` (what CI and
+    ``python -m utils.run_course`` set) win over the cell; the final values are written
+    back to the environment so that every ``utils`` function agrees with the notebook,
+    the seeds are set, and one line says how the notebook is about to run.
+    """
+    import os
+
+    if "COURSE_FAST" in os.environ:
+        fast = config.fast_mode()
+    if "COURSE_DATASET" in os.environ:
+        dataset = config.dataset_name()
+    if "COURSE_SEED" in os.environ:
+        seed = config.seed()
+    if not isinstance(fast, bool):
+        raise TypeError(f"FAST must be True or False, not {fast!r}.")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"SEED must be an integer, not {seed!r}.")
+    dataset = str(dataset).strip().lower()
+    if not dataset:
+        raise ValueError("DATASET must name a dataset: 'cmu' or 'netflix'.")
+    os.environ.update({"COURSE_FAST": "1" if fast else "0", "COURSE_DATASET": dataset, "COURSE_SEED": str(seed)})
+    config.set_seeds(seed)
+    print(f"dataset={dataset} | FAST={fast} ({'a random subset, few epochs' if fast else 'full size'}) | seed={seed}")
+    return fast, dataset, seed

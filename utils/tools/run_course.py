@@ -96,7 +96,7 @@ def _check_out_dir(out_dir: Path, notebooks_dir: Path) -> None:
 def _write_notebook(nb, path: Path) -> None:
     import nbformat
 
-    from utils.evaluation.results import atomic_write_bytes
+    from utils.files import atomic_write_bytes
 
     atomic_write_bytes(path, nbformat.writes(nb).encode("utf-8"))
 
