@@ -347,3 +347,35 @@ def no_sleep(monkeypatch):
     calls: list[float] = []
     monkeypatch.setattr(dl, "time", SimpleNamespace(sleep=calls.append))
     return calls
+
+
+# --------------------------------------------------------------------------- notebook guards
+@pytest.fixture(scope="session")
+def notebook_outputs(tmp_path_factory):
+    """``ensure(prefix)``: make sure notebook ``prefix`` (e.g. ``"03"``) ran in this test session.
+
+    When pytest also executed the notebooks (nbval, before the ``after_notebooks``
+    tests), their fresh results/ and models/ are used as they are. Otherwise (e.g.
+    ``pytest tests/``) the notebook is executed here, in a fresh kernel, with the
+    session's settings. Returns the dataset the notebooks ran on.
+    """
+    import time
+
+    from utils.tools.run_course import execute_notebook
+
+    started = time.time()
+    out_dir = tmp_path_factory.mktemp("executed")
+    done: set[str] = set()
+
+    def ensure(prefix: str, marker: Path) -> str:
+        dataset = config.dataset_name()
+        path = marker if marker.is_absolute() else config.ROOT / marker
+        fresh = path.exists() and path.stat().st_mtime >= started - 1
+        if not fresh and prefix not in done:
+            notebook = next(config.NOTEBOOKS_DIR.glob(f"{prefix}_*.ipynb"))
+            _, failure = execute_notebook(notebook, out_dir / notebook.name, log=lambda *a: None)
+            assert failure is None, f"{notebook.name} failed at cell {failure.cell_id}: {failure.error}"
+            done.add(prefix)
+        return dataset
+
+    return ensure
