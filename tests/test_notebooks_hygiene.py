@@ -68,6 +68,21 @@ class TestNotebook:
         assert colab.SETUP_RE.search(src), "the setup cell needs the REPO, BRANCH line for Colab"
         assert "IN_COLAB" in src and "git clone" in src and "notebook.setup(" in src
 
+    def test_parameters_cell_follows_the_setup_cell(self, path):
+        """papermill's convention: a cell tagged 'parameters' with FAST, DATASET and SEED, env vars overriding."""
+        code = [c for c in read(path).cells if c.cell_type == "code"]
+        params = code[1]
+        assert "parameters" in params.metadata.get("tags", []), "the second code cell must be tagged 'parameters'"
+        for name in ("FAST", "DATASET", "SEED"):
+            assert re.search(rf"^{name} = ", params.source, re.MULTILINE), f"the parameters cell sets {name}"
+        assert "notebook.parameters(" in params.source, "environment variables must still override the cell"
+
+    def test_lesson_cells_carry_no_test_scaffolding(self, path):
+        """Guards live in tests/; at most two asserts remain, where they teach."""
+        code = "\n".join(c.source for c in read(path).cells if c.cell_type == "code")
+        asserts = re.findall(r"^\s*assert\b|\bnp\.testing\.assert_", code, re.MULTILINE)
+        assert len(asserts) <= 2, f"{len(asserts)} assert statements in the code cells"
+
     def test_summary_and_exercises(self, path):
         text = markdown(read(path))
         for heading in ("## Summary", "## Exercises"):

@@ -202,3 +202,75 @@ def test_tfhub_model_after_keras3_tensorflow_is_refused(models_root, monkeypatch
     write_manifest(models_root / "keywords", "bert_tfhub", GENRES, THRESHOLDS, "toy")
     with pytest.raises(ModelFormatError, match="needs Keras 2.*TF_USE_LEGACY_KERAS"):
         predict("a gun", model="keywords")
+
+
+# --------------------------------------------------------------------------- hostile inputs and model folders
+def _manifest(folder):
+    return json.loads((folder / "predictor.json").read_text())
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda m: ["not", "an", "object"], "JSON object"),
+    (lambda m: {k: v for k, v in m.items() if k != "genres"}, "'genres'"),
+    (lambda m: {k: v for k, v in m.items() if k != "thresholds"}, "'thresholds' is missing"),
+    (lambda m: {**m, "genres": "Action"}, "'genres'"),
+    (lambda m: {**m, "thresholds": [0.5]}, "'thresholds' must be an object"),
+    (lambda m: {**m, "thresholds": {**m["thresholds"], "global": 1.5}}, "thresholds.global"),
+    (lambda m: {**m, "thresholds": {**m["thresholds"], "global": "0.5"}}, "thresholds.global"),
+    (lambda m: {**m, "thresholds": {**m["thresholds"], "per_genre": {"Action": 0.5}}}, "per_genre"),
+    (lambda m: {**m, "thresholds": {**m["thresholds"], "per_genre": {**m["thresholds"]["per_genre"], "Comedy": -1}}},
+     "per_genre"),
+    (lambda m: {**m, "thresholds": {**m["thresholds"], "default": "best"}}, "thresholds.default"),
+])
+def test_damaged_manifest_gets_one_clear_error_naming_file_and_field(models_root, capsys, change, field):
+    folder = models_root / "keywords"
+    (folder / "predictor.json").write_text(json.dumps(change(_manifest(folder))))
+    code, out, err = run_cli(["--model", "keywords", "A funny joke."], capsys=capsys)
+    assert code == 2 and "predictor.json" in err and field in err and "Traceback" not in err
+
+
+def test_nan_threshold_and_non_utf8_manifest_are_refused(models_root, capsys):
+    folder = models_root / "keywords"
+    text = json.dumps(_manifest(folder)).replace('"global": 0.5', '"global": NaN')
+    (folder / "predictor.json").write_text(text)
+    code, _, err = run_cli(["--model", "keywords", "A funny joke."], capsys=capsys)
+    assert code == 2 and "thresholds.global" in err
+    (folder / "predictor.json").write_bytes(b'{"kind": "fake", "genres": ["\xff"]}')
+    code, _, err = run_cli(["--model", "keywords", "A funny joke."], capsys=capsys)
+    assert code == 2 and "UTF-8" in err
+
+
+@pytest.mark.parametrize("name", ["..", "...", "a b", "x\x00y", "-rf"])
+def test_model_names_cannot_escape_the_models_folder(models_root, name):
+    """A plain name is one folder name under models/<dataset>/; a path must be written as a path."""
+    with pytest.raises(ModelFormatError, match="not a model name"):
+        resolve_model_dir(name)
+
+
+def test_plain_model_name_prefers_models_folder_then_current_folder(models_root, tmp_path, monkeypatch):
+    here = tmp_path / "cwd"
+    (here / "keywords").mkdir(parents=True)
+    write_manifest(here / "keywords", "fake", GENRES, THRESHOLDS, "toy")
+    (here / "mine").mkdir()
+    write_manifest(here / "mine", "fake", GENRES, THRESHOLDS, "toy")
+    monkeypatch.chdir(here)
+    assert resolve_model_dir("keywords") == models_root / "keywords"
+    assert resolve_model_dir("mine") == here / "mine"
+
+
+@pytest.mark.parametrize("dataset", ["../..", "a/b", "..", "Netflix!"])
+def test_dataset_names_cannot_escape_their_folders(models_root, capsys, dataset):
+    code, _, err = run_cli(["--dataset", dataset, "--model", "keywords", "A funny joke."], capsys=capsys)
+    assert code == 2 and "dataset name" in err
+
+
+def test_non_utf8_stdin_is_refused(models_root, capsys):
+    stdin = io.TextIOWrapper(io.BytesIO("A funny joke about love \xe9".encode("latin-1")), encoding="utf-8")
+    code, _, err = main(["--model", "keywords"], stdin=stdin), *capsys.readouterr()
+    assert code == 2 and "not UTF-8" in err
+
+
+def test_model_returning_nan_is_an_error_not_nan_json(models_root, capsys, monkeypatch):
+    monkeypatch.setattr(KeywordPredictor, "predict_proba", lambda self, texts: np.full((1, 3), np.nan))
+    code, out, err = run_cli(["--model", "keywords", "--json", "A funny joke."], capsys=capsys)
+    assert code == 2 and "NaN" in err and "NaN" not in out

@@ -59,9 +59,28 @@ def seed() -> int:
         raise ValueError(f"COURSE_SEED={raw!r} is not an integer.") from None
 
 
+_DATASET_NAME = __import__("re").compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+def check_dataset_name(name: str) -> str:
+    """``name`` if it can name folders under data/, results/ and models/; a clear error otherwise.
+
+    Dataset names are single folder names (lowercase letters, digits, ``_``, ``-``), so that
+    ``--dataset ../..`` can never reach outside those folders.
+    """
+    if not isinstance(name, str) or not _DATASET_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a dataset name: use cmu, netflix or another name made of "
+                         f"lowercase letters, digits, '_' and '-'.")
+    return name
+
+
 def dataset_name() -> str:
     """The dataset the notebooks work on (``COURSE_DATASET``, default ``cmu``)."""
-    return os.environ.get("COURSE_DATASET", DEFAULT_DATASET).strip().lower() or DEFAULT_DATASET
+    name = os.environ.get("COURSE_DATASET", DEFAULT_DATASET).strip().lower() or DEFAULT_DATASET
+    try:
+        return check_dataset_name(name)
+    except ValueError as err:
+        raise ValueError(f"COURSE_DATASET: {err}") from None
 
 
 def data_dirs() -> list[Path]:
@@ -82,17 +101,17 @@ def cache_dir() -> Path:
 
 def processed_dir(dataset: str | None = None) -> Path:
     """``data/processed/<dataset>``: the labelled table, the split and the cleaned text."""
-    return PROCESSED_DIR / (dataset or dataset_name())
+    return PROCESSED_DIR / check_dataset_name(dataset or dataset_name())
 
 
 def results_dir(dataset: str | None = None) -> Path:
     """``results/<dataset>``: one sub-folder per model (see :mod:`utils.evaluation.results`)."""
-    return RESULTS_DIR / (dataset or dataset_name())
+    return RESULTS_DIR / check_dataset_name(dataset or dataset_name())
 
 
 def models_dir(dataset: str | None = None) -> Path:
     """``models/<dataset>``: trained models that the predict command loads."""
-    return MODELS_DIR / (dataset or dataset_name())
+    return MODELS_DIR / check_dataset_name(dataset or dataset_name())
 
 
 def set_seeds(value: int | None = None) -> int:

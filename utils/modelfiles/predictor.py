@@ -82,25 +82,68 @@ def write_manifest(folder: Path, kind: str, genres, thresholds: dict, dataset: s
     return atomic_write_json(Path(folder) / MANIFEST, manifest)
 
 
+def _check_thresholds(path: Path, thresholds, genres: list) -> None:
+    import math
+
+    def bad(value) -> bool:
+        return (isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value)
+                or not 0.0 <= value <= 1.0)
+
+    if not isinstance(thresholds, dict):
+        raise ModelFormatError(f"{path}: field 'thresholds' must be an object, not {type(thresholds).__name__}.")
+    if "global" not in thresholds or bad(thresholds["global"]):
+        raise ModelFormatError(f"{path}: field 'thresholds.global' must be a number in [0, 1], "
+                               f"not {thresholds.get('global')!r}.")
+    per = thresholds.get("per_genre")
+    if per is not None:
+        if not isinstance(per, dict):
+            raise ModelFormatError(f"{path}: field 'thresholds.per_genre' must be an object (genre -> threshold).")
+        if sorted(per) != sorted(genres):
+            raise ModelFormatError(f"{path}: field 'thresholds.per_genre' has {len(per)} thresholds for "
+                                   f"{len(genres)} genres, or other genre names.")
+        wrong = [g for g, t in per.items() if bad(t)]
+        if wrong:
+            raise ModelFormatError(f"{path}: field 'thresholds.per_genre' holds values outside [0, 1] or NaN "
+                                   f"for {wrong[:3]}.")
+    if thresholds.get("default", "global") not in ("global", "per_genre"):
+        raise ModelFormatError(f"{path}: field 'thresholds.default' must be 'global' or 'per_genre'.")
+    if thresholds.get("default") == "per_genre" and per is None:
+        raise ModelFormatError(f"{path}: 'thresholds.default' is 'per_genre' but there are no per-genre thresholds.")
+
+
 def read_manifest(folder) -> dict:
-    """Read and check ``predictor.json``; raise :class:`ModelFormatError` with a fix."""
+    """Read and check ``predictor.json`` field by field; raise :class:`ModelFormatError` naming the file and field."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelFormatError(f"Model folder {folder} does not exist. Train a model first "
                                f"(notebooks 03-05 save theirs under models/<dataset>/<model>/).")
     path = folder / MANIFEST
-    if not path.exists():
+    if not path.is_file():
         raise ModelFormatError(f"{folder} has no {MANIFEST}: it is not a model saved by this course.")
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(path.read_bytes().decode("utf-8"),
+                              parse_constant=lambda name: float("nan"))
+    except UnicodeDecodeError as err:
+        raise ModelFormatError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); save the model again.") from None
     except json.JSONDecodeError as err:
         raise ModelFormatError(f"{path} is not valid JSON ({err}); save the model again.") from None
+    if not isinstance(manifest, dict):
+        raise ModelFormatError(f"{path} must hold a JSON object, not a {type(manifest).__name__}.")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise ModelFormatError(f"{folder} was saved in format {version!r}, this code reads format "
                                f"{FORMAT_VERSION}: re-run the notebook that trains it.")
     if manifest.get("kind") not in KINDS:
         raise ModelFormatError(f"{path}: unknown model kind {manifest.get('kind')!r}; known: {sorted(KINDS)}.")
+    genres = manifest.get("genres")
+    if (not isinstance(genres, list) or not genres or not all(isinstance(g, str) and g for g in genres)
+            or len(set(genres)) != len(genres)):
+        raise ModelFormatError(f"{path}: field 'genres' must be a non-empty list of distinct genre names.")
+    if "thresholds" not in manifest:
+        raise ModelFormatError(f"{path}: field 'thresholds' is missing.")
+    _check_thresholds(path, manifest["thresholds"], genres)
+    if not isinstance(manifest.get("dataset", ""), str):
+        raise ModelFormatError(f"{path}: field 'dataset' must be a string.")
     return manifest
 
 

@@ -60,15 +60,27 @@ def saved_models(dataset: str | None = None) -> list[str]:
     return sorted(p.parent.name for p in folder.glob(f"*/{MANIFEST}")) if folder.is_dir() else []
 
 
+_SAFE_NAME = __import__("re").compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
 def resolve_model_dir(model: str | os.PathLike | None = None, dataset: str | None = None) -> Path:
-    """A model name (``tfidf_logreg``, looked up in ``models/<dataset>/``) or a folder path."""
+    """A model name, looked up in ``models/<dataset>/`` first and then in the current folder, or a folder path.
+
+    A plain name is one folder name (letters, digits, ``_``, ``.``, ``-``; not ``..``): it can
+    never reach outside ``models/<dataset>/`` or the current folder. Anything with a path
+    separator is the user's own path and is used as given.
+    """
     model = model or DEFAULT_MODEL
     text = str(model)
-    path = Path(text).expanduser()
-    if path.is_dir() or os.sep in text or "/" in text:
-        folder = path
+    if os.sep in text or "/" in text or (os.altsep and os.altsep in text):
+        folder = Path(text).expanduser()
     else:
+        if not _SAFE_NAME.fullmatch(text) or set(text) == {"."}:
+            raise ModelFormatError(f"{text!r} is not a model name (letters, digits, '_', '.', '-'); "
+                                   f"give a folder path such as ./my_model instead.")
         folder = config.models_dir(dataset) / text
+        if not folder.is_dir() and (Path.cwd() / text / MANIFEST).is_file():
+            folder = Path.cwd() / text
     if not folder.is_dir():
         have = saved_models(dataset)
         hint = (f"saved models for {dataset or config.dataset_name()}: {', '.join(have)}" if have else
@@ -144,6 +156,9 @@ def predict(text: str, model=None, dataset: str | None = None, threshold=None,
                            f"trained on the {manifest.get('dataset', '?')} plots.")
     which, cut = _threshold_vector(predictor, threshold)
     prob = [float(p) for p in predictor.predict_proba([text])[0]]
+    if not all(0.0 <= p <= 1.0 for p in prob):   # NaN fails both comparisons
+        raise ModelFormatError(f"The model in {folder} returned probabilities outside [0, 1] (or NaN): "
+                               f"its weights are damaged; train and save it again.")
     order = sorted(range(len(prob)), key=lambda j: -prob[j])
     genres = predictor.genres
     return Prediction(
@@ -157,6 +172,18 @@ def predict(text: str, model=None, dataset: str | None = None, threshold=None,
 
 
 # ----------------------------------------------------------------------------- command line
+def _read_stream(stream, limit: int, name: str) -> str:
+    """Up to ``limit`` characters of a text or binary stream, decoded strictly as UTF-8."""
+    raw = getattr(stream, "buffer", stream)     # sys.stdin: read its bytes, whatever the locale says
+    try:
+        data = raw.read(limit * 4)              # a UTF-8 character is at most 4 bytes
+        if isinstance(data, bytes):
+            data = data.decode("utf-8")         # (a cut inside the last character only happens past the limit)
+        return data[:limit]
+    except UnicodeDecodeError as err:
+        raise TextError(f"{name} is not UTF-8 text (byte {err.start}: {err.reason}); save the plot as UTF-8.") from None
+
+
 def _read_plot(args, stdin=None) -> str:
     stdin = stdin or sys.stdin
     limit = args.max_chars + 1  # read one character more than allowed, so over-long input is detected
@@ -164,20 +191,17 @@ def _read_plot(args, stdin=None) -> str:
         raise TextError("Give the plot either as text or with --file, not both.")
     if args.file:
         if args.file == "-":
-            return stdin.read(limit)
+            return _read_stream(stdin, limit, "standard input")
         path = Path(args.file).expanduser()
         if not path.is_file():
             raise TextError(f"--file {args.file}: no such file.")
-        try:
-            with open(path, encoding="utf-8") as f:
-                return f.read(limit)
-        except UnicodeDecodeError:
-            raise TextError(f"--file {args.file} is not UTF-8 text.") from None
+        with open(path, "rb") as f:
+            return _read_stream(f, limit, f"--file {args.file}")
     if args.text:
         return " ".join(args.text)
     if stdin.isatty():
         raise TextError("No plot given: pass it as an argument, with --file PATH, or on stdin.")
-    return stdin.read(limit)
+    return _read_stream(stdin, limit, "standard input")
 
 
 def _bar(p: float, width: int = 20) -> str:
@@ -213,7 +237,7 @@ def _manifest_kind(model, dataset) -> str | None:
     """The saved model's kind, read before anything imports TensorFlow (None if unreadable)."""
     try:
         return read_manifest(resolve_model_dir(model, dataset))["kind"]
-    except (ModelFormatError, OSError):
+    except (ValueError, OSError):
         return None  # predict() reports the problem properly
 
 
@@ -243,7 +267,8 @@ def main(argv=None, stdin=None) -> int:
     except (TextError, PredictError, ModelFormatError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(json.dumps(result.as_dict(), indent=2) if args.json else format_prediction(result, args.all))
+    print(json.dumps(result.as_dict(), indent=2, allow_nan=False) if args.json
+          else format_prediction(result, args.all))
     return 0
 
 
