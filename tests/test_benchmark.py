@@ -36,6 +36,12 @@ FAKE_MODEL = textwrap.dedent('''
 
     def no_metrics(corpus, fast):
         return {"train_seconds": 1.0}
+
+    def slow(corpus, fast):
+        import time
+        with open(os.environ["BENCH_PID_FILE"], "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(120)
 ''')
 
 
@@ -153,3 +159,31 @@ def test_tfidf_benchmark_end_to_end(processed, tmp_path):
 def test_record_names_of_two_functions_in_one_module_differ():
     assert benchmark.model_label("utils.modelfiles.bilstm:benchmark") != benchmark.model_label("utils.modelfiles.bilstm:benchmark_softf1")
     assert benchmark.model_label("bilstm") == "bilstm"
+
+
+def test_worker_ends_when_the_benchmark_is_killed(processed, fake_module, tmp_path):
+    """kill -9 of `python -m utils.benchmark` must not leave its worker training for hours."""
+    import signal
+    import time
+
+    import psutil
+
+    pid_file = tmp_path / "worker.pid"
+    env = {**os.environ, "BENCH_PID_FILE": str(pid_file)}
+    env["PYTHONPATH"] = os.pathsep.join([str(config.ROOT), str(fake_module), env.get("PYTHONPATH", "")])
+    parent = subprocess.Popen([sys.executable, "-m", "utils.benchmark", "--dataset", "netflix", "--processed-dir",
+                               str(processed), "--out", str(tmp_path), "--model", "bench_fake_model:slow"],
+                              cwd=config.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.time() < deadline and parent.poll() is None, "the worker never started"
+            time.sleep(0.2)
+        worker = psutil.Process(int(pid_file.read_text()))
+        assert worker.is_running()
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        worker.wait(timeout=15)           # raises psutil.TimeoutExpired if the worker lives on
+    finally:
+        if parent.poll() is None:
+            parent.kill()

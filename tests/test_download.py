@@ -41,6 +41,32 @@ def test_download_writes_the_file_atomically(http_server, tmp_path, no_sleep):
     assert http_server.count("/file.bin") == 1 and no_sleep == []
 
 
+def test_ctrl_c_during_a_download_leaves_no_part_file(http_server, tmp_path, no_sleep, monkeypatch):
+    from utils.data import download as dl
+
+    url = http_server.script("/big.bin", {"body": PAYLOAD * 4})
+    monkeypatch.setattr(dl, "CHUNK", 4096)
+    written = []
+
+    class Bar:                     # the progress bar sees every chunk: press Ctrl-C after the second
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n):
+            written.append(n)
+            if len(written) == 2:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(dl, "_progress", lambda *a, **k: Bar())
+    dest = tmp_path / "big.bin"
+    with pytest.raises(KeyboardInterrupt):
+        download(url, dest, quiet=True)
+    assert len(written) == 2 and _leftovers(tmp_path) == []
+
+
 def test_download_retries_a_503_then_succeeds(http_server, tmp_path, no_sleep):
     url = http_server.script("/flaky", {"status": 503, "body": b"busy"}, {"body": PAYLOAD})
     dest = download(url, tmp_path / "flaky.bin", retries=3, backoff=2.0, quiet=True)

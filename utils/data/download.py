@@ -88,15 +88,15 @@ def download(url: str, dest: Path, retries: int = 3, timeout: float = 30.0,
             os.replace(tmp, dest)
             return dest
         except urllib.error.HTTPError as err:
-            Path(tmp).unlink(missing_ok=True)
             if 400 <= err.code < 500:
                 raise DownloadError(f"{url} answered HTTP {err.code} ({err.reason}): the file is not "
                                     f"there. Check the URL, or download it by hand into {dest.parent}.") from None
             last_error = err
         except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, DownloadError,
                 OSError, http.client.HTTPException) as err:  # HTTPException: IncompleteRead, BadStatusLine
-            Path(tmp).unlink(missing_ok=True)
             last_error = err
+        finally:  # also on Ctrl-C (KeyboardInterrupt): never leave a .part file behind
+            Path(tmp).unlink(missing_ok=True)
         if attempt < retries:
             time.sleep(backoff * 2 ** (attempt - 1))
     reason = getattr(last_error, "reason", last_error)

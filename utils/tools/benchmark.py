@@ -151,6 +151,36 @@ def ensure_prepared(dataset: str) -> None:
 # --------------------------------------------------------------------------- worker (child process)
 
 
+PARENT_ENV = "COURSE_BENCHMARK_PARENT"   # the pid of the process that started the worker
+
+
+def die_with_parent(parent_pid: int, poll_seconds: float = 0.5) -> None:
+    """End this worker when its parent ends, even by ``kill -9`` (which it cannot catch).
+
+    On Linux the kernel sends SIGKILL when the parent dies (``prctl(PR_SET_PDEATHSIG)``);
+    everywhere, a daemon thread also notices that the parent pid changed (re-parented to init).
+    """
+    import signal
+    import threading
+
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)   # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:      # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch():
+        while True:
+            time.sleep(poll_seconds)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def run_worker(model: str, dataset: str, fast: bool, out: Path) -> None:
     """In the child: load the corpus, call the model's benchmark, write its figures to ``out``."""
     import importlib
@@ -213,7 +243,7 @@ def run_model(model: str, dataset: str, fast: bool, timeout: float | None = None
 
     label = model_label(model)
     resolve(model)  # fail early on a bad name
-    env = {**os.environ, **MODEL_ENV.get(model, {})}
+    env = {**os.environ, **MODEL_ENV.get(model, {}), PARENT_ENV: str(os.getpid())}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(config.ROOT), env.get("PYTHONPATH")]))
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         out = Path(tmp) / "figures.json"
@@ -347,6 +377,8 @@ def main(argv=None) -> int:
         config.PROCESSED_DIR = args.processed_dir.expanduser().resolve()
 
     if args.worker:
+        if os.environ.get(PARENT_ENV, "").isdigit():
+            die_with_parent(int(os.environ[PARENT_ENV]))
         os.environ["COURSE_FAST"] = "1" if args.fast else "0"
         run_worker(args.model, args.dataset, args.fast, Path(args.worker))
         return 0
