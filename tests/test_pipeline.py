@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from utils import config
 from utils.data import pipeline
 from utils.data.corpus import Corpus, CorpusNotPrepared, load_corpus
 from utils.data.pipeline import is_prepared, prepare
 from utils.data.text import clean_text, light_text
 
-FILES = ["clean.parquet", "genres.json", "movies.parquet", "split.csv"]
+FILES = ["clean.parquet", "genres.json", "manifest.json", "movies.parquet", "split.csv"]
 TOP5 = ["Drama", "Comedy", "World Cinema", "Documentary", "Romance"]  # by count, ties by name
 
 
@@ -103,10 +104,14 @@ def test_subset(prepared):
 
 def test_prepare_is_deterministic_and_skips_when_ready(prepared, capsys):
     split_before = (prepared.folder / "split.csv").read_bytes()
-    (prepared.folder / "genres.json").write_text(json.dumps({"genres": ["Marker"]}))
+    manifest_before = (prepared.folder / "manifest.json").read_bytes()
     prepare("netflix", top_n=5, min_count=6, seed=11)
     assert "is ready" in capsys.readouterr().out
-    assert "Marker" in (prepared.folder / "genres.json").read_text()  # not rebuilt
+    assert (prepared.folder / "manifest.json").read_bytes() == manifest_before   # not rebuilt
+    (prepared.folder / "genres.json").write_text(json.dumps({"genres": ["Marker"]}))
+    assert not is_prepared("netflix")      # a file its manifest does not vouch for
+    prepare("netflix", top_n=5, min_count=6, seed=11, verbose=False)
+    assert "Marker" not in (prepared.folder / "genres.json").read_text()   # rebuilt
     prepare("netflix", top_n=5, min_count=6, seed=11, force=True, verbose=False)
     assert json.loads((prepared.folder / "genres.json").read_text())["genres"] == TOP5
     assert (prepared.folder / "split.csv").read_bytes() == split_before
@@ -124,7 +129,7 @@ def test_not_prepared_says_what_to_run(course_dirs):
     with pytest.raises(CorpusNotPrepared) as err:
         load_corpus("netflix")
     message = str(err.value)
-    assert "notebook 01" in message and "prepare('netflix')" in message and "COURSE_DATASET=netflix" in message
+    assert "notebook 01" in message and "prepare('netflix'" in message and "COURSE_DATASET=netflix" in message
     assert "movies.parquet" in message
     assert issubclass(CorpusNotPrepared, FileNotFoundError)
 
@@ -145,7 +150,7 @@ def test_split_file_that_misses_movies(prepared):
     path = prepared.folder / "split.csv"
     lines = path.read_text().splitlines()
     path.write_text("\n".join(lines[:-3]) + "\n")
-    with pytest.raises(CorpusNotPrepared, match="does not cover every movie"):
+    with pytest.raises(CorpusNotPrepared, match="manifest.json does not vouch"):
         load_corpus("netflix")
 
 
@@ -153,7 +158,7 @@ def test_default_dataset_from_environment(prepared, monkeypatch):
     monkeypatch.setenv("COURSE_DATASET", "netflix")
     assert load_corpus().dataset == "netflix"
     monkeypatch.setenv("COURSE_DATASET", "cmu")
-    with pytest.raises(CorpusNotPrepared, match="prepare\\('cmu'\\)"):
+    with pytest.raises(CorpusNotPrepared, match="prepare\\('cmu'"):
         load_corpus()
 
 
@@ -198,3 +203,83 @@ def test_by_split_matches_texts_and_labels_of_each_split(prepared):
     for split in ("train", "val", "test"):
         assert texts[split] == corpus.texts(split, kind="clean")
         assert (ys[split] == corpus.y(split)).all() and len(ys[split]) == len(texts[split])
+
+
+# --------------------------------------------------------------------------- all or nothing on disk
+KILL_SCRIPT = r"""
+import os, signal, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from utils import config
+config.PROCESSED_DIR = Path(sys.argv[2])
+from utils import config
+from utils.data import pipeline
+kill_at, when = int(sys.argv[3]), sys.argv[4]
+real_replace, calls = os.replace, [0]
+
+def replace(src, dst):                 # every atomic write and the final swap end in os.replace
+    calls[0] += 1
+    if calls[0] == kill_at and when == "before":
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_replace(src, dst)
+    if calls[0] == kill_at and when == "after":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+os.replace = replace
+pipeline.prepare("netflix", top_n=5, min_count=6, seed=int(sys.argv[5]), force=True, verbose=False)
+print("replace calls:", calls[0])
+"""
+
+
+def _fingerprint(folder):
+    manifest = pipeline.read_manifest(folder)
+    return {name: entry["sha256"] for name, entry in manifest["files"].items()}
+
+
+def _forced_prepare(course_dirs, kill_at, when, seed):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(config.ROOT), str(course_dirs.processed),
+                           str(kill_at), when, str(seed)], capture_output=True, text=True, timeout=120)
+
+
+def test_forced_prepare_killed_at_any_point_never_leaves_a_mix(course_dirs, netflix_file, nltk_data):
+    """kill -9 during `prepare(force=True)` over a prepared set: old set, or nothing valid, never a mix."""
+    folder = course_dirs.processed / "netflix"
+    prepare("netflix", top_n=5, min_count=6, seed=1, verbose=False)
+    (folder / "embeddings").mkdir()
+    (folder / "embeddings" / "cache.npz").write_bytes(b"a cache the swap must keep")
+    old = _fingerprint(folder)
+    done = _forced_prepare(course_dirs, 0, "never", seed=2)       # a full run: how many renames, and the new set
+    assert done.returncode == 0, done.stderr
+    calls = int(done.stdout.split("replace calls:")[1])
+    new = _fingerprint(folder)
+    assert new != old and (folder / "embeddings" / "cache.npz").exists()
+    prepare("netflix", top_n=5, min_count=6, seed=1, force=True, verbose=False)
+    assert _fingerprint(folder) == old
+    outcomes = set()
+    for kill_at in range(1, calls + 2):
+        for when in ("before", "after"):
+            run = _forced_prepare(course_dirs, kill_at, when, seed=2)
+            if run.returncode == 0:        # fewer renames this time (no cache to move): ran to the end
+                assert _fingerprint(folder) == new
+                outcomes.add("new")
+                prepare("netflix", top_n=5, min_count=6, seed=1, force=True, verbose=False)
+                continue
+            assert run.returncode == -9, (kill_at, when, run.stderr[-2000:])
+            if is_prepared("netflix"):
+                state = _fingerprint(folder)
+                assert state in (old, new), (kill_at, when)
+                load_corpus("netflix", require_clean=True)          # and it loads
+                outcomes.add("old" if state == old else "new")
+            else:
+                outcomes.add("none")
+                with pytest.raises(CorpusNotPrepared):
+                    load_corpus("netflix")
+            prepare("netflix", top_n=5, min_count=6, seed=1, verbose=False)   # the next run recovers ...
+            assert is_prepared("netflix")
+            if _fingerprint(folder) != old:                                   # ... then back to the old set
+                prepare("netflix", top_n=5, min_count=6, seed=1, force=True, verbose=False)
+    assert "old" in outcomes                                 # most kill points keep the old set
+    assert not list(folder.parent.glob(".netflix.*")), "no temporary folder survives the next run"

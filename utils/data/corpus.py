@@ -78,16 +78,17 @@ class Corpus:
 
 def load_corpus(dataset: str | None = None, require_clean: bool = False) -> Corpus:
     """Read the processed files of ``dataset`` (default ``COURSE_DATASET``)."""
-    from utils.data.pipeline import read_genres_file
+    from utils.data.pipeline import is_prepared, read_genres_file
 
     dataset = dataset or config.dataset_name()
     folder = config.processed_dir(dataset)
-    needed = ["movies.parquet", "genres.json", "split.csv"]
-    missing = [f for f in needed if not (folder / f).exists()]
-    if missing:
+    if not is_prepared(dataset, need_clean=False):
+        needed = ["movies.parquet", "genres.json", "split.csv"]
+        missing = [f for f in needed if not (folder / f).exists()]
+        what = f"lacks {missing}" if missing else "holds files that its manifest.json does not vouch for (an interrupted run?)"
         raise CorpusNotPrepared(
-            f"{folder} lacks {missing}. Run notebook 01 (metadata exploration) with "
-            f"COURSE_DATASET={dataset}, or: python -c \"from utils.data.pipeline import prepare; prepare('{dataset}')\"")
+            f"{folder} {what}. Run notebook 01 (metadata exploration) with "
+            f"COURSE_DATASET={dataset}, or: python -c \"from utils.data.pipeline import prepare; prepare('{dataset}', force=True)\"")
     df = pd.read_parquet(folder / "movies.parquet")
     df["genres"] = df["genres"].map(list)
     split = load_split(folder / "split.csv")
@@ -95,7 +96,7 @@ def load_corpus(dataset: str | None = None, require_clean: bool = False) -> Corp
     if df["split"].isna().any():
         raise CorpusNotPrepared(f"{folder}/split.csv does not cover every movie: re-run notebook 01.")
     clean_path = folder / "clean.parquet"
-    if clean_path.exists():
+    if is_prepared(dataset, need_clean=True):
         df = df.merge(pd.read_parquet(clean_path), on="id", how="left")
     elif require_clean:
         raise CorpusNotPrepared(f"{clean_path} is missing: run notebook 02 (text cleaning) first.")

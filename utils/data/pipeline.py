@@ -8,13 +8,26 @@ to ``data/processed/<dataset>/``:
   ``raw_genres`` and the dataset's metadata;
 * ``genres.json``: the genres the models predict, in column order, and how they were chosen;
 * ``split.csv``: ``id, split`` (train / val / test);
-* ``clean.parquet``: ``id, clean_text, light_text`` (notebook 02).
+* ``clean.parquet``: ``id, clean_text, light_text`` (notebook 02);
+* ``manifest.json``: written LAST, after the files it lists: their sizes and SHA-256, the
+  hash of the raw table they come from and the code version. :func:`is_prepared` trusts
+  nothing else: a folder whose files do not match its manifest (a run killed half-way)
+  is not prepared, so a mix of old and new files is never used.
+
+:func:`prepare` builds the whole set in a temporary folder beside the target and swaps it
+into place, so a forced re-prepare killed at any moment leaves either the old complete
+set or no valid set (then the next run rebuilds).
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import pandas as pd
 
@@ -27,6 +40,8 @@ from utils.data.text import clean_text, light_text
 
 DEFAULT_TOP_N = 20
 DEFAULT_MIN_COUNT = 50
+MANIFEST = "manifest.json"
+PREPARE_VERSION = 2   # bump when the prepared files change meaning: older folders are rebuilt
 
 
 def label_movies(df: pd.DataFrame, source: str, verbose: bool = True) -> pd.DataFrame:
@@ -55,10 +70,47 @@ def restrict_to_genres(df: pd.DataFrame, genres: list[str], verbose: bool = True
     return out.loc[keep].reset_index(drop=True)
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def source_hash(df: pd.DataFrame) -> str:
+    """SHA-256 of the raw table a prepared set comes from (ids, texts, genres in order)."""
+    h = hashlib.sha256()
+    for row in df[["id", "text", "genres"]].itertuples(index=False):
+        h.update(json.dumps([str(row.id), str(row.text), list(row.genres)], ensure_ascii=False).encode("utf-8"))
+    return h.hexdigest()
+
+
+def read_manifest(folder: Path) -> dict | None:
+    """The folder's ``manifest.json``, or ``None`` when it is missing or unreadable."""
+    try:
+        manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and isinstance(manifest.get("files"), dict) else None
+
+
+def _write_manifest(folder: Path, names, source: str | None = None) -> None:
+    """Record ``names`` (sizes and hashes, as they are now on disk) in the manifest, last."""
+    old = read_manifest(folder) or {}
+    files = {n: {"size": (folder / n).stat().st_size, "sha256": _sha256(folder / n)} for n in names}
+    atomic_write_json(folder / MANIFEST, {"version": PREPARE_VERSION, "source_sha256": source or old.get("source_sha256"),
+                                          "written": time.strftime("%Y-%m-%d %H:%M:%S"), "files": files})
+
+
 def save_labelled(df: pd.DataFrame, genres: list[str], split: pd.Series, dataset: str,
-                  settings: dict | None = None) -> None:
-    """Write ``movies.parquet``, ``genres.json`` and ``split.csv`` (each atomically)."""
-    folder = config.processed_dir(dataset)
+                  settings: dict | None = None, folder: Path | None = None, source: str | None = None) -> None:
+    """Write ``movies.parquet``, ``genres.json`` and ``split.csv`` (each atomically), then the manifest.
+
+    The manifest then lists only these three files: an older ``clean.parquet`` no longer
+    counts until notebook 02 (:func:`save_clean`) cleans this very table.
+    """
+    folder = Path(folder or config.processed_dir(dataset))
     missing = set(df["id"]) - set(split.index)
     if missing:
         raise ValueError(f"{len(missing)} movies have no split; make the split from this table.")
@@ -70,6 +122,7 @@ def save_labelled(df: pd.DataFrame, genres: list[str], split: pd.Series, dataset
                                                 "counts": {g: counts[g] for g in genres},
                                                 "settings": settings or {}})
     save_split(split.loc[df["id"]], folder / "split.csv")
+    _write_manifest(folder, LABELLED_FILES, source or source_hash(df))
 
 
 def clean_table(df: pd.DataFrame, verbose: bool = True) -> pd.DataFrame:
@@ -83,30 +136,63 @@ def clean_table(df: pd.DataFrame, verbose: bool = True) -> pd.DataFrame:
     return out
 
 
-def save_clean(clean: pd.DataFrame, dataset: str) -> None:
+def save_clean(clean: pd.DataFrame, dataset: str, folder: Path | None = None) -> None:
+    """Write ``clean.parquet``, then add it to the manifest of the labelled files it cleans."""
+    folder = Path(folder or config.processed_dir(dataset))
+    if not _matches(folder, LABELLED_FILES):
+        raise ValueError(f"{folder} has no complete set of notebook 01's files to clean: run notebook 01 "
+                         f"(or utils.data.pipeline.prepare) first.")
     buf = io.BytesIO()
     clean.to_parquet(buf, index=False)
-    atomic_write_bytes(config.processed_dir(dataset) / "clean.parquet", buf.getvalue())
+    atomic_write_bytes(folder / "clean.parquet", buf.getvalue())
+    _write_manifest(folder, LABELLED_FILES + CLEAN_FILES)
 
 
 LABELLED_FILES = ("movies.parquet", "genres.json", "split.csv")  # notebook 01
 CLEAN_FILES = ("clean.parquet",)                                  # notebook 02
 
 
+def _matches(folder: Path, names) -> bool:
+    manifest = read_manifest(folder)
+    if manifest is None or manifest.get("version") != PREPARE_VERSION:
+        return False
+    for name in names:
+        entry, path = manifest["files"].get(name), folder / name
+        if not isinstance(entry, dict) or not path.is_file() or path.stat().st_size != entry.get("size"):
+            return False
+        if _sha256(path) != entry.get("sha256"):
+            return False
+    return True
+
+
 def is_prepared(dataset: str | None = None, need_clean: bool = True) -> bool:
-    """Whether notebook 01's files (and, with ``need_clean``, notebook 02's) exist."""
-    folder = config.processed_dir(dataset)
-    files = LABELLED_FILES + (CLEAN_FILES if need_clean else ())
-    return all((folder / f).exists() for f in files)
+    """Whether notebook 01's files (and, with ``need_clean``, notebook 02's) are complete and
+    exactly those the manifest lists (sizes and hashes)."""
+    return _matches(config.processed_dir(dataset), LABELLED_FILES + (CLEAN_FILES if need_clean else ()))
+
+
+def _swap_into_place(tmp: Path, folder: Path) -> None:
+    """Replace ``folder`` by the complete ``tmp``; caches kept in ``folder`` (embeddings, ...) move over."""
+    if folder.exists():
+        for entry in folder.iterdir():
+            if entry.name not in (*LABELLED_FILES, *CLEAN_FILES, MANIFEST) and not (tmp / entry.name).exists():
+                os.replace(entry, tmp / entry.name)
+        old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
+        os.replace(folder, old / folder.name)   # killed right after this: no valid set, the next run rebuilds
+        os.replace(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, folder)
 
 
 def prepare(dataset: str | None = None, top_n: int | None = DEFAULT_TOP_N, min_count: int = DEFAULT_MIN_COUNT,
             seed: int | None = None, force: bool = False, verbose: bool = True, **load_kwargs) -> None:
-    """Run notebooks 01-02's steps: load, label, select genres, split, clean, save."""
+    """Run notebooks 01-02's steps: load, label, select genres, split, clean, save (all or nothing)."""
     dataset = dataset or config.dataset_name()
+    folder = config.processed_dir(dataset)
     if is_prepared(dataset) and not force:
         if verbose:
-            print(f"{config.processed_dir(dataset)} is ready (force=True rebuilds it)")
+            print(f"{folder} is ready (force=True rebuilds it)")
         return
     seed = config.seed() if seed is None else seed
     raw = load_dataset(dataset, verbose=verbose, **load_kwargs)
@@ -114,9 +200,19 @@ def prepare(dataset: str | None = None, top_n: int | None = DEFAULT_TOP_N, min_c
     genres = select_genres(labelled["genres"], top_n=top_n, min_count=min_count)
     labelled = restrict_to_genres(labelled, genres, verbose=verbose)
     split = make_split(labelled["id"], binarize(labelled["genres"], genres), seed=seed)
-    save_labelled(labelled, genres, split, dataset,
-                  {"top_n": top_n, "min_count": min_count, "seed": seed})
-    save_clean(clean_table(labelled, verbose=verbose), dataset)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    for stale in folder.parent.glob(f".{dataset}.tmp-*"):   # left by an earlier run that was killed
+        shutil.rmtree(stale, ignore_errors=True)
+    for stale in folder.parent.glob(f".{dataset}.old-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dataset}.tmp-", dir=folder.parent))
+    try:
+        save_labelled(labelled, genres, split, dataset, {"top_n": top_n, "min_count": min_count, "seed": seed},
+                      folder=tmp, source=source_hash(raw))
+        save_clean(clean_table(labelled, verbose=verbose), dataset, folder=tmp)
+        _swap_into_place(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def read_genres_file(dataset: str | None = None) -> dict:
