@@ -4,7 +4,7 @@ Every setting can be changed with an environment variable, so that tests, CI and
 the headless course runner can steer the notebooks without editing them:
 
 ====================  ===========================================================
-``COURSE_DATASET``    dataset the notebooks use: ``cmu`` (default) or ``netflix``
+``COURSE_DATASET``    dataset the notebooks use: ``cmu`` (default), ``netflix`` or ``csv:PATH``
 ``COURSE_FAST``       ``1`` = subsample and few epochs (minutes on a CPU)
 ``COURSE_SEED``       random seed (default 42)
 ``COURSE_DATA_DIR``   extra folder searched first for raw data files
@@ -60,6 +60,10 @@ def seed() -> int:
 
 
 _DATASET_NAME = __import__("re").compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+CSV_PREFIX = "csv:"
+CSV_SIDECAR_SUFFIX = ".course.json"     # my.csv -> my.csv.course.json: column names, separator, mapping
+_CSV_SOURCES: dict[str, Path] = {}      # csv-<hash> -> the user's file, for this process
+_HASHES: dict[tuple, str] = {}
 
 
 def check_dataset_name(name: str) -> str:
@@ -69,16 +73,72 @@ def check_dataset_name(name: str) -> str:
     ``--dataset ../..`` can never reach outside those folders.
     """
     if not isinstance(name, str) or not _DATASET_NAME.fullmatch(name):
-        raise ValueError(f"{name!r} is not a dataset name: use cmu, netflix or another name made of "
-                         f"lowercase letters, digits, '_' and '-'.")
+        raise ValueError(f"{name!r} is not a dataset name: use cmu, netflix, csv:PATH for your own file, "
+                         f"or a name made of lowercase letters, digits, '_' and '-'.")
     return name
 
 
+def _file_hash(path: Path) -> str:
+    import hashlib
+
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHES:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _HASHES[key] = h.hexdigest()
+    return _HASHES[key]
+
+
+def csv_dataset_name(path) -> str:
+    """``csv-<hash>``: the folder name of a CSV dataset, from the content of the file, its sidecar
+    options and their mapping file, never from the path (a changed file gets new folders)."""
+    import hashlib
+    import json
+
+    path = Path(path).expanduser().resolve()
+    if not path.is_file():
+        raise ValueError(f"{CSV_PREFIX}{path}: no such file. Give the path of your CSV, e.g. "
+                         f"COURSE_DATASET=csv:/home/me/movies.csv")
+    parts = [_file_hash(path)]
+    sidecar = path.with_name(path.name + CSV_SIDECAR_SUFFIX)
+    if sidecar.is_file():
+        parts.append(_file_hash(sidecar))
+        try:
+            mapping = json.loads(sidecar.read_text(encoding="utf-8")).get("mapping")
+        except (ValueError, AttributeError, UnicodeDecodeError):
+            mapping = None        # the loader reports a broken sidecar with its own message
+        if isinstance(mapping, str) and (sidecar.parent / mapping).is_file():
+            parts.append(_file_hash(sidecar.parent / mapping))
+    name = "csv-" + hashlib.sha256("/".join(parts).encode()).hexdigest()[:12]
+    _CSV_SOURCES[name] = path
+    return name
+
+
+def csv_source(name: str) -> Path | None:
+    """The CSV file behind a ``csv-<hash>`` dataset name (known once resolved in this process)."""
+    if name not in _CSV_SOURCES:
+        spec = os.environ.get("COURSE_DATASET", "").strip()
+        if spec[:len(CSV_PREFIX)].lower() == CSV_PREFIX:
+            csv_dataset_name(spec[len(CSV_PREFIX):])
+    return _CSV_SOURCES.get(name)
+
+
+def resolve_dataset(spec: str) -> str:
+    """``cmu``, ``netflix`` or ``csv:PATH`` (your own file) -> the dataset's folder name."""
+    spec = str(spec).strip()
+    if spec[:len(CSV_PREFIX)].lower() == CSV_PREFIX:
+        return csv_dataset_name(spec[len(CSV_PREFIX):])
+    return check_dataset_name(spec.lower())
+
+
 def dataset_name() -> str:
-    """The dataset the notebooks work on (``COURSE_DATASET``, default ``cmu``)."""
-    name = os.environ.get("COURSE_DATASET", DEFAULT_DATASET).strip().lower() or DEFAULT_DATASET
+    """The dataset the notebooks work on (``COURSE_DATASET``, default ``cmu``; ``csv:PATH`` for a CSV)."""
+    spec = os.environ.get("COURSE_DATASET", DEFAULT_DATASET).strip() or DEFAULT_DATASET
     try:
-        return check_dataset_name(name)
+        return resolve_dataset(spec)
     except ValueError as err:
         raise ValueError(f"COURSE_DATASET: {err}") from None
 
@@ -101,17 +161,17 @@ def cache_dir() -> Path:
 
 def processed_dir(dataset: str | None = None) -> Path:
     """``data/processed/<dataset>``: the labelled table, the split and the cleaned text."""
-    return PROCESSED_DIR / check_dataset_name(dataset or dataset_name())
+    return PROCESSED_DIR / (resolve_dataset(dataset) if dataset else dataset_name())
 
 
 def results_dir(dataset: str | None = None) -> Path:
     """``results/<dataset>``: one sub-folder per model (see :mod:`utils.evaluation.results`)."""
-    return RESULTS_DIR / check_dataset_name(dataset or dataset_name())
+    return RESULTS_DIR / (resolve_dataset(dataset) if dataset else dataset_name())
 
 
 def models_dir(dataset: str | None = None) -> Path:
     """``models/<dataset>``: trained models that the predict command loads."""
-    return MODELS_DIR / check_dataset_name(dataset or dataset_name())
+    return MODELS_DIR / (resolve_dataset(dataset) if dataset else dataset_name())
 
 
 def set_seeds(value: int | None = None) -> int:

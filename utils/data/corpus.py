@@ -80,7 +80,7 @@ def load_corpus(dataset: str | None = None, require_clean: bool = False) -> Corp
     """Read the processed files of ``dataset`` (default ``COURSE_DATASET``)."""
     from utils.data.pipeline import is_prepared, read_genres_file
 
-    dataset = dataset or config.dataset_name()
+    dataset = config.resolve_dataset(dataset) if dataset else config.dataset_name()
     folder = config.processed_dir(dataset)
     if not is_prepared(dataset, need_clean=False):
         needed = ["movies.parquet", "genres.json", "split.csv"]

@@ -85,7 +85,9 @@ def _finish(df: pd.DataFrame, name: str, verbose: bool, dropped: dict[str, int] 
     if df["id"].duplicated().any():
         dup = df.loc[df["id"].duplicated(), "id"].iloc[0]
         raise DatasetError(f"{name}: id {dup!r} appears more than once; ids must be unique.")
+    attrs = dict(df.attrs)
     df = df[COMMON_COLUMNS + [c for c in df.columns if c not in COMMON_COLUMNS]].reset_index(drop=True)
+    df.attrs.update(attrs)
     return _report(df, name, dropped, verbose)
 
 
@@ -299,12 +301,42 @@ GENRE_SOURCE = {"cmu": "cmu", "netflix": "netflix", "csv": "identity"}
 
 
 def load_dataset(name: str | None = None, **kwargs) -> pd.DataFrame:
-    """Load a dataset by name (default: ``COURSE_DATASET``) as the common table."""
-    name = (name or config.dataset_name()).strip().lower()
+    """Load a dataset by name (default: ``COURSE_DATASET``) as the common table.
+
+    ``cmu``, ``netflix``, or your own file as ``csv:PATH`` (its folder name is ``csv-<hash>``,
+    see :mod:`utils.data.own_csv`); ``load_dataset("csv", path=..., text_column=..., ...)``
+    reads a CSV with explicit column names.
+    """
+    name = str(name or config.dataset_name()).strip()
+    if name[:len(config.CSV_PREFIX)].lower() == config.CSV_PREFIX:
+        name = config.resolve_dataset(name)
+    if name.startswith("csv-"):
+        from utils.data import own_csv
+
+        path = config.csv_source(name)
+        if path is None:
+            raise DatasetError(f"{name} is a CSV dataset, but which file? Name it as csv:PATH "
+                               f"(COURSE_DATASET=csv:/path/to/movies.csv or --dataset csv:/path/to/movies.csv).")
+        try:
+            table = own_csv.load(path, verbose=kwargs.get("verbose", True))
+        except own_csv.CsvFormatError as err:
+            raise DatasetError(str(err)) from None
+        return _finish(table, name, kwargs.get("verbose", True))
+    name = name.lower()
+    if name == "csv" and "path" not in kwargs:
+        raise DatasetError("Name your CSV file: csv:PATH (COURSE_DATASET=csv:/path/to/movies.csv), "
+                           "or load_dataset('csv', path=..., text_column=..., genres_column=...).")
     if name not in DATASETS:
-        raise DatasetError(f"Unknown dataset {name!r}. Choose one of {sorted(DATASETS)} "
+        raise DatasetError(f"Unknown dataset {name!r}. Choose one of cmu, netflix or csv:PATH "
                            f"(set COURSE_DATASET, or pass the name).")
     return DATASETS[name](**kwargs)
+
+
+def genre_source(dataset: str) -> str:
+    """Which genre mapping a dataset's raw labels go through (see :func:`utils.data.genres.map_genres`)."""
+    if dataset.startswith("csv-"):
+        return "csv"
+    return GENRE_SOURCE.get(dataset, "identity")
 
 
 def load_raw_genres(name: str) -> list[list[str]]:

@@ -212,6 +212,85 @@ def map_genres(raw_genres: Iterable[str], source: str) -> list[str]:
     return [g for g in CANONICAL_GENRES if g in found]
 
 
+# --------------------------------------------------------------------------- your own CSV
+# Common genre names of other sources (IMDb, TMDB, MovieLens, Kaggle files) -> canonical genres.
+CSV_ALIASES: dict[str, tuple[str, ...]] = {
+    "action": ("Action & Adventure",), "adventure": ("Action & Adventure",),
+    "animation": ("Animation",), "animated": ("Animation",), "anime": ("Animation",), "cartoon": ("Animation",),
+    "biography": ("Biography & History",), "biopic": ("Biography & History",), "history": ("Biography & History",),
+    "historical": ("Biography & History",), "comedy": ("Comedy",), "crime": ("Crime",),
+    "documentary": ("Documentary",), "docuseries": ("Documentary",), "drama": ("Drama",),
+    "family": ("Family & Kids",), "kids": ("Family & Kids",), "children": ("Family & Kids",),
+    "horror": ("Horror",), "independent": ("Independent",), "indie": ("Independent",),
+    "lgbt": ("LGBTQ",), "lgbtq": ("LGBTQ",), "gay and lesbian": ("LGBTQ",),
+    "music": ("Music & Musical",), "musical": ("Music & Musical",), "mystery": ("Mystery",),
+    "reality": ("Reality & Talk",), "reality tv": ("Reality & Talk",), "talk show": ("Reality & Talk",),
+    "game show": ("Reality & Talk",), "romance": ("Romance",), "romantic": ("Romance",),
+    "sci fi": ("Sci-Fi & Fantasy",), "scifi": ("Sci-Fi & Fantasy",), "science fiction": ("Sci-Fi & Fantasy",),
+    "fantasy": ("Sci-Fi & Fantasy",), "sport": ("Sports",), "teen": ("Teen & Coming of Age",),
+    "coming of age": ("Teen & Coming of Age",), "thriller": ("Thriller",), "suspense": ("Thriller",),
+    "war": ("War",), "western": ("Western",), "world cinema": ("World Cinema",), "foreign": ("World Cinema",),
+    "international": ("World Cinema",), "film noir": ("Crime",), "noir": ("Crime",),
+}
+# Labels of form, format or release, not story: left out, as the CMU and Netflix tables do.
+FORMAT_LABELS = ("short", "short film", "black and white", "silent", "silent film", "tv movie", "television movie",
+                 "movie", "tv show", "tv series", "classic", "cult", "adult", "b movie", "film adaptation")
+
+
+def normalise_genre(name: str) -> str:
+    """Case, spacing, hyphens and '&' folded: 'Sci-Fi' -> 'sci fi', 'Action & Adventure' -> 'action and adventure'."""
+    import re
+
+    text = str(name).strip().lower().replace("&", " and ")
+    text = re.sub(r"[^0-9a-z]+", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _singular(key: str) -> str:
+    if key.endswith("ies") and len(key) > 4:
+        return key[:-3] + "y"
+    if key.endswith("s") and not key.endswith("ss") and len(key) > 3:
+        return key[:-1]
+    return key
+
+
+def _csv_table() -> tuple[dict[str, tuple[str, ...]], set[str]]:
+    table: dict[str, tuple[str, ...]] = {}
+    for source in ("cmu", "netflix"):
+        for raw, canonical in MAPPINGS[source].items():
+            table.setdefault(normalise_genre(raw), canonical)
+    for canonical in CANONICAL_GENRES:
+        table[normalise_genre(canonical)] = (canonical,)
+    table.update(CSV_ALIASES)
+    excluded = {normalise_genre(n) for n in (*FORMAT_LABELS, *CMU_UNMAPPED, *NETFLIX_UNMAPPED)}
+    return table, excluded
+
+
+_CSV_TABLE = _csv_table()
+
+
+def map_csv_genre(name: str, override: dict | None = None) -> tuple[tuple[str, ...], str]:
+    """Canonical genres of one raw name from someone else's CSV, and how they were found.
+
+    ``how`` is ``"override"`` / ``"override-excluded"`` (the user's mapping file), ``"mapped"``
+    (the course's tables, after folding case, spacing, hyphens and plurals), ``"excluded"``
+    (a form or format label, left out) or ``"kept"`` (unknown: kept as its own genre).
+    """
+    if override:
+        for key in (name, *[k for k in override if normalise_genre(k) == normalise_genre(name)]):
+            if key in override:
+                targets = tuple(override[key])
+                return targets, ("override" if targets else "override-excluded")
+    table, excluded = _CSV_TABLE
+    key = normalise_genre(name)
+    for candidate in dict.fromkeys((key, _singular(key), " ".join(_singular(w) for w in key.split()))):
+        if candidate in excluded:
+            return (), "excluded"
+        if candidate in table:
+            return table[candidate], "mapped"
+    return (str(name).strip(),), "kept"
+
+
 def genre_counts(genre_lists: Iterable[Iterable[str]]) -> Counter:
     """How many movies carry each genre."""
     return Counter(g for genres in genre_lists for g in set(genres))

@@ -32,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from utils import config
-from utils.data.datasets import GENRE_SOURCE, load_dataset
+from utils.data.datasets import genre_source, load_dataset
 from utils.data.genres import genre_counts, map_genres, select_genres
 from utils.files import atomic_write_bytes, atomic_write_json
 from utils.data.splits import binarize, make_split, save_split
@@ -47,10 +47,18 @@ PREPARE_VERSION = 2   # bump when the prepared files change meaning: older folde
 def label_movies(df: pd.DataFrame, source: str, verbose: bool = True) -> pd.DataFrame:
     """Map raw genres to canonical ones; keep the raw list as ``raw_genres``.
 
-    Titles whose raw genres all fall outside the taxonomy are dropped and counted.
+    Titles whose raw genres all fall outside the taxonomy are dropped and counted. For
+    your own CSV (``source="csv"``) every raw name is mapped, left out or kept as its
+    own genre, and one table says which (:func:`utils.data.own_csv.genre_report`).
     """
     out = df.rename(columns={"genres": "raw_genres"})
-    out.insert(3, "genres", out["raw_genres"].map(lambda g: map_genres(g, source)))
+    if source == "csv":
+        from utils.data import own_csv
+
+        mapped = own_csv.map_genres(df, df.attrs["csv_path"], verbose=verbose)
+    else:
+        mapped = out["raw_genres"].map(lambda g: map_genres(g, source))
+    out.insert(3, "genres", mapped)
     keep = out["genres"].map(len) > 0
     if verbose:
         print(f"canonical genres: {len(df) - int(keep.sum()):,} of {len(df):,} titles have no genre "
@@ -185,10 +193,15 @@ def _swap_into_place(tmp: Path, folder: Path) -> None:
         os.replace(tmp, folder)
 
 
-def prepare(dataset: str | None = None, top_n: int | None = DEFAULT_TOP_N, min_count: int = DEFAULT_MIN_COUNT,
+def default_min_count(n_titles: int) -> int:
+    """Fewest titles a genre needs to be predicted: 50, or 1 % of a small dataset (at least 10)."""
+    return min(DEFAULT_MIN_COUNT, max(10, n_titles // 100))
+
+
+def prepare(dataset: str | None = None, top_n: int | None = DEFAULT_TOP_N, min_count: int | None = None,
             seed: int | None = None, force: bool = False, verbose: bool = True, **load_kwargs) -> None:
     """Run notebooks 01-02's steps: load, label, select genres, split, clean, save (all or nothing)."""
-    dataset = dataset or config.dataset_name()
+    dataset = config.resolve_dataset(dataset) if dataset else config.dataset_name()
     folder = config.processed_dir(dataset)
     if is_prepared(dataset) and not force:
         if verbose:
@@ -196,7 +209,8 @@ def prepare(dataset: str | None = None, top_n: int | None = DEFAULT_TOP_N, min_c
         return
     seed = config.seed() if seed is None else seed
     raw = load_dataset(dataset, verbose=verbose, **load_kwargs)
-    labelled = label_movies(raw, GENRE_SOURCE.get(dataset, "identity"), verbose=verbose)
+    labelled = label_movies(raw, genre_source(dataset), verbose=verbose)
+    min_count = default_min_count(len(labelled)) if min_count is None else min_count
     genres = select_genres(labelled["genres"], top_n=top_n, min_count=min_count)
     labelled = restrict_to_genres(labelled, genres, verbose=verbose)
     split = make_split(labelled["id"], binarize(labelled["genres"], genres), seed=seed)
@@ -226,7 +240,7 @@ def ensure_prepared(dataset: str | None = None, need_clean: bool = True, verbose
     A fresh Colab machine, for example, starts without ``data/processed/``: rather than
     failing, the notebook runs the same steps notebooks 01-02 run, and says so.
     """
-    dataset = dataset or config.dataset_name()
+    dataset = config.resolve_dataset(dataset) if dataset else config.dataset_name()
     if is_prepared(dataset, need_clean=need_clean):
         return
     if verbose:

@@ -46,7 +46,6 @@ REGISTRY = {
 }
 # environment a model needs before anything imports TensorFlow
 MODEL_ENV = {"bert_tfhub": {"TF_USE_LEGACY_KERAS": "1"}}
-DATASETS = ("cmu", "netflix")
 BENCH_DIR = config.RESULTS_DIR / "benchmarks"
 
 
@@ -360,8 +359,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m utils.benchmark",
                                      description="Train and evaluate course models on a dataset, "
                                                  "one process per model.")
-    parser.add_argument("--dataset", default=config.dataset_name(), choices=DATASETS,
-                        help="dataset (default: COURSE_DATASET or cmu)")
+    parser.add_argument("--dataset", default=None,
+                        help="cmu, netflix or csv:PATH for your own file (default: COURSE_DATASET or cmu)")
     parser.add_argument("--model", default="tfidf",
                         help=f"one of {', '.join(REGISTRY)}, 'all', or package.module:function")
     parser.add_argument("--fast", action="store_true", help="FAST mode: subsampled, few epochs")
@@ -375,6 +374,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.processed_dir is not None:
         config.PROCESSED_DIR = args.processed_dir.expanduser().resolve()
+    try:
+        spec = args.dataset or os.environ.get("COURSE_DATASET") or config.DEFAULT_DATASET
+        args.dataset = config.resolve_dataset(spec)
+    except ValueError as err:
+        parser.error(str(err))
+    if args.dataset.startswith("csv-"):
+        os.environ["COURSE_DATASET"] = spec     # the worker finds the file through it
 
     if args.worker:
         if os.environ.get(PARENT_ENV, "").isdigit():

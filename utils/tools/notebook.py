@@ -108,6 +108,9 @@ def setup(minimum: dict[str, str] | None = None, colab_packages=(), plots: bool 
 def parameters(fast: bool, dataset: str, seed: int) -> tuple[bool, str, int]:
     """The values of a notebook's ``parameters`` cell, overridden by the environment.
 
+    ``dataset`` is ``cmu``, ``netflix`` or ``csv:PATH``; the name returned is the folder name
+    (``csv-<hash>`` for a CSV, keyed by its content).
+
     ``COURSE_FAST``, ``COURSE_DATASET`` and ``COURSE_SEED`` (what CI and
     ``python -m utils.run_course`` set) win over the cell; the final values are written
     back to the environment so that every ``utils`` function agrees with the notebook,
@@ -117,18 +120,22 @@ def parameters(fast: bool, dataset: str, seed: int) -> tuple[bool, str, int]:
 
     if "COURSE_FAST" in os.environ:
         fast = config.fast_mode()
-    if "COURSE_DATASET" in os.environ:
-        dataset = config.dataset_name()
+    if os.environ.get("COURSE_DATASET", "").strip():
+        dataset = os.environ["COURSE_DATASET"]
     if "COURSE_SEED" in os.environ:
         seed = config.seed()
     if not isinstance(fast, bool):
         raise TypeError(f"FAST must be True or False, not {fast!r}.")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"SEED must be an integer, not {seed!r}.")
-    dataset = str(dataset).strip().lower()
-    if not dataset:
-        raise ValueError("DATASET must name a dataset: 'cmu' or 'netflix'.")
-    os.environ.update({"COURSE_FAST": "1" if fast else "0", "COURSE_DATASET": dataset, "COURSE_SEED": str(seed)})
+    spec = str(dataset).strip()
+    if not spec:
+        raise ValueError("DATASET must name a dataset: 'cmu', 'netflix' or 'csv:/path/to/your.csv'.")
+    name = config.resolve_dataset(spec)          # csv:PATH -> csv-<hash of the file>
+    os.environ.update({"COURSE_FAST": "1" if fast else "0", "COURSE_DATASET": spec if name.startswith("csv-") else name,
+                       "COURSE_SEED": str(seed)})
     config.set_seeds(seed)
-    print(f"dataset={dataset} | FAST={fast} ({'a random subset, few epochs' if fast else 'full size'}) | seed={seed}")
+    source = f" (your file {config.csv_source(name)})" if name.startswith("csv-") else ""
+    print(f"dataset={name}{source} | FAST={fast} ({'a random subset, few epochs' if fast else 'full size'}) | seed={seed}")
+    dataset = name
     return fast, dataset, seed

@@ -248,8 +248,8 @@ def main(argv=None, stdin=None) -> int:
     parser.add_argument("--file", "-f", help="read the plot from this UTF-8 file ('-' for stdin)")
     parser.add_argument("--model", "-m", default=None,
                         help=f"model name under models/<dataset>/ or a model folder (default: {DEFAULT_MODEL})")
-    parser.add_argument("--dataset", default=None, help="dataset whose models/ folder to use "
-                        "(default: COURSE_DATASET)")
+    parser.add_argument("--dataset", default=None, help="dataset whose models/ folder to use: cmu, netflix or "
+                        "csv:PATH (default: COURSE_DATASET)")
     parser.add_argument("--threshold", default=None,
                         help="'global', 'per_genre' or a number (default: what the model saved)")
     parser.add_argument("--all", action="store_true", help="show the probability of every genre")

@@ -169,7 +169,8 @@ def run(notebooks_dir: Path = config.NOTEBOOKS_DIR, out_dir: Path | None = None,
     """Execute the course's notebooks in order; stop at the first failing cell."""
     notebooks_dir = Path(notebooks_dir)
     fast = config.fast_mode() if fast is None else fast
-    dataset = dataset or config.dataset_name()
+    spec = str(dataset or os.environ.get("COURSE_DATASET") or config.DEFAULT_DATASET).strip()
+    dataset = config.resolve_dataset(spec)          # csv:PATH -> csv-<hash>; the notebooks get the spec
     mode = "fast" if fast else "full"
     out_dir = Path(out_dir) if out_dir else RUNS_DIR / f"{dataset}-{mode}"
     _check_out_dir(out_dir, notebooks_dir)
@@ -177,7 +178,7 @@ def run(notebooks_dir: Path = config.NOTEBOOKS_DIR, out_dir: Path | None = None,
     if not notebooks:
         raise ValueError(f"No notebooks (NN_name.ipynb) in {notebooks_dir}.")
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = {"COURSE_FAST": "1" if fast else "0", "COURSE_DATASET": dataset}
+    env = {"COURSE_FAST": "1" if fast else "0", "COURSE_DATASET": spec if dataset.startswith("csv-") else dataset}
     if data_dir:
         env["COURSE_DATA_DIR"] = str(Path(data_dir).expanduser().resolve())
     report = RunReport(out_dir=out_dir)
@@ -192,7 +193,7 @@ def run(notebooks_dir: Path = config.NOTEBOOKS_DIR, out_dir: Path | None = None,
                 log(f"[{i}/{len(notebooks)}] {path.name} FAILED after {_fmt_seconds(seconds)}")
                 report.failure = failure
                 report.skipped = [p.name for p in notebooks[i:]]
-                report_failure(failure, log, resume=f" --{mode} --dataset {dataset}")
+                report_failure(failure, log, resume=f" --{mode} --dataset {spec}")
                 if report.skipped:
                     log(f"Not run: {', '.join(report.skipped)}")
                 return report
@@ -215,8 +216,9 @@ def main(argv=None) -> int:
     mode.add_argument("--fast", dest="fast", action="store_true", default=None,
                       help="FAST mode: subsampled data, few epochs (default when COURSE_FAST=1)")
     mode.add_argument("--full", dest="fast", action="store_false", help="full data and training")
-    parser.add_argument("--dataset", choices=["cmu", "netflix"], default=None,
-                        help=f"dataset (default: COURSE_DATASET or {config.DEFAULT_DATASET})")
+    parser.add_argument("--dataset", default=None,
+                        help=f"cmu, netflix or csv:PATH for your own file (default: COURSE_DATASET or "
+                             f"{config.DEFAULT_DATASET})")
     parser.add_argument("--data-dir", help="folder with raw data files (sets COURSE_DATA_DIR)")
     parser.add_argument("--only", help="comma-separated notebook prefixes to run, e.g. 03,06")
     parser.add_argument("--from", dest="start", help="start at the notebook with this prefix, e.g. 04")
