@@ -313,6 +313,13 @@ def select_genres(genre_lists: Iterable[Iterable[str]], top_n: int | None = None
     return kept
 
 
+class _CsvLookup:
+    """``raw in table`` for your own CSV's names: true when the course's taxonomy maps them."""
+
+    def __contains__(self, raw) -> bool:
+        return map_csv_genre(raw)[1] == "mapped"
+
+
 def coverage(raw_genre_lists: Iterable[Iterable[str]], source: str) -> dict:
     """How much of the raw labelling the mapping keeps.
 
@@ -320,7 +327,10 @@ def coverage(raw_genre_lists: Iterable[Iterable[str]], source: str) -> dict:
     share of labelled movies that keep at least one genre, and the raw labels left
     unmapped with their counts (most frequent first).
     """
-    table = MAPPINGS[source]
+    if source == "csv":        # your own CSV: mapped by name folding (see map_csv_genre)
+        table = _CsvLookup()
+    else:
+        table = MAPPINGS[source]
     occurrences = mapped = movies = kept_movies = 0
     unmapped: Counter = Counter()
     for raws in raw_genre_lists:

@@ -36,6 +36,7 @@ TEXT_COLUMNS = ("plot", "description", "overview", "summary", "synopsis", "story
 GENRE_COLUMNS = ("genres", "genre", "listed_in", "categories", "category", "tags", "labels")
 TITLE_COLUMNS = ("title", "name", "movie_title", "original_title", "movie", "film")
 ID_COLUMNS = ("id", "movie_id", "imdb_id", "tconst", "show_id", "film_id")
+YEAR_COLUMNS = ("year", "release_year", "startyear", "release_date", "date")
 SIDECAR_KEYS = {"text_column", "genres_column", "genre_sep", "title_column", "id_column", "delimiter",
                 "mapping", "encoding"}
 MAX_GENRE_VALUE = 2_000        # characters in one genre cell: more is not a genre list
@@ -168,20 +169,23 @@ def read_table(path: Path, options: dict) -> pd.DataFrame:
     genre_col = _find(cols, options.get("genres_column"), GENRE_COLUMNS, "genres", path)
     title_col = _find(cols, options.get("title_column"), TITLE_COLUMNS, "title", path, required=False)
     id_col = _find(cols, options.get("id_column"), ID_COLUMNS, "id", path, required=False)
+    year_col = _find(cols, None, YEAR_COLUMNS, "year", path, required=False)
     sep = options.get("genre_sep") or _guess_sep(raw[genre_col])
     genres = [parse_genres(v, sep, f"{path.name} row {i + 2}, column {genre_col!r}")
               for i, v in enumerate(raw[genre_col])]
     table = pd.DataFrame({"title": raw[title_col] if title_col else "", "text": raw[text_col], "genres": genres})
     table["id"] = raw[id_col].astype(str) if id_col else None
+    years = raw[year_col].astype(str).str.extract(r"((?:18|19|20)\d\d)")[0] if year_col else None
+    table["year"] = pd.to_numeric(years, errors="coerce").astype("Int64") if year_col else pd.array([pd.NA] * len(raw), "Int64")
     # one row per (title, genre): merge rows of the same title, keeping the genres' first-seen order
     key = ["id"] if id_col else ["title", "text"]
     if table.duplicated(key).any():
         table = (table.groupby(key, sort=False, as_index=False)
-                 .agg({**{c: "first" for c in ("title", "text", "id") if c not in key},
+                 .agg({**{c: "first" for c in ("title", "text", "id", "year") if c not in key},
                        "genres": lambda lists: list(dict.fromkeys(g for gs in lists for g in gs))}))
     if not id_col:
         table["id"] = [str(i) for i in range(len(table))]
-    return table[["id", "title", "text", "genres"]]
+    return table[["id", "title", "text", "genres", "year"]]
 
 
 def genre_report(raw_lists, mapping_override=None) -> pd.DataFrame:
