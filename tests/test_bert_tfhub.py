@@ -91,11 +91,24 @@ TRAIN_SCRIPT = textwrap.dedent("""
     import numpy as np
     from utils import config
     from utils.modelfiles import bert_tfhub as bh
+    from utils.tools.keras_tools import epoch_timer
     out = Path(os.environ["OUT"])
     config.PROCESSED_DIR = out / "processed"
     report = {"setup": bh.keras_setup()}
     import tensorflow as tf
+    import tf_keras
+    from utils.lessons.bert_tfhub import MaskedMean, build_model, finetune
+    from utils.lessons.heads import adamw, train_head, warmup_linear_decay
     tf.random.set_seed(0); np.random.seed(0)
+
+    def bce(y_true, prob):
+        prob = np.clip(prob, 1e-7, 1 - 1e-7)
+        return float(-np.mean(y_true * np.log(prob) + (1 - y_true) * np.log(1 - prob)))
+
+    schedule = warmup_linear_decay(tf_keras, 1e-3, 10, 2)
+    report["schedule"] = [float(schedule(s)) for s in range(11)]
+    seq = tf.constant(np.arange(2 * 3 * 2, dtype=np.float32).reshape(2, 3, 2))
+    report["masked_mean"] = MaskedMean()(seq, tf.constant([[1, 1, 0], [0, 0, 0]])).numpy().tolist()
     genres = ["Horror", "Comedy", "Western"]
     words = {"Horror": "ghost haunted blood demon", "Comedy": "joke prank funny wedding",
              "Western": "cowboy sheriff saloon horse"}
@@ -121,18 +134,21 @@ TRAIN_SCRIPT = textwrap.dedent("""
     report["cache"] = [info1["computed"], info2["computed"], float(np.abs(v1 - v2).max())]
     alone = enc.embed(texts[:1])
     report["padding_free"] = float(np.abs(alone[0] - v1[0]).max())
-    head, hist = bh.train_head(v1, y, v1, y, hidden=32, epochs=40, patience=40)
+    head, hist = train_head(tf_keras, v1, y, v1, y, hidden=32, epochs=40, patience=40)
     report["head_loss"] = [hist["loss"][0], hist["loss"][-1]]
-    frozen = bh.build_model(enc, 3, trainable=False, pooling="mean", head=head)
+    frozen = build_model(enc.preprocessor, enc.handle, 3, enc.seq_len, trainable=False, pooling="mean", head=head)
     report["frozen_vs_head"] = float(np.abs(bh.predict_proba(frozen, texts) - head.predict(v1, verbose=0)).max())
-    model, ft = bh.finetune(enc, texts, y, texts[:12], y[:12], seq_len=24, epochs=3, batch_size=8,
-                            lr=5e-4, patience=3, verbose=0)
-    before = bh.build_model(enc, 3, trainable=True, seq_len=24)
-    report["ft_loss"] = [bh.mean_loss(before, texts, y), bh.mean_loss(model, texts, y)]
-    report["ft_epochs"] = len(ft["seconds"])
+    model = build_model(enc.preprocessor, enc.handle, 3, 24, trainable=True)
+    report["trainable"] = [len(frozen.trainable_weights) - len(head.trainable_weights), len(model.trainable_weights)]
+    before = bce(y, bh.predict_proba(model, texts))
+    timer = epoch_timer(tf_keras)
+    ft = finetune(model, adamw(tf_keras, 3 * 6, lr=5e-4), texts, y, texts[:12], y[:12], epochs=3, batch_size=8,
+                  patience=3, callbacks=[timer], verbose=0)
+    report["ft_loss"] = [before, bce(y, bh.predict_proba(model, texts))]
+    report["ft_epochs"] = [len(ft["loss"]), len(ft["val_loss"]), len(timer.seconds)]
     thresholds = {"global": 0.5, "per_genre": dict.fromkeys(genres, 0.5), "default": "global"}
     folder = out / "model"
-    bh.save_model(model, enc, folder, genres, thresholds, "netflix")
+    bh.save_model(model, enc, folder, genres, thresholds, "netflix", seq_len=24)
     np.save(out / "expected.npy", bh.predict_proba(model, texts[:6]))
     (out / "texts.json").write_text(json.dumps(texts[:6]))
     print("REPORT " + json.dumps(report))
@@ -203,11 +219,29 @@ def test_embedding_cache_and_padding(trained):
     assert trained.report["frozen_vs_head"] < 1e-4
 
 
+def test_warmup_then_linear_decay_schedule(trained):
+    lr = trained.report["schedule"]   # peak 1e-3, 10 steps, 2 of warm-up
+    np.testing.assert_allclose(lr[:3], [0.5e-3, 1e-3, 1e-3], rtol=1e-6)
+    np.testing.assert_allclose(lr[2:], [1e-3 * (10 - s) / 8 for s in range(2, 11)], rtol=1e-5, atol=1e-12)
+    assert lr[-1] == 0
+
+
+def test_masked_mean_ignores_padding(trained):
+    # [[0,1],[2,3],[4,5]] with mask 1,1,0 -> mean of the first two rows; an all-padding row gives 0
+    assert trained.report["masked_mean"] == [[1.0, 2.0], [0.0, 0.0]]
+
+
+def test_frozen_model_trains_nothing_but_its_head(trained):
+    frozen_encoder, finetuned = trained.report["trainable"]
+    assert frozen_encoder == 0 and finetuned > 10
+
+
 def test_training_lowers_the_loss(trained):
     first, last = trained.report["head_loss"]
     assert last < first
     before, after = trained.report["ft_loss"]
-    assert after < before and trained.report["ft_epochs"] >= 1
+    assert after < before
+    assert trained.report["ft_epochs"] == [3, 3, 3]
 
 
 def test_saved_model_reloads_in_a_fresh_keras3_process(trained):
@@ -216,4 +250,5 @@ def test_saved_model_reloads_in_a_fresh_keras3_process(trained):
     assert r["keras"].startswith("3.")
     manifest = json.loads((trained.out / "model" / "predictor.json").read_text())
     assert manifest["kind"] == bh.KIND and manifest["random_weights"] == bool(trained.report["random_reasons"])
+    assert manifest["seq_len"] == 24
     assert r["random"] == manifest["random_weights"]

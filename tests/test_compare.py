@@ -1,4 +1,6 @@
-"""utils.evaluation.compare on synthetic saved results: alignment, tables, threshold studies, figures."""
+"""Notebook 06's comparison on synthetic saved results: loading and alignment (utils.evaluation.compare),
+the tables and threshold studies written in the notebook (utils.lessons.comparison, utils.lessons.thresholds),
+the figures (utils.evaluation.plots)."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -8,9 +10,9 @@ import pandas as pd
 import pytest
 
 from utils import config
-from utils.evaluation import compare, results
-from utils.evaluation.metrics import MostFrequentBaseline, evaluate, f1_scores, apply_thresholds
-from utils.lessons.thresholds import tune_global_threshold
+from utils.evaluation import compare, plots, results
+from utils.evaluation.metrics import MostFrequentBaseline, apply_thresholds, evaluate, f1_scores, per_genre_report
+from utils.lessons import comparison, thresholds
 
 GENRES = [f"G{j}" for j in range(8)]
 FREQ = np.array([0.45, 0.35, 0.25, 0.15, 0.1, 0.06, 0.04, 0.03])
@@ -79,76 +81,94 @@ def test_align_common_titles_and_genre_order(saved):
 
 
 def test_comparison_table_matches_evaluate(saved):
-    table = compare.comparison_table(saved)
+    table = comparison.comparison_table(saved)
     res = saved["tfidf_logreg"]
     expected = evaluate(res["test_true"], res["test_prob"], res["thresholds"]["global"])
     assert table.loc["tfidf_logreg", "micro_f1"] == pytest.approx(expected["micro_f1"])
     assert table.loc["tfidf_logreg", "micro_f1"] == pytest.approx(res["metrics"]["test"]["global"]["micro_f1"])
     assert table.loc["trivial_baseline", "micro_f1_vs_baseline"] == 0
     assert table.loc["tfidf_logreg", "micro_f1"] > table.loc["bilstm_w2v", "micro_f1"] > table.loc["trivial_baseline", "micro_f1"]
-    assert compare.comparison_table({}).empty
+    per = comparison.comparison_table(saved, "per_genre")
+    assert per.loc["bilstm_w2v", "micro_f1"] == pytest.approx(saved["bilstm_w2v"]["metrics"]["test"]["per_genre"]["micro_f1"])
+    assert per["threshold"].isna().all()
+    assert comparison.comparison_table({}).empty
 
 
-def test_threshold_curve_matches_sklearn_and_tuning(saved):
+def test_strategy_thresholds(saved):
     res = saved["bilstm_w2v"]
-    curve = compare.threshold_curve(res["val_true"], res["val_prob"])
-    for i in [0, 30, 60, 90]:
-        ref = f1_scores(res["val_true"], apply_thresholds(res["val_prob"], curve.threshold[i]))
-        for metric, value in ref.items():
-            assert curve.loc[i, metric] == pytest.approx(value)
-    best, _ = tune_global_threshold(res["val_true"], res["val_prob"])
-    assert compare.best_global_threshold(res["val_true"], res["val_prob"]) == best == res["thresholds"]["global"]
+    y, p = res["val_true"], res["val_prob"]
+    glob = thresholds.strategy_thresholds(y, p)
+    assert np.all(glob == res["thresholds"]["global"])
+    kept = thresholds.strategy_thresholds(y, p, min_positives=20)
+    saved_per = compare.threshold_vector(res, "per_genre")
+    assert np.allclose(kept, saved_per)                     # what save_results chose with its >= 20 rule
+    halfway = thresholds.strategy_thresholds(y, p, min_positives=1, shrink=0.5)
+    free = thresholds.strategy_thresholds(y, p, min_positives=1)
+    assert np.allclose(halfway, (free + glob) / 2)
 
 
-def test_per_genre_tuning_gains_are_never_negative_on_validation(saved):
-    res = saved["bilstm_w2v"]
-    from utils.lessons.thresholds import tune_per_genre_thresholds
-
-    free = tune_per_genre_thresholds(res["val_true"], res["val_prob"], min_positives=1,
-                                     fallback=res["thresholds"]["global"])
-    gains = compare.per_genre_gains(res, free)
-    assert (gains["val_gain"] >= -1e-12).all()
-    assert list(gains["val_positives"]) == sorted(gains["val_positives"], reverse=True)
-    table = compare.per_genre_threshold_table(res, free)
-    assert np.allclose(table["from_0.5"], table["threshold"] - 0.5)
+def test_validation_halves_cover_every_title_twice():
+    pairs = thresholds.validation_halves(11, repeats=3, seed=1)
+    assert len(pairs) == 6
+    for a, b in pairs:
+        assert sorted(np.concatenate([a, b])) == list(range(11)) and not set(a) & set(b)
+    assert all(np.array_equal(x, y) for (x, _), (_, y) in zip(pairs[::2], pairs[1::2]))   # used both ways
 
 
 def test_tuning_study(saved):
     res = saved["tfidf_logreg"]
-    study = compare.tuning_study(res, repeats=2)
-    assert list(study.index) == list(compare.TUNING_SETTINGS)
+    study = thresholds.tuning_study(res, repeats=2)
+    assert list(study.index) == list(thresholds.STRATEGIES)
     assert ((study >= 0) & (study <= 1)).all().all()
     glob = evaluate(res["test_true"], res["test_prob"], res["thresholds"]["global"])
     assert study.loc["global", "test_micro"] == pytest.approx(glob["micro_f1"])
+    # held out = scored on titles the thresholds were not tuned on: not the in-sample score
+    in_sample = f1_scores(res["val_true"], apply_thresholds(res["val_prob"], res["thresholds"]["global"]))
+    assert study.loc["global", "heldout_micro"] != pytest.approx(in_sample["micro_f1"])
+    shrinks = {f"shrink {s}": (1, s) for s in [0, 1.0]}
+    two = thresholds.tuning_study(res, strategies=shrinks, repeats=2)
+    assert two.loc["shrink 1.0"].to_dict() == pytest.approx(study.loc["global"].to_dict())
 
 
-def test_global_vs_per_genre(saved):
-    table = compare.global_vs_per_genre(saved)
-    m = saved["bilstm_w2v"]["metrics"]["test"]
-    assert table.loc["bilstm_w2v", "micro_per_genre"] == pytest.approx(m["per_genre"]["micro_f1"])
-    assert table.loc["bilstm_w2v", "micro_gain"] == pytest.approx(m["per_genre"]["micro_f1"] - m["global"]["micro_f1"])
-
-
-def test_f1_matrix_cardinality_focus(saved):
-    matrix = compare.per_genre_f1_matrix(saved)
+def test_f1_matrix_and_cardinality(saved):
+    matrix = comparison.per_genre_f1_matrix(saved)
     assert matrix.shape == (3, len(GENRES)) and list(matrix.columns[:2]) == ["G0", "G1"]
     assert (matrix.loc["trivial_baseline"].iloc[-3:] == 0).all()   # the baseline never predicts rare genres
-    card = compare.cardinality_table(saved)
+    res = saved["bilstm_w2v"]
+    report = per_genre_report(res["test_true"], compare.predict(res), GENRES).set_index("genre")
+    assert matrix.loc["bilstm_w2v", "G3"] == pytest.approx(report.loc["G3", "f1"])
+    assert comparison.per_genre_f1_matrix({}).empty
+    card = comparison.cardinality_table(saved)
     assert card.loc["trivial_baseline", "share_none_predicted"] == 0
     assert card["true_mean"].nunique() == 1
+    assert card.loc["bilstm_w2v", "pred_mean"] == pytest.approx(compare.predict(res).sum(axis=1).mean())
+    shares = comparison.cardinality_shares(saved, max_count=3)
+    assert list(shares.index) == ["0", "1", "2", "3+"] and list(shares.columns) == ["true genres", *saved]
+    assert np.allclose(shares.sum(), 1)
+    true_counts = res["test_true"].sum(axis=1)
+    assert shares.loc["3+", "true genres"] == pytest.approx((true_counts >= 3).mean())
+    assert comparison.cardinality_shares({}).empty
+
+
+def test_focus(saved):
     assert compare.pick_focus(saved) == "tfidf_logreg"
     assert compare.pick_focus({"trivial_baseline": saved["trivial_baseline"]}) is None
 
 
-def test_disagreements(saved):
-    texts = pd.DataFrame({"title": [f"Movie {i}" for i in range(400)], "text": ["word " * 100] * 400},
-                         index=[f"t{i}" for i in range(400)])
-    table = compare.disagreements(saved, n=4, texts=texts, max_chars=50)
-    assert len(table) == 4 and list(table["disagreement"]) == sorted(table["disagreement"], reverse=True)
-    assert {"title", "plot", "true", "tfidf_logreg", "bilstm_w2v"} <= set(table.columns)
-    assert "trivial_baseline" not in table.columns
-    assert table["plot"].str.len().max() <= 55 and table["plot"].iloc[0].endswith("...")
-    assert compare.disagreements({"tfidf_logreg": saved["tfidf_logreg"]}).empty
+def test_disagreement():
+    a = np.array([[1, 0, 0], [1, 1, 0], [0, 0, 0], [0, 0, 1]])
+    b = np.array([[1, 0, 0], [1, 0, 0], [0, 0, 0], [1, 0, 0]])
+    assert np.allclose(comparison.disagreement({"a": a, "b": b}), [0, 0.5, 0, 1])
+    c = np.zeros_like(a)
+    # pairs (a,b), (a,c), (b,c): mean of the three Jaccard distances
+    expected = (np.array([0, 0.5, 0, 1]) + np.array([1, 1, 0, 1]) + np.array([1, 1, 0, 1])) / 3
+    assert np.allclose(comparison.disagreement({"a": a, "b": b, "c": c}), expected)
+    with pytest.raises(ValueError, match="at least two"):
+        comparison.disagreement({"a": a})
+
+
+def test_titles_and_texts_without_prepared_data():
+    assert compare.titles_and_texts("no_such_dataset") is None
 
 
 def test_missing_and_text_report(saved):
@@ -184,12 +204,24 @@ def test_random_encoder_results_are_flagged(saved, monkeypatch):
 def test_figures_with_and_without_results(saved):
     import matplotlib.pyplot as plt
 
-    figs = [compare.plot_threshold_curves(saved), compare.plot_pr_curves(saved["tfidf_logreg"], ["G0", "G7"]),
-            compare.plot_comparison(compare.comparison_table(saved)),
-            compare.plot_f1_heatmap(compare.per_genre_f1_matrix(saved)), compare.plot_cardinality(saved),
-            compare.plot_gains(compare.global_vs_per_genre(saved)),
-            compare.plot_threshold_curves({}), compare.plot_comparison(pd.DataFrame()),
-            compare.plot_f1_heatmap(pd.DataFrame()), compare.plot_cardinality({})]
+    res = saved["tfidf_logreg"]
+    curve = pd.DataFrame({"micro_f1": {0.3: 0.5, 0.4: 0.6, 0.5: 0.55}, "macro_f1": {0.3: 0.4, 0.4: 0.35, 0.5: 0.3}})
+    pr = {"G0": {"recall": [1, 0.5, 0], "precision": [0.45, 0.8, 1], "positives": 10, "share": 0.45,
+                 "points": {"global 0.40": (0.5, 0.8), "per-genre 0.90": None}},
+          "G7": {"recall": [], "precision": [], "positives": 0, "share": 0.0, "points": {}}}
+    table = comparison.comparison_table(saved)
+    per_genre = pd.DataFrame({"genre": GENRES, "val_positives": range(8, 0, -1), "threshold": np.linspace(0.2, 0.6, 8)})
+    gains = per_genre.assign(val_gain=0.01, test_gain=-0.01)
+    gain_table = pd.DataFrame({"micro_gain": [0.01, -0.02], "macro_gain": [0.03, 0.0]}, index=["a", "b"])
+    figs = [plots.plot_threshold_curves({"m": curve}, {"m": 0.4}), plots.plot_pr_curves(pr, "m"),
+            plots.plot_comparison(table), plots.plot_f1_heatmap(comparison.per_genre_f1_matrix(saved)),
+            plots.plot_cardinality(comparison.cardinality_shares(saved)),
+            plots.plot_per_genre_thresholds(per_genre, res["thresholds"]["global"], "m"),
+            plots.plot_per_genre_gains(gains, "m"), plots.plot_gains(gain_table),
+            plots.plot_threshold_curves({}, {}), plots.plot_pr_curves({}), plots.plot_comparison(pd.DataFrame()),
+            plots.plot_f1_heatmap(pd.DataFrame()), plots.plot_cardinality(pd.DataFrame()),
+            plots.plot_per_genre_thresholds(pd.DataFrame(), 0.5), plots.plot_per_genre_gains(pd.DataFrame()),
+            plots.plot_gains(pd.DataFrame())]
     for fig in figs:
         assert fig.axes and all(ax.get_title() or not ax.axison for ax in fig.axes if ax.get_label() != "<colorbar>")
         plt.close(fig)

@@ -1,12 +1,18 @@
-"""KerasHub MiniLM (Keras 3): offline checkpoint, tokenizer parity, pooling, cache, head, fine-tuning, saving."""
+"""KerasHub MiniLM (Keras 3): offline checkpoint, tokenizer parity, pooling, cache, head, fine-tuning, saving.
+
+The model code is notebook 05b's (``utils.lessons.minilm``) and 05a's head and schedule
+(``utils.lessons.heads``, run here with Keras 3); the plumbing is ``utils.modelfiles.minilm``.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
 
+from utils.lessons import heads, minilm as lesson
 from utils.modelfiles import minilm
 from utils.data.corpus import Corpus
 from utils.data.embeddings_cache import EmbeddingCache, cache_path, embed_with_cache, text_key
@@ -88,8 +94,8 @@ def test_resolve_checkpoint_order(monkeypatch):
     assert minilm.resolve_checkpoint() == minilm.ONLINE_PRESET
 
 
-def test_warmup_linear_decay_schedule():
-    s = minilm.WarmupLinearDecay(1e-4, total_steps=100, warmup_steps=10)
+def test_warmup_linear_decay_schedule_on_keras_3():
+    s = heads.warmup_linear_decay(keras, 1e-4, total_steps=100, warmup_steps=10)
     lr = [float(s(i)) for i in (0, 4, 9, 10, 55, 100, 150)]
     assert lr[0] == pytest.approx(1e-5) and lr[2] == pytest.approx(1e-4)
     assert lr[1] < lr[2] and lr[3] == pytest.approx(1e-4)
@@ -99,8 +105,19 @@ def test_warmup_linear_decay_schedule():
 def test_masked_mean_pooling_ignores_padding():
     seq = np.array([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]], dtype=np.float32)
     mask = np.array([[1, 1, 0]], dtype=np.int32)
-    out = np.asarray(minilm.MaskedMeanPooling()(seq, mask))
+    out = np.asarray(lesson.MaskedMeanPooling()(seq, mask))
     np.testing.assert_allclose(out, [[2.0, 3.0]])
+
+
+def test_adamw_on_keras_3_decays_weights_only():
+    opt = heads.adamw(keras, total_steps=100, lr=1e-4, warmup=0.1, weight_decay=0.01)
+    layer = keras.layers.Dense(2)
+    norm = keras.layers.LayerNormalization()
+    layer.build((None, 3))
+    norm.build((None, 3))
+    assert opt._use_weight_decay(layer.kernel)
+    assert not any(opt._use_weight_decay(v) for v in (layer.bias, norm.gamma, norm.beta))
+    assert float(opt.learning_rate) == pytest.approx(1e-5)   # step 0 of a 10-step warm-up
 
 
 def test_embedding_cache_computes_each_text_once(tmp_path):
@@ -137,18 +154,53 @@ def test_cache_path_layout(course_dirs):
 def test_tokenizer_matches_the_checkpoints_own_tokenizer(encoder):
     """KerasHub ids == Hugging Face ``tokenizer.json`` ids, where the naive conversion differs."""
     tokenizers = pytest.importorskip("tokenizers")
-    import keras_hub
-
     reference = tokenizers.Tokenizer.from_file(str(CHECKPOINT / "tokenizer.json"))
     reference.no_truncation()
     reference.no_padding()
     want = [e.ids for e in reference.encode_batch(TRICKY)]
     assert encoder.token_ids(TRICKY) == want
-    naive = keras_hub.models.BertTokenizer.from_preset(str(CHECKPOINT))   # strip_accents=False
+    _, naive = lesson.load_backbone_and_tokenizer(str(CHECKPOINT))   # the plain conversion
     naive_ids = naive(TRICKY[:1])
     naive_ids = naive_ids.to_list() if hasattr(naive_ids, "to_list") else [list(np.asarray(r)) for r in naive_ids]
     assert [101, *naive_ids[0], 102] != want[0], "the plain conversion turns 'Pokémon' into [UNK]"
     assert "[UNK]" not in encoder.tokens("Pokémon")
+
+
+def _reference_ids(texts, seq_len):
+    """``tokenizer.json``'s ids of ``texts``, cut the way the Encoder cuts: first ``seq_len - 1`` ids + [SEP]."""
+    tokenizers = pytest.importorskip("tokenizers")
+    reference = tokenizers.Tokenizer.from_file(str(CHECKPOINT / "tokenizer.json"))
+    reference.no_truncation()
+    reference.no_padding()
+    return [e.ids[:seq_len - 1] + [e.ids[-1]] if len(e.ids) > seq_len else e.ids
+            for e in reference.encode_batch(list(texts))]
+
+
+@needs_checkpoint
+def test_tokenizer_matches_on_long_plots_cut_to_seq_len(encoder):
+    long = ["Pokémon\u00a0" + " ".join(["naïve café adventure"] * 60), " ".join(["word"] * 61) + " end"]
+    assert encoder.token_ids(long) == _reference_ids(long, encoder.seq_len)
+
+
+@needs_checkpoint
+@pytest.mark.parametrize("dataset", ["netflix", "cmu"])
+def test_tokenizer_matches_on_every_plot_of_the_corpus(dataset):
+    """What notebook 05b shows: on the real plots (cut at SEQ_LEN), the ids equal ``tokenizer.json``'s.
+
+    The plain KerasHub conversion differs on about 3% of the Netflix plots; ours on none.
+    """
+    from utils.data.corpus import CorpusNotPrepared, load_corpus
+
+    try:
+        corpus = load_corpus(dataset)
+    except CorpusNotPrepared:
+        pytest.skip(f"{dataset} is not prepared (notebook 01)")
+    texts = corpus.texts("train")[:10_000] if dataset == "cmu" else corpus.df["text"].tolist()
+    encoder = minilm.load_encoder(seq_len=lesson.SEQ_LEN)
+    want = _reference_ids(texts, encoder.seq_len)
+    ours = encoder.token_ids(texts)
+    different = [t for t, o, w in zip(texts, ours, want) if o != w]
+    assert not different, f"{len(different)} plots tokenized differently, e.g. {different[0][:200]!r}"
 
 
 @needs_checkpoint
@@ -185,17 +237,15 @@ def test_embed_cached_reuses_vectors(encoder, course_dirs):
 
 @needs_checkpoint
 def test_head_save_and_reload(encoder, course_dirs):
-    import keras
-
     from utils.modelfiles.predictor import load_predictor
     from utils.evaluation.results import choose_thresholds
 
     keras.utils.set_random_seed(0)
     texts, y = toy_data()
     x = encoder.embed(texts)
-    head, history = minilm.train_head(x, y, x, y, hidden=32, epochs=30, patience=30)
+    head, history = heads.train_head(keras, x, y, x, y, hidden=32, epochs=30, patience=30)
     assert history["loss"][-1] < history["loss"][0]
-    model = minilm.build_classifier(encoder.backbone, head)
+    model = lesson.build_classifier(encoder.backbone, head)
     prob = minilm.predict_proba(model, encoder, texts)
     np.testing.assert_allclose(prob, head.predict(x, verbose=0), atol=1e-5)
     assert (prob.argmax(1) == y.argmax(1)).mean() > 0.9
@@ -210,18 +260,30 @@ def test_head_save_and_reload(encoder, course_dirs):
 
 @needs_checkpoint
 def test_finetune_lowers_loss_and_leaves_encoder_alone(encoder):
-    import keras
-
     keras.utils.set_random_seed(0)
     texts, y = toy_data(2)
     before = encoder.embed(texts[:3])
-    model, history = minilm.finetune(encoder, texts, y, texts[:9], y[:9], hidden=32, epochs=3,
+    model, history = lesson.finetune(encoder, texts, y, texts[:9], y[:9], hidden=32, epochs=3,
                                      batch_size=6, lr=1e-4, warmup=0.2, patience=3, verbose=0)
     assert len(history["seconds"]) == len(history["loss"]) >= 1
-    start = minilm.classifier_loss(minilm.build_classifier(minilm.load_backbone(), minilm.build_head(384, 3, 32)),
-                                   encoder, texts, y)
-    assert minilm.classifier_loss(model, encoder, texts, y) < start
+    assert len(history["step_seconds"]) >= len(texts) // 6
+    backbone, _ = lesson.load_backbone_and_tokenizer(encoder.checkpoint)
+    untrained = lesson.build_classifier(backbone, heads.build_head(keras, 384, 3, 32))
+    bce = keras.losses.BinaryCrossentropy()
+    start = float(bce(y, minilm.predict_proba(untrained, encoder, texts)))
+    assert float(bce(y, minilm.predict_proba(model, encoder, texts))) < start
     np.testing.assert_allclose(encoder.embed(texts[:3]), before, atol=1e-6)
+
+
+def test_finetune_datasets_full_shuffled_batches():
+    x = {"token_ids": np.arange(20, dtype=np.int32).reshape(10, 2)}
+    y = np.eye(10, dtype=np.float32)[:, :3]
+    train, val = lesson.finetune_datasets(x, y, x, y, batch_size=4, seed=0)
+    epoch1 = [b[0]["token_ids"].numpy() for b in train]
+    epoch2 = [b[0]["token_ids"].numpy() for b in train]
+    assert [len(b) for b in epoch1] == [4, 4], "full batches only"
+    assert not all(np.array_equal(a, b) for a, b in zip(epoch1, epoch2)), "shuffled again every epoch"
+    assert [len(b[1]) for b in val] == [4, 4, 2], "validation keeps every plot, in order"
 
 
 @needs_checkpoint

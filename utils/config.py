@@ -9,6 +9,7 @@ the headless course runner can steer the notebooks without editing them:
 ``COURSE_SEED``       random seed (default 42)
 ``COURSE_DATA_DIR``   extra folder searched first for raw data files
 ``COURSE_CACHE_DIR``  where downloads are cached (default ``data/raw``)
+``COURSE_OUTPUT_DIR`` put processed/, results/ and models/ there instead (a separate workspace)
 ====================  ===========================================================
 """
 from __future__ import annotations
@@ -24,6 +25,9 @@ PROCESSED_DIR = DATA_DIR / "processed"
 RESULTS_DIR = ROOT / "results"
 MODELS_DIR = ROOT / "models"
 NOTEBOOKS_DIR = ROOT / "notebooks"
+if os.environ.get("COURSE_OUTPUT_DIR"):   # a separate workspace (the dress rehearsal): processed/, results/, models/
+    _out = Path(os.environ["COURSE_OUTPUT_DIR"]).expanduser().resolve()
+    PROCESSED_DIR, RESULTS_DIR, MODELS_DIR = _out / "processed", _out / "results", _out / "models"
 
 DEFAULT_DATASET = "cmu"
 DEFAULT_SEED = 42

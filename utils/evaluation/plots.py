@@ -22,6 +22,15 @@ def empty_figure(message: str = NO_RESULTS):
     return fig
 
 
+def _finish(fig, ax, title: str, xlabel: str, ylabel: str):
+    """Title and axis labels of a one-panel figure, then a tight layout."""
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    fig.tight_layout()
+    return fig
+
+
 def plot_threshold_curves(curves: dict, chosen: dict, split: str = "val"):
     """Micro- and macro-F1 against one global threshold, the chosen point marked.
 
@@ -88,12 +97,9 @@ def plot_comparison(table: pd.DataFrame, metrics=("micro_f1", "macro_f1", "sampl
     table[list(metrics)].plot.bar(ax=ax, rot=30)
     if BASELINE in table.index:
         ax.axhline(table.loc[BASELINE, "micro_f1"], ls="--", color="grey", label="baseline micro-F1")
-    ax.set_title("All models on the same test titles (global threshold tuned on validation)")
-    ax.set_xlabel("model")
-    ax.set_ylabel("F1")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "All models on the same test titles (global threshold tuned on validation)",
+                   "model", "F1")
 
 
 def plot_f1_heatmap(matrix: pd.DataFrame, support=None):
@@ -109,11 +115,7 @@ def plot_f1_heatmap(matrix: pd.DataFrame, support=None):
                                     2.8 + 0.45 * len(matrix)))
     sns.heatmap(matrix.set_axis(labels, axis=1), vmin=0, vmax=1, cmap="viridis", ax=ax,
                 annot=annotate, fmt=".2f", annot_kws={"fontsize": 7}, cbar_kws={"label": "test F1"})
-    ax.set_title("Per-genre test F1 (genres by test frequency, count in brackets)")
-    ax.set_xlabel("genre")
-    ax.set_ylabel("model")
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "Per-genre test F1 (genres by test frequency, count in brackets)", "genre", "model")
 
 
 def plot_cardinality(shares: pd.DataFrame):
@@ -124,12 +126,9 @@ def plot_cardinality(shares: pd.DataFrame):
         return empty_figure()
     fig, ax = plt.subplots(figsize=(10, 4.5))
     shares.plot.bar(ax=ax, rot=0, width=0.85)
-    ax.set_title("Genres per test title: predicted (global threshold) vs true")
-    ax.set_xlabel("number of genres")
-    ax.set_ylabel("share of test titles")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "Genres per test title: predicted (global threshold) vs true",
+                   "number of genres", "share of test titles")
 
 
 def plot_per_genre_thresholds(table: pd.DataFrame, global_threshold: float, model: str = ""):
@@ -146,12 +145,9 @@ def plot_per_genre_thresholds(table: pd.DataFrame, global_threshold: float, mode
     ax.axhline(0.5, ls=":", color="grey", label="0.5")
     ax.axhline(global_threshold, ls="--", color="C1", label=f"global {global_threshold:.2f}")
     ax.set_xscale("log")
-    ax.set_title(f"Per-genre thresholds tuned on validation{' - ' + model if model else ''}")
-    ax.set_xlabel("validation titles with the genre (log scale)")
-    ax.set_ylabel("threshold that maximises the genre's F1")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, f"Per-genre thresholds tuned on validation{' - ' + model if model else ''}",
+                   "validation titles with the genre (log scale)", "threshold that maximises the genre's F1")
 
 
 def plot_per_genre_gains(gains: pd.DataFrame, model: str = ""):
@@ -166,11 +162,8 @@ def plot_per_genre_gains(gains: pd.DataFrame, model: str = ""):
         ["validation (where they were tuned)", "test"], axis=1)
     bars.plot.bar(ax=ax, rot=75, width=0.8)
     ax.axhline(0, color="black", lw=0.8)
-    ax.set_title(f"F1 gained by per-genre over the global threshold{' - ' + model if model else ''}")
-    ax.set_xlabel("genre (validation positives), most frequent first")
-    ax.set_ylabel("change in the genre's F1")
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, f"F1 gained by per-genre over the global threshold{' - ' + model if model else ''}",
+                   "genre (validation positives), most frequent first", "change in the genre's F1")
 
 
 def plot_gains(table: pd.DataFrame):
@@ -182,8 +175,4 @@ def plot_gains(table: pd.DataFrame):
     fig, ax = plt.subplots(figsize=(max(7, 1.2 * len(table)), 4))
     table[["micro_gain", "macro_gain"]].set_axis(["micro-F1", "macro-F1"], axis=1).plot.bar(ax=ax, rot=30)
     ax.axhline(0, color="black", lw=0.8)
-    ax.set_title("Per-genre minus global threshold, on test")
-    ax.set_xlabel("model")
-    ax.set_ylabel("change in F1")
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "Per-genre minus global threshold, on test", "model", "change in F1")

@@ -1,20 +1,25 @@
 """BERT from TensorFlow Hub on Keras 2 (notebook 05a), the way TensorFlow's BERT tutorial does it.
 
 TF Hub's ``hub.KerasLayer`` is a Keras 2 layer: it lives in ``tf_keras`` and cannot sit
-inside a Keras 3 model. This module therefore builds every model with ``tf_keras``;
+inside a Keras 3 model. Notebook 05a and this module therefore use ``tf_keras``;
 notebooks and scripts also set ``TF_USE_LEGACY_KERAS=1`` before TensorFlow is first
 imported, so that ``tf.keras`` means the same Keras 2 (see :func:`keras_setup`).
 Saved models are reloaded with ``tf.saved_model.load``, which needs no Keras at all.
 
+The model itself is written in notebook 05a and exported to :mod:`utils.lessons.bert_tfhub`
+(``load_hub_models``, ``MaskedMean``, ``build_model``, ``finetune``) and :mod:`utils.lessons.heads`
+(the head on frozen features, AdamW with warm-up and linear decay). This module is plumbing:
+
 * :data:`ENCODERS` / :func:`encoder_table`: the small BERT family on TF Hub and its cost.
-* :func:`load_encoder`: the preprocessing model + an encoder, wrapped in :class:`HubEncoder`
+* :func:`load_encoder`: the notebook's ``load_hub_models`` wrapped in :class:`HubEncoder`
   (token ids, masks, embeddings with a disk cache). :func:`random_encoder_reasons` tells
   whether the encoder carries random weights (the offline CI copy does).
-* :func:`build_head` / :func:`train_head`: a classifier on frozen embeddings.
-* :func:`build_model` / :func:`finetune`: text -> preprocessing -> encoder -> sigmoid head,
-  fine-tuned with AdamW, linear warm-up then linear decay (:class:`WarmupLinearDecay`).
+* :func:`predict_proba`: genre probabilities of raw texts from a model or a reloaded SavedModel.
 * :func:`save_model` / :func:`load_predictor`: ``models/<dataset>/bert_tfhub_*/``.
 * :func:`benchmark`: figures for ``python -m utils.benchmark --model bert_tfhub``.
+
+TensorFlow is imported inside the functions only, so that importing this module leaves a
+script free to set ``TF_USE_LEGACY_KERAS`` first.
 """
 from __future__ import annotations
 
@@ -52,23 +57,15 @@ ENCODERS = {
 FAST_ENCODER = ENCODERS["BERT-Tiny"][0]
 DEFAULT_ENCODER = ENCODERS["BERT-Small"][0]   # fine-tunes in minutes on a Colab GPU
 
+# The benchmark's settings; the model's own (head sizes, dropout, AdamW, warm-up, patience) are
+# the defaults of the notebook's functions in utils.lessons.heads / utils.lessons.bert_tfhub.
 DEFAULTS = {
     "seq_len": 128,          # cap on tokens per plot incl. [CLS]/[SEP]
     "pooling": "mean",       # frozen features: masked mean of sequence_output (or "pooled")
     "embed_batch_size": 32,
-    "hidden": 256,
-    "dropout": 0.3,
-    "head_lr": 1e-3,
-    "head_batch_size": 64,
-    "head_epochs": 100,
-    "head_patience": 8,
-    "ft_lr": 3e-5,           # small: the pretrained weights should move only a little
+    "ft_lr": 3e-5,           # for an encoder not in ENCODERS: the pretrained weights should move only a little
     "ft_epochs": 5,
     "ft_batch_size": 32,
-    "ft_warmup": 0.1,
-    "ft_weight_decay": 0.01,
-    "ft_dropout": 0.1,
-    "ft_patience": 1,
 }
 FAST_SIZES = {"max_train": 2000, "max_eval": 500}
 
@@ -207,6 +204,15 @@ class HubEncoder:
     random_reasons: list = field(default_factory=list)
     _fn: object = field(default=None, repr=False)
 
+    @classmethod
+    def wrap(cls, handle: str, preprocess_handle: str, preprocessor, encoder,
+             seq_len: int = DEFAULTS["seq_len"]) -> "HubEncoder":
+        """Wrap what the notebook's ``load_hub_models`` returned; checks the weights for randomness."""
+        if not 2 < int(seq_len) <= 512:
+            raise ValueError(f"seq_len must be between 3 and 512, not {seq_len}.")
+        return cls(handle, preprocess_handle, int(seq_len), preprocessor, encoder,
+                   random_encoder_reasons(handle, encoder))
+
     @property
     def is_random(self) -> bool:
         return bool(self.random_reasons)
@@ -251,7 +257,10 @@ class HubEncoder:
         if self._fn is None:
             import tensorflow as tf
 
+            from utils.lessons.bert_tfhub import MaskedMean
+
             pre, enc, cap = self.preprocessor, self.encoder, self.seq_len
+            pool = MaskedMean(name="mean_pooling")
 
             @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
             def embed(texts):
@@ -260,9 +269,7 @@ class HubEncoder:
                 length = tf.minimum(cap, (longest + 7) // 8 * 8)   # pad only as far as this batch needs
                 inputs = pre.bert_pack_inputs([tokens], seq_length=length)
                 out = enc(inputs, training=False)
-                mask = tf.cast(inputs["input_mask"], out["sequence_output"].dtype)[..., None]
-                mean = tf.reduce_sum(out["sequence_output"] * mask, 1) / tf.maximum(tf.reduce_sum(mask, 1), 1e-9)
-                return out["pooled_output"], mean
+                return out["pooled_output"], pool(out["sequence_output"], inputs["input_mask"])
 
             self._fn = embed
         return self._fn
@@ -303,21 +310,19 @@ class HubEncoder:
 
 def load_encoder(handle: str | None = None, seq_len: int = DEFAULTS["seq_len"],
                  preprocess_handle: str = PREPROCESS_HANDLE) -> HubEncoder:
-    """Load the preprocessing model and a frozen encoder (from ``TFHUB_CACHE_DIR`` or the web)."""
-    tf, hub, _ = _imports()
+    """The notebook's ``load_hub_models`` (from ``TFHUB_CACHE_DIR`` or the web) in a :class:`HubEncoder`."""
+    _imports()
+    from utils.lessons.bert_tfhub import load_hub_models
+
     handle = resolve_handle(handle)
-    if not 2 < int(seq_len) <= 512:
-        raise ValueError(f"seq_len must be between 3 and 512, not {seq_len}.")
     try:
-        preprocessor = hub.load(preprocess_handle)
-        encoder = hub.KerasLayer(handle, trainable=False, name="encoder")
+        preprocessor, encoder = load_hub_models(handle, preprocess_handle)
     except Exception as err:
         where = os.environ.get("TFHUB_CACHE_DIR")
         raise RuntimeError(f"Could not load {handle} or {preprocess_handle} ({type(err).__name__}: {err}). "
                            f"TF Hub needs internet, or TFHUB_CACHE_DIR pointing at a cache that holds them"
                            f"{f' (it is {where})' if where else ''}.") from err
-    return HubEncoder(handle, preprocess_handle, int(seq_len), preprocessor, encoder,
-                      random_encoder_reasons(handle, encoder))
+    return HubEncoder.wrap(handle, preprocess_handle, preprocessor, encoder, seq_len)
 
 
 def choose_seq_len(token_counts, percentile: float = 99, cap: int = DEFAULTS["seq_len"]) -> int:
@@ -326,139 +331,12 @@ def choose_seq_len(token_counts, percentile: float = 99, cap: int = DEFAULTS["se
     return int(min(cap, max(16, (need + 7) // 8 * 8)))
 
 
-# --------------------------------------------------------------------------- head on frozen features
-
-
-def build_head(input_dim: int, n_genres: int, hidden: int = DEFAULTS["hidden"], dropout: float = DEFAULTS["dropout"]):
-    """Embedding -> dense ReLU -> dropout -> one sigmoid per genre (``hidden=0``: linear), in tf_keras."""
-    from utils.lessons import heads
-
-    return heads.build_head(_imports()[2], input_dim, n_genres, hidden, dropout)
-
-
-def _epoch_timer():
-    return keras_tools.epoch_timer(_imports()[2])
-
-
-def train_head(x_train, y_train, x_val, y_val, hidden: int = DEFAULTS["hidden"], dropout: float = DEFAULTS["dropout"],
-               lr: float = DEFAULTS["head_lr"], epochs: int = DEFAULTS["head_epochs"],
-               batch_size: int = DEFAULTS["head_batch_size"], patience: int = DEFAULTS["head_patience"],
-               verbose: int = 0):
-    """Train :func:`build_head` (tf_keras) on embeddings, early stopping on the validation loss.
-
-    Returns ``(head, history)`` with per-epoch ``loss``, ``val_loss`` and ``seconds``.
-    """
-    from utils.lessons import heads
-
-    return heads.train_head(_imports()[2], x_train, y_train, x_val, y_val, hidden, dropout, lr,
-                                  epochs, batch_size, patience, verbose)
-
-
-# --------------------------------------------------------------------------- end-to-end model
-
-
-def _masked_mean_layer():
-    tf, _, tf_keras = _imports()
-
-    class MaskedMean(tf_keras.layers.Layer):
-        """Mean of ``sequence_output`` over real tokens (``input_mask`` = 1)."""
-
-        def call(self, sequence, mask):
-            mask = tf.cast(mask, sequence.dtype)[..., None]
-            return tf.reduce_sum(sequence * mask, 1) / tf.maximum(tf.reduce_sum(mask, 1), 1e-9)
-
-    return MaskedMean(name="mean_pooling")
-
-
-def build_model(encoder: HubEncoder, n_genres: int, trainable: bool = True, pooling: str = "pooled",
-                head=None, dropout: float = DEFAULTS["ft_dropout"], seq_len: int | None = None):
-    """Text -> tokenize -> pack (``seq_len``) -> encoder -> pooling -> sigmoid head, as one tf_keras model.
-
-    ``trainable=True`` fine-tunes the encoder (TF's tutorial: ``pooled_output``, dropout
-    0.1, one dense layer). ``head``: a trained :func:`build_head` to put on top instead
-    (how the frozen path becomes a model that reads raw text).
-    """
-    tf, hub, tf_keras = _imports()
-    seq_len = int(seq_len or encoder.seq_len)
-    text = tf_keras.layers.Input(shape=(), dtype=tf.string, name="text")
-    tokenize = hub.KerasLayer(encoder.preprocessor.tokenize, name="tokenize")
-    pack = hub.KerasLayer(encoder.preprocessor.bert_pack_inputs, arguments=dict(seq_length=seq_len),
-                          name="pack_inputs")
-    inputs = pack([tokenize(text)])
-    bert = hub.KerasLayer(encoder.handle, trainable=trainable, name="encoder")
-    outputs = bert(inputs)
-    if pooling == "pooled":
-        features = outputs["pooled_output"]
-    elif pooling == "mean":
-        features = _masked_mean_layer()(outputs["sequence_output"], inputs["input_mask"])
-    else:
-        raise ValueError(f"pooling must be 'mean' or 'pooled', not {pooling!r}.")
-    if head is None:
-        features = tf_keras.layers.Dropout(dropout, name="dropout")(features)
-        probs = tf_keras.layers.Dense(n_genres, activation="sigmoid", name="genres")(features)
-    else:
-        probs = head(features)
-    model = tf_keras.Model(text, probs, name="bert_genres")
-    model.course_seq_len = seq_len  # read by save_model
-    return model
-
-
-def warmup_linear_decay(peak: float, total_steps: int, warmup_steps: int):
-    """A tf_keras learning-rate schedule: linear warm-up to ``peak``, then linear decay to 0."""
-    tf, _, tf_keras = _imports()
-
-    class WarmupLinearDecay(tf_keras.optimizers.schedules.LearningRateSchedule):
-        def __call__(self, step):
-            step = tf.cast(step, tf.float32)
-            warm = peak * (step + 1.0) / max(warmup_steps, 1)
-            decay = peak * tf.maximum(total_steps - step, 0.0) / max(total_steps - warmup_steps, 1)
-            return tf.where(step < warmup_steps, warm, decay)
-
-        def get_config(self):
-            return {"peak": peak, "total_steps": total_steps, "warmup_steps": warmup_steps}
-
-    return WarmupLinearDecay()
-
-
-def adamw(total_steps: int, lr: float = DEFAULTS["ft_lr"], warmup: float = DEFAULTS["ft_warmup"],
-          weight_decay: float = DEFAULTS["ft_weight_decay"]):
-    """tf_keras AdamW on :func:`warmup_linear_decay`; no weight decay on biases and LayerNorms."""
-    _, _, tf_keras = _imports()
-    schedule = warmup_linear_decay(lr, int(total_steps), int(round(warmup * total_steps)))
-    opt = tf_keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay)
-    opt.exclude_from_weight_decay(var_names=["bias", "layer_norm", "LayerNorm"])
-    return opt
-
-
-def finetune(encoder: HubEncoder, texts_train, y_train, texts_val, y_val, seq_len: int | None = None,
-             epochs: int = DEFAULTS["ft_epochs"], batch_size: int = DEFAULTS["ft_batch_size"],
-             lr: float = DEFAULTS["ft_lr"], warmup: float = DEFAULTS["ft_warmup"],
-             weight_decay: float = DEFAULTS["ft_weight_decay"], dropout: float = DEFAULTS["ft_dropout"],
-             patience: int = DEFAULTS["ft_patience"], model=None, verbose: int = 1):
-    """Fine-tune the whole encoder with a sigmoid head (:func:`build_model`), early stopping on val loss.
-
-    ``model``: a :func:`build_model` model to train (default: a new one with ``trainable=True``).
-    Returns ``(model, history)``; ``history`` has ``loss``, ``val_loss`` and ``seconds`` per epoch.
-    """
-    tf, _, tf_keras = _imports()
-    y_train, y_val = np.asarray(y_train, np.float32), np.asarray(y_val, np.float32)
-    if model is None:
-        model = build_model(encoder, y_train.shape[1], trainable=True, pooling="pooled", dropout=dropout,
-                            seq_len=seq_len)
-    steps = epochs * int(np.ceil(len(y_train) / batch_size))
-    model.compile(optimizer=adamw(steps, lr, warmup, weight_decay), loss="binary_crossentropy")
-    timer = _epoch_timer()
-    stop = tf_keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    fit = model.fit(tf.constant(list(texts_train)), y_train, validation_data=(tf.constant(list(texts_val)), y_val),
-                    epochs=epochs, batch_size=batch_size, callbacks=[stop, timer], verbose=verbose)
-    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
-    history["seconds"] = timer.seconds
-    history["step_seconds"] = timer.step_seconds
-    return model, history
+# --------------------------------------------------------------------------- predicting
 
 
 def predict_proba(model, texts, batch_size: int = 64) -> np.ndarray:
-    """Genre probabilities of raw ``texts`` from a :func:`build_model` model (or a reloaded one)."""
+    """Genre probabilities of raw ``texts`` from a ``build_model`` model (or one reloaded by
+    ``tf.saved_model.load``), in batches."""
     import tensorflow as tf
 
     texts = [texts] if isinstance(texts, str) else list(texts)
@@ -473,19 +351,14 @@ def predict_proba(model, texts, batch_size: int = 64) -> np.ndarray:
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
 
 
-def mean_loss(model, texts, y) -> float:
-    """Mean binary cross-entropy of ``model`` on ``texts`` (to check that training lowered it)."""
-    prob = np.clip(predict_proba(model, texts), 1e-7, 1 - 1e-7)
-    y = np.asarray(y, np.float32)
-    return float(-np.mean(y * np.log(prob) + (1 - y) * np.log(1 - prob)))
-
-
 # --------------------------------------------------------------------------- saving
 
 
-def save_model(model, encoder: HubEncoder, folder, genres, thresholds: dict, dataset: str, **extra) -> Path:
+def save_model(model, encoder: HubEncoder, folder, genres, thresholds: dict, dataset: str, seq_len: int,
+               **extra) -> Path:
     """Save ``model`` as a TensorFlow SavedModel (preprocessing and vocabulary included) + ``predictor.json``.
 
+    ``seq_len``: the length ``model`` packs plots to (recorded in the manifest).
     The folder is written next to the target and renamed into place. A model whose
     encoder had random weights is marked ``random_weights: true``.
     """
@@ -501,7 +374,7 @@ def save_model(model, encoder: HubEncoder, folder, genres, thresholds: dict, dat
         model.save(str(tmp / SAVED_MODEL_DIR), include_optimizer=False, save_format="tf")
         write_manifest(tmp, KIND, genres, thresholds, dataset, handle=encoder.handle,
                        preprocess_handle=encoder.preprocess_handle,
-                       seq_len=int(getattr(model, "course_seq_len", encoder.seq_len)),
+                       seq_len=int(seq_len),
                        random_weights=encoder.is_random, random_reasons=encoder.random_reasons,
                        files=[SAVED_MODEL_DIR], **extra)
         if folder.exists():
@@ -584,11 +457,14 @@ def benchmark(corpus, fast: bool = False, handle: str | None = None, finetune_ru
     :data:`RANDOM_LABEL`. Without a GPU fine-tuning is timed on ``finetune_max_train``
     plots (default 1,000; FAST 400) for one epoch; s/epoch is scaled to the full split.
     """
-    import tensorflow as tf
+    from functools import partial
 
     from utils.evaluation.metrics import evaluate
     from utils.evaluation.results import choose_thresholds
+    from utils.lessons.bert_tfhub import build_model, finetune
+    from utils.lessons.heads import adamw, train_head
 
+    tf, _, tf_keras = _imports()
     if fast:
         corpus = corpus.subset(**FAST_SIZES)
     genres = list(corpus.genres)
@@ -602,7 +478,7 @@ def benchmark(corpus, fast: bool = False, handle: str | None = None, finetune_ru
     start = time.perf_counter()
     emb = {s: encoder.embed_cached(texts[s], dataset=corpus.dataset, progress=False)[0] for s in texts}
     embed_seconds = time.perf_counter() - start
-    head, head_figures = keras_tools.score_head_on_embeddings(train_head, emb, ys, genres)
+    head, head_figures = keras_tools.score_head_on_embeddings(partial(train_head, tf_keras), emb, ys, genres)
     label = RANDOM_LABEL if encoder.is_random else "pretrained encoder"
     seq_len = choose_seq_len(encoder.token_counts(texts["train"]))
     figures = {
@@ -623,14 +499,17 @@ def benchmark(corpus, fast: bool = False, handle: str | None = None, finetune_ru
         limit = finetune_max_train or (400 if fast else (None if has_gpu else 1000))
         epochs = 1 if (fast or not has_gpu) else DEFAULTS["ft_epochs"]
         n = len(texts["train"]) if limit is None else min(limit, len(texts["train"]))
-        model, ft_hist = finetune(encoder, texts["train"][:n], ys["train"][:n], texts["val"], ys["val"],
-                                  seq_len=seq_len, epochs=epochs, lr=finetune_lr(encoder.handle), verbose=0)
+        batch_size = DEFAULTS["ft_batch_size"]
+        model = build_model(encoder.preprocessor, encoder.handle, len(genres), seq_len)
+        optimizer = adamw(tf_keras, epochs * int(np.ceil(n / batch_size)), lr=finetune_lr(encoder.handle))
+        timer = keras_tools.epoch_timer(tf_keras)
+        ft_hist = finetune(model, optimizer, texts["train"][:n], ys["train"][:n], texts["val"], ys["val"],
+                           epochs=epochs, batch_size=batch_size, callbacks=[timer], verbose=0)
         ft_val, ft_test = predict_proba(model, texts["val"]), predict_proba(model, texts["test"])
         ft_thr = choose_thresholds(ys["val"], ft_val, genres)
-        per_epoch = float(np.mean(ft_hist["seconds"]))
-        steps = list(ft_hist["step_seconds"])
-        step = keras_tools.steady_step_seconds(steps)   # the first step traces the graph
-        figures["seconds_per_epoch"] = round(step * int(np.ceil(len(texts["train"]) / DEFAULTS["ft_batch_size"])), 1)
+        per_epoch = float(np.mean(timer.seconds))
+        step = keras_tools.steady_step_seconds(timer.step_seconds)   # the first step traces the graph
+        figures["seconds_per_epoch"] = round(step * int(np.ceil(len(texts["train"]) / batch_size)), 1)
         figures["finetuned"] = {
             "model": FINETUNED_NAME, "label": label, "n_train_used": n, "epochs": len(ft_hist["loss"]),
             "seq_len": seq_len, "seconds_per_epoch_measured": round(per_epoch, 1),

@@ -283,11 +283,11 @@ def make_encoder(backbone, tokenizer, checkpoint: str, seq_len: int = DEFAULTS["
     return Encoder(backbone, splitter, str(checkpoint), int(seq_len), bool(tokenizer.lowercase))
 
 
-# --------------------------------------------------------------------------- end-to-end model
+# --------------------------------------------------------------------------- prediction
 
 
 def predict_proba(model, encoder: Encoder, texts, batch_size: int = 32) -> np.ndarray:
-    """Genre probabilities of raw ``texts`` from an end-to-end :func:`build_classifier` model."""
+    """Genre probabilities of raw ``texts`` from an end-to-end ``build_classifier`` model (notebook 05b)."""
     import tensorflow as tf
 
     texts = [texts] if isinstance(texts, str) else list(texts)
