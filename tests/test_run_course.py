@@ -87,3 +87,28 @@ def test_command_line_exit_code(course, tmp_path, capsys):
                             "--out", str(tmp_path / "runs"), "--only", "02"])
     out = capsys.readouterr().out
     assert code == 1 and "FAILED: 02_fail.ipynb" in out
+
+
+def test_full_cmu_run_on_a_cpu_is_refused_unless_asked(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "RESULTS_DIR", tmp_path / "results")
+    lines = []
+    with pytest.raises(ValueError, match="--yes"):
+        run_course.check_budget(["01", "04b", "05b"], fast=False, dataset="cmu", gpu=False, log=lines.append)
+    assert "04b ~180 min" in lines[0] and "total ~4.1 h" in lines[0]
+    run_course.check_budget(["01", "04b"], fast=False, dataset="cmu", go_ahead=True, gpu=False, log=lines.append)
+    run_course.check_budget(["01", "03"], fast=False, dataset="cmu", gpu=False, log=lines.append)   # minutes: fine
+    run_course.check_budget(["04b"], fast=True, dataset="cmu", gpu=False)                          # FAST: no check
+    run_course.check_budget(["04b"], fast=False, dataset="netflix", gpu=False)                     # small dataset
+    with pytest.raises(ValueError, match="--budget of 2 min"):
+        run_course.check_budget(["03", "06"], fast=False, dataset="cmu", budget_minutes=2, gpu=True)
+    # a full-scale rehearsal replaces the built-in estimates
+    log = tmp_path / "results" / "rehearsal" / "cmu-scale1.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text('{"notebook": "04b", "ok": true, "seconds": 1200}\n')
+    assert run_course.cmu_cpu_minutes(["04b"]) == {"04b": 20.0}
+
+
+def test_command_refuses_with_exit_code_2(monkeypatch, capsys):
+    monkeypatch.setattr(run_course, "has_gpu", lambda: False)
+    assert run_course.main(["--full", "--dataset", "cmu", "--only", "04b"]) == 2
+    assert "--yes" in capsys.readouterr().err

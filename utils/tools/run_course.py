@@ -24,6 +24,11 @@ from utils import config
 from utils.tools.colab import notebook_files
 
 RUNS_DIR = config.ROOT / "runs"
+# Minutes per notebook in FULL mode on the CMU corpus, on a 2-core CPU without a GPU, from the CMU-scale
+# dress rehearsal (python -m utils.rehearse; issue table: synthetic plots, contended CPU, so upper bounds).
+# A newer rehearsal at scale 1 (results/rehearsal/cmu-scale1.jsonl) replaces these numbers.
+CPU_MINUTES_CMU = {"01": 0.5, "02": 3, "03": 2.5, "04a": 55, "04b": 180, "05a": 120, "05b": 66, "06": 1}
+HOURS_WITHOUT_ASKING = 1.0
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 SLOW_CELL_S = 60.0  # cells slower than this are reported while the notebook runs
 
@@ -163,10 +168,62 @@ def report_failure(f: Failure, log=print, resume: str = "") -> None:
         f"--from {f.notebook.split('_')[0]}{resume}")
 
 
+def has_gpu() -> bool:
+    """An NVIDIA GPU answers ``nvidia-smi`` (checked without importing TensorFlow)."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("nvidia-smi"):
+        return False
+    try:
+        return subprocess.run(["nvidia-smi", "-L"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def cmu_cpu_minutes(prefixes) -> dict[str, float]:
+    """Expected minutes of each notebook, full mode on CMU on a 2-core CPU (latest full-scale rehearsal wins)."""
+    import json
+
+    minutes = dict(CPU_MINUTES_CMU)
+    log = config.RESULTS_DIR / "rehearsal" / "cmu-scale1.jsonl"
+    if log.exists():
+        for line in log.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if row.get("ok"):
+                minutes[row["notebook"]] = row["seconds"] / 60
+    return {p: minutes.get(p, 10.0) for p in prefixes}
+
+
+def check_budget(prefixes, fast: bool, dataset: str, go_ahead: bool = False, budget_minutes: float | None = None,
+                 gpu: bool | None = None, log=print) -> None:
+    """Refuse a full CMU run that would take hours on a CPU, unless asked to go ahead; print the estimate."""
+    if fast or dataset != "cmu":
+        return
+    gpu = has_gpu() if gpu is None else gpu
+    est = cmu_cpu_minutes(prefixes)
+    total = sum(est.values())
+    where = "this GPU machine (a 2-core CPU estimate, far too high here)" if gpu else "a 2-core CPU without a GPU"
+    log("Expected time, full mode on CMU, " + where + ": " +
+        ", ".join(f"{p} ~{m:.0f} min" for p, m in est.items()) + f"; total ~{total / 60:.1f} h")
+    limit = budget_minutes if budget_minutes is not None else (None if gpu else HOURS_WITHOUT_ASKING * 60)
+    if limit is not None and total > limit and not go_ahead:
+        raise ValueError(
+            f"this full CMU run would take about {total / 60:.1f} h on {where}, over the "
+            f"{'--budget of ' + format(limit, '.0f') + ' min' if budget_minutes is not None else format(HOURS_WITHOUT_ASKING, 'g') + ' h allowed without asking'}. "
+            f"Run it on a GPU (Colab: Runtime > Change runtime type > T4 GPU), check the course with --fast, "
+            f"pick notebooks with --only, or add --yes to go ahead anyway.")
+
+
 def run(notebooks_dir: Path = config.NOTEBOOKS_DIR, out_dir: Path | None = None, fast: bool | None = None,
         dataset: str | None = None, only=None, start=None, timeout: int | None = None,
-        data_dir: str | None = None, log=print, table: bool = True) -> RunReport:
-    """Execute the course's notebooks in order; stop at the first failing cell."""
+        data_dir: str | None = None, log=print, table: bool = True, go_ahead: bool = True,
+        budget_minutes: float | None = None) -> RunReport:
+    """Execute the course's notebooks in order; stop at the first failing cell.
+
+    A full CMU run that :func:`check_budget` expects to take hours without a GPU is refused
+    unless ``go_ahead`` (the command line asks for ``--yes``).
+    """
     notebooks_dir = Path(notebooks_dir)
     fast = config.fast_mode() if fast is None else fast
     spec = str(dataset or os.environ.get("COURSE_DATASET") or config.DEFAULT_DATASET).strip()
@@ -177,6 +234,7 @@ def run(notebooks_dir: Path = config.NOTEBOOKS_DIR, out_dir: Path | None = None,
     notebooks = select(notebook_files(notebooks_dir), only, start)
     if not notebooks:
         raise ValueError(f"No notebooks (NN_name.ipynb) in {notebooks_dir}.")
+    check_budget([p.name.split("_")[0] for p in notebooks], fast, dataset, go_ahead, budget_minutes, log=log)
     out_dir.mkdir(parents=True, exist_ok=True)
     env = {"COURSE_FAST": "1" if fast else "0", "COURSE_DATASET": spec if dataset.startswith("csv-") else dataset}
     if data_dir:
@@ -224,13 +282,16 @@ def main(argv=None) -> int:
     parser.add_argument("--from", dest="start", help="start at the notebook with this prefix, e.g. 04")
     parser.add_argument("--out", help="folder for the executed copies (default: runs/<dataset>-<mode>)")
     parser.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell (default: none)")
+    parser.add_argument("--budget", type=float, default=None, metavar="MINUTES",
+                        help="refuse a full CMU run expected to take longer than this")
+    parser.add_argument("--yes", action="store_true", help="go ahead with a full CMU run that takes hours on a CPU")
     parser.add_argument("--notebooks", default=str(config.NOTEBOOKS_DIR), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
         report = run(notebooks_dir=Path(args.notebooks), out_dir=args.out, fast=args.fast,
                      dataset=args.dataset, only=[o.strip() for o in args.only.split(",") if o.strip()] if args.only else None,
                      start=args.start, timeout=args.timeout, data_dir=args.data_dir,
-                     log=lambda msg: print(msg, flush=True))
+                     log=lambda msg: print(msg, flush=True), go_ahead=args.yes, budget_minutes=args.budget)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
