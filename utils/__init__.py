@@ -19,7 +19,11 @@ Everything else here is plumbing, grouped by what it is for:
 ``python -m utils.benchmark``, ``utils.predict``, ``utils.run_course``, ``utils.colab``
 and ``utils.export`` are the commands.
 """
-from utils.data.corpus import load_corpus
-from utils.data.datasets import load_dataset
+from utils.compat import install_pkg_resources_shim
+
+install_pkg_resources_shim()   # tensorflow-hub on setuptools >= 82 (see utils.compat)
+
+from utils.data.corpus import load_corpus  # noqa: E402
+from utils.data.datasets import load_dataset  # noqa: E402
 
 __all__ = ["load_corpus", "load_dataset"]
