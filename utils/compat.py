@@ -31,13 +31,12 @@ def install_pkg_resources_shim() -> bool:
     shim = types.ModuleType("pkg_resources", SHIM_NAME)
     shim.parse_version = parse_version
 
-    class Missing(ImportError, AttributeError):
-        """Both: ``hasattr`` stays False, and ``from pkg_resources import x`` says why."""
+    shim.__file__ = "<course shim in utils/compat.py: setuptools >= 82 has no pkg_resources>"
 
     def __getattr__(name):
         if name.startswith("__"):
             raise AttributeError(name)
-        raise Missing(f"pkg_resources.{name} is not available: setuptools >= 82 no longer ships "
+        raise AttributeError(f"pkg_resources.{name} is not available: setuptools >= 82 no longer ships "
                           f"pkg_resources, and the course only provides parse_version for tensorflow-hub. "
                           f"Install 'setuptools<82' if another package needs it.")
 
