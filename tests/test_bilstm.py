@@ -1,4 +1,9 @@
-"""The BiLSTM + word2vec model: losses, vocabulary, embedding matrix, model, save and reload."""
+"""The BiLSTM + word2vec model: losses, vocabulary, embedding matrix, model, save and reload.
+
+The model code is notebook 04b's (``utils.lessons.bilstm``) and 04a's (``utils.lessons.word2vec``);
+the plumbing (``fit``, saving, the predictor) is ``utils.modelfiles.bilstm``; the word vectors
+04a hands to 04b go through ``utils.data.word_vectors``.
+"""
 from __future__ import annotations
 
 import json
@@ -9,7 +14,10 @@ import pytest
 keras = pytest.importorskip("keras")
 pytest.importorskip("gensim")
 
-from utils.modelfiles import bilstm, predictor  # noqa: E402
+from utils.data import word_vectors  # noqa: E402
+from utils.lessons import bilstm  # noqa: E402
+from utils.lessons.word2vec import train_word2vec  # noqa: E402
+from utils.modelfiles import bilstm as model_files, predictor  # noqa: E402
 from utils.modelfiles.predictor import ModelFormatError  # noqa: E402
 
 GENRES = ["Horror", "Comedy", "Western"]
@@ -105,9 +113,9 @@ def test_log_odds_sets_output_bias_to_genre_priors():
     expected = [np.log(0.25 / 0.75), np.log(0.25 / 0.75), np.log(0.999 / 0.001)]  # 1.0 is clipped
     assert bilstm.log_odds(y).tolist() == pytest.approx(expected, rel=1e-5)
     matrix = np.zeros((5, 4), np.float32)
-    model = bilstm.build_model(matrix, 3, 6, lstm_units=2, y_train=y)
+    model = bilstm.build_model(matrix, 3, 6, lstm_units=2, output_bias=bilstm.log_odds(y))
     np.testing.assert_allclose(model.get_layer("genres").get_weights()[1], bilstm.log_odds(y), rtol=1e-6)
-    plain = bilstm.build_model(matrix, 3, 6, lstm_units=2, y_train=y, prior_bias=False)
+    plain = bilstm.build_model(matrix, 3, 6, lstm_units=2)
     assert not plain.get_layer("genres").get_weights()[1].any()
 
 
@@ -167,16 +175,60 @@ def test_embedding_matrix_copies_vectors_and_handles_oov():
         bilstm.embedding_matrix(vocab, kv, oov="mean")
 
 
-def test_word2vec_is_reproducible_and_neighbours_handle_missing_words():
+def test_word2vec_is_reproducible_and_rejects_unknown_settings():
     texts, _ = synthetic(80, seed=1)
-    tokens = bilstm.split_tokens(bilstm.prepare_texts(texts))
-    wv1 = bilstm.train_word2vec(tokens, vector_size=16, epochs=3, seed=7)
-    wv2 = bilstm.train_word2vec(tokens, vector_size=16, epochs=3, seed=7)
+    tokens = [t.split() for t in model_files.prepare_texts(texts)]
+    wv1 = train_word2vec(tokens, seed=7, vector_size=16, epochs=3)
+    wv2 = train_word2vec(tokens, seed=7, vector_size=16, epochs=3)
+    assert wv1.vector_size == 16 and "ghost" in wv1
     np.testing.assert_allclose(wv1["ghost"], wv2["ghost"])
-    near = bilstm.nearest_neighbours(wv1, ["ghost", "spaceship"], topn=3)
-    assert near["spaceship"] is None and len(near["ghost"]) == 3
-    table, ratio = bilstm.project_2d(wv1, {"horror": ["ghost", "blood", "unknownword"], "west": ["cowboy"]})
-    assert list(table["word"]) == ["ghost", "blood", "cowboy"] and len(ratio) == 2
+    with pytest.raises(ValueError, match="Unknown word2vec settings"):
+        train_word2vec(tokens, size=16)
+    with pytest.raises(ValueError, match="non-empty"):
+        train_word2vec([[], []])
+
+
+# --------------------------------------------------------------------------- word vectors on disk (04a -> 04b)
+
+
+def test_word_vectors_path_depends_on_texts_and_settings(course_dirs):
+    settings = {"vector_size": 100, "window": 5, "seed": 42}
+    path = word_vectors.vectors_path(["a b", "c d"], settings, "netflix")
+    assert path.parent == course_dirs.processed / "netflix" / "word2vec" and path.suffix == ".npz"
+    assert path == word_vectors.vectors_path(["a b", "c d"], dict(reversed(settings.items())), "netflix")
+    assert path != word_vectors.vectors_path(["a b", "c e"], settings, "netflix")          # another plot
+    assert path != word_vectors.vectors_path(["a b"], settings, "netflix")                 # a subset
+    assert path != word_vectors.vectors_path(["a b", "c d"], {**settings, "seed": 1}, "netflix")
+    assert path != word_vectors.vectors_path(["a b", "c d"], settings, "cmu")
+    with pytest.raises(ValueError, match="file name"):
+        word_vectors.settings_name({"window": "../x"})
+
+
+def test_word_vectors_round_trip_as_plain_arrays(tmp_path):
+    texts, _ = synthetic(60, seed=2)
+    wv = train_word2vec([t.split() for t in model_files.prepare_texts(texts)], seed=1, vector_size=8, epochs=2)
+    path = word_vectors.save_vectors(tmp_path / "w2v" / "v.npz", wv, meta={"dataset": "toy"})
+    assert not list(path.parent.glob("*.tmp"))
+    with np.load(path, allow_pickle=False) as z:                     # plain arrays: no pickle needed
+        assert z["vectors"].dtype == np.float32 and z["vectors"].shape == (len(wv), 8)
+    words, vectors, meta = word_vectors.read_arrays(path)
+    assert words == list(wv.index_to_key) and meta["dataset"] == "toy" and meta["dimensions"] == 8
+    back = word_vectors.load_vectors(path)
+    assert back.index_to_key == wv.index_to_key and back.vector_size == 8
+    np.testing.assert_array_equal(back["ghost"], wv["ghost"])
+    matrix, _ = bilstm.embedding_matrix(["", "[UNK]", "ghost", "zzz"], back, seed=0)
+    np.testing.assert_array_equal(matrix[2], wv["ghost"])
+
+
+def test_load_word_vectors_missing_or_unreadable(tmp_path, capsys):
+    assert word_vectors.load_vectors(tmp_path / "nothing.npz") is None
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip file")
+    assert word_vectors.load_vectors(bad) is None
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, words=np.array([{"a": 1}], dtype=object), vectors=np.zeros((1, 2), np.float32))
+    assert word_vectors.load_vectors(pickled) is None                # object arrays are refused
+    assert "ignoring unreadable word vectors" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------- model, training, saving
@@ -186,9 +238,9 @@ def test_word2vec_is_reproducible_and_neighbours_handle_missing_words():
 def trained():
     texts, y = synthetic(120, seed=0)
     val_texts, y_val = synthetic(40, seed=1)
-    cleaned, val_cleaned = bilstm.prepare_texts(texts), bilstm.prepare_texts(val_texts)
-    result = bilstm.fit(cleaned, y, val_cleaned, y_val, seed=3, trainable=False, embedding_dim=16, w2v_epochs=5,
-                        lstm_units=8, epochs=3, patience=2, batch_size=32)
+    cleaned, val_cleaned = model_files.prepare_texts(texts), model_files.prepare_texts(val_texts)
+    result = model_files.fit(cleaned, y, val_cleaned, y_val, seed=3, trainable=False,
+                             w2v={"vector_size": 16, "epochs": 5}, lstm_units=8, epochs=3, patience=2, batch_size=32)
     return result, val_texts, val_cleaned, y_val
 
 
@@ -200,11 +252,13 @@ def test_model_shape_frozen_embedding_and_history(trained):
     prob = result.predict_proba(val_cleaned)
     assert prob.shape == (40, 3) and prob.dtype == np.float32
     assert ((prob >= 0) & (prob <= 1)).all()
-    log = result.log
-    assert {"loss", "val_loss", "micro_f1", "val_micro_f1"} <= set(log.history)
-    assert len(log.epoch_seconds) == len(log.history["loss"]) <= 3
-    assert 1 <= log.best_epoch <= len(log.epoch_seconds)
-    assert list(log.frame().index) == list(range(1, len(log.epoch_seconds) + 1))
+    history = result.history
+    assert {"loss", "val_loss", "micro_f1", "val_micro_f1", "seconds"} <= set(history)
+    assert len(history["seconds"]) == len(history["loss"]) <= 3
+    summary = bilstm.summarize(history)
+    assert summary["epochs"] == len(history["loss"])
+    assert summary["best_epoch"] == int(np.argmin(history["val_loss"])) + 1
+    assert summary["train_seconds"] == pytest.approx(sum(history["seconds"]))
     # the embedding starts from word2vec and, frozen, stays there
     matrix, _ = bilstm.embedding_matrix(result.vocabulary, result.wv, seed=3)
     np.testing.assert_allclose(model.get_layer("word2vec").get_weights()[0], matrix, atol=1e-6)
@@ -212,27 +266,55 @@ def test_model_shape_frozen_embedding_and_history(trained):
 
 def test_fine_tuned_embedding_is_trainable_and_soft_f1_compiles():
     matrix = np.random.default_rng(0).normal(size=(10, 4)).astype(np.float32)
-    model = bilstm.build_model(matrix, n_genres=3, sequence_length=6, trainable=True, lstm_units=4,
-                               loss="soft_f1")
-    assert model.get_layer("word2vec").trainable
+    model = bilstm.build_model(matrix, n_genres=3, sequence_length=6, trainable=True, lstm_units=4)
+    bilstm.compile_model(model, bilstm.make_loss("soft_f1"))
+    assert model.get_layer("word2vec").trainable and model.loss is bilstm.soft_f1_loss
     assert model.predict(np.ones((2, 6), np.int32), verbose=0).shape == (2, 3)
-    model = bilstm.build_model(matrix, 3, 6, lstm_units=4, loss="weighted_bce", y_train=np.eye(3))
+    history = bilstm.train(model, np.ones((4, 6), np.int32), np.eye(3)[[0, 1, 2, 0]], np.ones((2, 6), np.int32),
+                           np.eye(3)[[0, 1]], epochs=1, batch_size=2)
+    assert np.isfinite(history["loss"]).all()
+    model = bilstm.build_model(matrix, 3, 6, lstm_units=4)
+    bilstm.compile_model(model, bilstm.make_loss("weighted_bce", np.eye(3)))
     assert isinstance(model.loss, bilstm.WeightedBCE)
+
+
+def test_lstm_meets_the_cudnn_conditions_and_sequences_are_right_padded():
+    """Notebook 04b, section 11: what Keras needs to run the LSTM with the fused cuDNN kernel on a GPU."""
+    matrix = np.zeros((6, 4), np.float32)
+    model = bilstm.build_model(matrix, 3, 5, lstm_units=4)
+    for lstm in (model.get_layer("bilstm").forward_layer, model.get_layer("bilstm").backward_layer):
+        cfg = lstm.get_config()
+        assert cfg["activation"] == "tanh" and cfg["recurrent_activation"] == "sigmoid"
+        assert cfg["recurrent_dropout"] == 0 and cfg["unroll"] is False and cfg["use_bias"] is True
+    assert model.get_layer("word2vec").get_config()["mask_zero"] is True
+    vec = bilstm.make_vectorizer(["", "[UNK]", "a", "b", "c"], 5)
+    x = bilstm.vectorize(vec, ["a b", "c c c c c c c", "zzz a", "b"])
+    real = x != 0
+    assert (real[:, 1:] <= real[:, :-1]).all()          # padding only after the real tokens
+
+
+def test_prepare_texts_is_light_text():
+    """The predictor's cleaning is the corpus' light_text (the guard test checks the real corpus)."""
+    from utils.data.text import light_text
+
+    texts, _ = synthetic(20, seed=4)
+    assert model_files.prepare_texts(texts) == [light_text(t) for t in texts]
+    assert model_files.prepare_texts(texts[0]) == [light_text(texts[0])]
 
 
 def test_save_then_load_predictor_gives_same_predictions(trained, tmp_path):
     result, val_texts, val_cleaned, _ = trained
     folder = tmp_path / "bilstm_w2v"
     thresholds = {"global": 0.4, "per_genre": {g: 0.4 for g in GENRES}, "default": "global"}
-    bilstm.save_model(folder, result.model, result.vocabulary, result.sequence_length, GENRES,
+    model_files.save_model(folder, result.model, result.vocabulary, result.sequence_length, GENRES,
                       thresholds, "toy")
     assert sorted(p.name for p in folder.iterdir()) == ["model.keras", "predictor.json", "vocabulary.txt"]
     manifest = json.loads((folder / "predictor.json").read_text())
     assert manifest["kind"] == "bilstm" and manifest["sequence_length"] == result.sequence_length
-    assert bilstm.read_vocabulary(folder / "vocabulary.txt") == result.vocabulary
+    assert model_files.read_vocabulary(folder / "vocabulary.txt") == result.vocabulary
 
     loaded = predictor.load_predictor(folder)      # through the course-wide contract
-    assert isinstance(loaded, bilstm.BiLSTMPredictor) and loaded.genres == GENRES
+    assert isinstance(loaded, model_files.BiLSTMPredictor) and loaded.genres == GENRES
     expected = result.predict_proba(val_cleaned)
     np.testing.assert_allclose(loaded.predict_proba(val_texts), expected, atol=1e-5)  # raw text in
     np.testing.assert_allclose(loaded.predict_proba(val_texts[0]), expected[:1], atol=1e-5)
@@ -245,20 +327,20 @@ def test_load_predictor_errors(trained, tmp_path):
     folder = tmp_path / "m"
     thresholds = {"global": 0.5, "per_genre": {g: 0.5 for g in GENRES}, "default": "global"}
     with pytest.raises(ValueError, match="genres"):
-        bilstm.save_model(folder, result.model, result.vocabulary, result.sequence_length,
+        model_files.save_model(folder, result.model, result.vocabulary, result.sequence_length,
                           GENRES[:2], thresholds, "toy")
-    bilstm.save_model(folder, result.model, result.vocabulary, result.sequence_length, GENRES,
+    model_files.save_model(folder, result.model, result.vocabulary, result.sequence_length, GENRES,
                       thresholds, "toy")
     (folder / "vocabulary.txt").write_text("ghost\ntown\n")
     with pytest.raises(ModelFormatError, match="vocabulary"):
-        bilstm.load_predictor(folder)
+        model_files.load_predictor(folder)
     (folder / "model.keras").unlink()
     with pytest.raises(ModelFormatError, match="missing"):
-        bilstm.load_predictor(folder)
+        model_files.load_predictor(folder)
     with pytest.raises(ModelFormatError, match="does not exist"):
-        bilstm.load_predictor(tmp_path / "nowhere")
+        model_files.load_predictor(tmp_path / "nowhere")
 
 
 def test_fit_rejects_unknown_settings():
     with pytest.raises(ValueError, match="Unknown settings"):
-        bilstm.fit(["a b"], np.ones((1, 1)), ["a b"], np.ones((1, 1)), lstm_size=3)
+        model_files.fit(["a b"], np.ones((1, 1)), ["a b"], np.ones((1, 1)), lstm_size=3)

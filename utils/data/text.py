@@ -130,5 +130,5 @@ def clean_text(text: str, remove_stopwords: bool = True, stem: bool = False) -> 
 
 
 def light_text(text: str) -> str:
-    """Lowercased words with stopwords kept: the input of the neural models (notebook 04)."""
+    """Lowercased words with stopwords kept: the input of the neural models (notebooks 04a-04b)."""
     return " ".join(tokenize(text))

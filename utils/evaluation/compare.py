@@ -21,7 +21,7 @@ from utils.evaluation.results import MODEL_ORDER, available_models, load_results
 
 BASELINE = "trivial_baseline"
 # which notebook (chapter prefix) saves which model
-PRODUCERS = {"trivial_baseline": "03", "tfidf_logreg": "03", "bilstm_w2v": "04", "bilstm_w2v_softf1": "04",
+PRODUCERS = {"trivial_baseline": "03", "tfidf_logreg": "03", "bilstm_w2v": "04b", "bilstm_w2v_softf1": "04b",
              "bert_tfhub_frozen": "05a", "bert_tfhub_finetuned": "05a",
              "minilm_frozen": "05b", "minilm_finetuned": "05b"}
 
