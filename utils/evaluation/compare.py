@@ -45,6 +45,12 @@ def missing_models(found, expected=MODEL_ORDER) -> dict[str, list[str]]:
     return out
 
 
+def _spec(dataset: str) -> str:
+    """What to pass to --dataset: the CSV's path for a csv-<hash> dataset."""
+    source = config.csv_source(dataset) if dataset.startswith("csv-") else None
+    return f"csv:{source}" if source else dataset
+
+
 def missing_text(found, dataset: str | None = None) -> str:
     """Which models are missing and how to produce them, for people."""
     dataset = dataset or config.dataset_name()
@@ -55,7 +61,7 @@ def missing_text(found, dataset: str | None = None) -> str:
     for notebook, models in missing.items():
         prefix = notebook.split("_")[0]
         lines.append(f"  - {', '.join(models)}: run notebooks/{notebook} "
-                     f"(or: python -m utils.run_course --dataset {dataset} --only {prefix})")
+                     f"(or: python -m utils.run_course --dataset {_spec(dataset)} --only {prefix})")
     return "\n".join(lines)
 
 

@@ -208,7 +208,7 @@ def load_predictor(folder) -> BiLSTMPredictor:
             raise ModelFormatError(f"{folder / name} is missing: the model folder is incomplete; "
                                    f"re-run notebook {NOTEBOOK}.")
     try:
-        model = keras.saving.load_model(folder / MODEL_FILE, compile=False)
+        model = keras.saving.load_model(folder / MODEL_FILE, compile=False, safe_mode=True)  # never runs code (lambdas) from the file
     except Exception as err:
         raise ModelFormatError(f"Could not load {folder / MODEL_FILE} ({type(err).__name__}: {err}). "
                                f"It was saved with {manifest.get('versions', {})}; re-run notebook {NOTEBOOK}.") from err
