@@ -32,6 +32,7 @@ import pytest
 from utils import config
 
 SHARED = Path(config.ROOT).parent / "shared"
+SESSION_START = __import__("time").time()   # conftest is imported at collection, before nbval runs any notebook
 
 
 # --------------------------------------------------------------------------- folders
@@ -359,11 +360,10 @@ def notebook_outputs(tmp_path_factory):
     ``pytest tests/``) the notebook is executed here, in a fresh kernel, with the
     session's settings. Returns the dataset the notebooks ran on.
     """
-    import time
 
     from utils.tools.run_course import execute_notebook
 
-    started = time.time()
+    started = SESSION_START
     out_dir = tmp_path_factory.mktemp("executed")
     done: set[str] = set()
 

@@ -113,6 +113,9 @@ def test_a_mapping_file_overrides_the_course_mapping(tmp_path):
     (tmp_path / "map.json").write_text(json.dumps({"Superhero": "Superheroes"}))
     with pytest.raises(own_csv.CsvFormatError, match="not canonical genres"):
         own_csv.load(path)
+    (tmp_path / "m.csv.course.json").write_text(json.dumps({"mapping": "../../etc/passwd"}))
+    with pytest.raises(own_csv.CsvFormatError, match="in the CSV's folder"):
+        own_csv.load(path)
 
 
 def test_dataset_folders_are_keyed_by_content_not_path(tmp_path, shapes):

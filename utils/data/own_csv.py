@@ -51,17 +51,22 @@ def sidecar_path(path: Path) -> Path:
     return path.with_name(path.name + config.CSV_SIDECAR_SUFFIX)
 
 
+def _json_object(file: Path, example: str) -> dict:
+    try:
+        value = json.loads(file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
+        raise CsvFormatError(f"{file} is not valid UTF-8 JSON ({err}).") from None
+    if not isinstance(value, dict):
+        raise CsvFormatError(f"{file} must hold a JSON object such as {example}.")
+    return value
+
+
 def read_options(path: Path) -> dict:
     """The sidecar's options (``{}`` without a sidecar), checked key by key."""
     side = sidecar_path(path)
     if not side.is_file():
         return {}
-    try:
-        options = json.loads(side.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise CsvFormatError(f"{side} is not valid UTF-8 JSON ({err}).") from None
-    if not isinstance(options, dict):
-        raise CsvFormatError(f"{side} must hold a JSON object such as {{\"text_column\": \"plot\"}}.")
+    options = _json_object(side, '{"text_column": "plot"}')
     unknown = set(options) - SIDECAR_KEYS
     if unknown:
         raise CsvFormatError(f"{side}: unknown option(s) {sorted(unknown)}; known: {sorted(SIDECAR_KEYS)}.")
@@ -78,15 +83,13 @@ def read_mapping(path: Path, options: dict) -> dict[str, tuple[str, ...]] | None
     name = options.get("mapping")
     if not name:
         return None
-    file = (sidecar_path(path).parent / name)
+    folder = sidecar_path(path).parent.resolve()
+    file = (folder / name).resolve()
+    if not file.is_relative_to(folder):
+        raise CsvFormatError(f"{sidecar_path(path)}: the mapping file must be in the CSV's folder, not {name!r}.")
     if not file.is_file():
         raise CsvFormatError(f"{sidecar_path(path)}: mapping file {name!r} not found next to it.")
-    try:
-        raw = json.loads(file.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise CsvFormatError(f"{file} is not valid UTF-8 JSON ({err}).") from None
-    if not isinstance(raw, dict):
-        raise CsvFormatError(f"{file} must be a JSON object: {{\"raw genre\": \"canonical genre\" or [...] or null}}.")
+    raw = _json_object(file, '{"raw genre": "canonical genre" (or a list, or null)}')
     mapping = {}
     for key, value in raw.items():
         targets = [] if value is None else [value] if isinstance(value, str) else value

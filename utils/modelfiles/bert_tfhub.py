@@ -459,6 +459,7 @@ def benchmark(corpus, fast: bool = False, handle: str | None = None, finetune_ru
     """
     from functools import partial
 
+    from utils import config
     from utils.evaluation.metrics import evaluate
     from utils.evaluation.results import choose_thresholds
     from utils.lessons.bert_tfhub import build_model, finetune
@@ -503,7 +504,8 @@ def benchmark(corpus, fast: bool = False, handle: str | None = None, finetune_ru
         model = build_model(encoder.preprocessor, encoder.handle, len(genres), seq_len)
         optimizer = adamw(tf_keras, epochs * int(np.ceil(n / batch_size)), lr=finetune_lr(encoder.handle))
         timer = keras_tools.epoch_timer(tf_keras)
-        ft_hist = finetune(model, optimizer, texts["train"][:n], ys["train"][:n], texts["val"], ys["val"],
+        pick = np.random.default_rng(config.seed()).permutation(len(texts["train"]))[:n]   # as notebook 05a
+        ft_hist = finetune(model, optimizer, [texts["train"][i] for i in pick], ys["train"][pick], texts["val"], ys["val"],
                            epochs=epochs, batch_size=batch_size, callbacks=[timer], verbose=0)
         ft_val, ft_test = predict_proba(model, texts["val"]), predict_proba(model, texts["test"])
         ft_thr = choose_thresholds(ys["val"], ft_val, genres)
