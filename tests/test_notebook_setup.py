@@ -44,14 +44,29 @@ def test_install_on_colab_installs_only_what_is_missing(monkeypatch):
     assert calls and calls[0][-1] == "surely-not-a-real-package-xyz==1.0" and "numpy" not in calls[0]
 
 
-def test_parameters_cell_values_hold_without_environment(monkeypatch, capsys):
+def _no_course_env(monkeypatch):
+    """Unset the switches; setenv first, so that monkeypatch restores the session's values afterwards
+    (parameters() writes them back to os.environ, and later notebooks must not inherit a test's seed)."""
     for name in ("COURSE_FAST", "COURSE_SEED", "COURSE_DATASET"):
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "placeholder")
+        monkeypatch.delenv(name)
+
+
+def test_parameters_cell_values_hold_without_environment(monkeypatch, capsys):
+    _no_course_env(monkeypatch)
     assert notebook.parameters(True, "Netflix", 7) == (True, "netflix", 7)
     # written back, so that every utils function agrees with the notebook
     assert (os.environ["COURSE_FAST"], os.environ["COURSE_DATASET"], os.environ["COURSE_SEED"]) == ("1", "netflix", "7")
     out = capsys.readouterr().out
     assert "dataset=netflix" in out and "FAST=True" in out and "seed=7" in out
+
+
+def test_a_test_leaves_the_session_environment_as_it_found_it(monkeypatch):
+    before = {k: os.environ.get(k) for k in ("COURSE_FAST", "COURSE_SEED", "COURSE_DATASET")}
+    with monkeypatch.context() as m:
+        _no_course_env(m)
+        notebook.parameters(True, "netflix", 7)
+    assert {k: os.environ.get(k) for k in before} == before
 
 
 def test_environment_overrides_the_parameters_cell(monkeypatch):
@@ -63,8 +78,7 @@ def test_environment_overrides_the_parameters_cell(monkeypatch):
 
 @pytest.mark.parametrize("fast, dataset, seed", [("yes", "cmu", 1), (True, "cmu", 1.5), (True, " ", 1)])
 def test_parameters_reject_wrong_types(monkeypatch, fast, dataset, seed):
-    for name in ("COURSE_FAST", "COURSE_SEED", "COURSE_DATASET"):
-        monkeypatch.delenv(name, raising=False)
+    _no_course_env(monkeypatch)
     with pytest.raises((TypeError, ValueError)):
         notebook.parameters(fast, dataset, seed)
 
