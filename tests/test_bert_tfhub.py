@@ -31,7 +31,7 @@ def hub_cache() -> Path | None:
     """A TF Hub cache holding the preprocessing model and BERT-Tiny (folders named by SHA-1)."""
     for candidate in (os.environ.get("TFHUB_CACHE_DIR"), SHARED_CACHE):
         if candidate and all((Path(candidate) / hashlib.sha1(h.encode()).hexdigest()).is_dir()
-                             for h in (bh.PREPROCESS_HANDLE, bh.FAST_ENCODER)):
+                             for h in (bh.LEGACY_HANDLES[bh.PREPROCESS_HANDLE], bh.LEGACY_HANDLES[bh.FAST_ENCODER])):
             return Path(candidate)
     return None
 
@@ -51,17 +51,46 @@ def test_encoder_table_and_handles():
     assert list(table.index) == list(bh.ENCODERS)
     assert table.loc["BERT-Tiny", "compute per token (x Tiny)"] == 1
     assert table["params (M)"].is_monotonic_increasing
-    assert bh.FAST_ENCODER.endswith("small_bert/bert_en_uncased_L-2_H-128_A-2/2")
-    assert "small_bert" in bh.DEFAULT_ENCODER
+    # addressed by their Kaggle Models handles, each with its old tfhub.dev name for existing caches
+    assert bh.FAST_ENCODER == "https://www.kaggle.com/models/tensorflow/bert/TensorFlow2/bert-en-uncased-l-2-h-128-a-2/2"
+    assert bh.PREPROCESS_HANDLE.startswith("https://www.kaggle.com/models/tensorflow/bert/TensorFlow2/")
+    assert bh.LEGACY_HANDLES[bh.FAST_ENCODER] == "https://tfhub.dev/tensorflow/small_bert/bert_en_uncased_L-2_H-128_A-2/2"
+    assert bh.LEGACY_HANDLES[bh.PREPROCESS_HANDLE] == "https://tfhub.dev/tensorflow/bert_en_uncased_preprocess/3"
+    assert table.loc["BERT-Small", "handle"] == "bert-en-uncased-l-4-h-512-a-8/2"
 
 
-def test_resolve_handle(monkeypatch):
+def test_resolve_handle(monkeypatch, tmp_path):
     monkeypatch.delenv(bh.ENV_ENCODER, raising=False)
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path))          # an empty cache: the Kaggle handles
     assert bh.resolve_handle(fast=True) == bh.FAST_ENCODER
     assert bh.resolve_handle(fast=False) == bh.DEFAULT_ENCODER
+    assert bh.resolve_preprocess_handle() == bh.PREPROCESS_HANDLE
     assert bh.resolve_handle("https://x/y", fast=True) == "https://x/y"
     monkeypatch.setenv(bh.ENV_ENCODER, "https://tfhub.dev/other/1")
     assert bh.resolve_handle(fast=True) == "https://tfhub.dev/other/1"
+
+
+def test_offline_cache_made_with_tfhub_dev_handles_still_resolves(monkeypatch):
+    """CI's ../shared/tfhub_cache holds its folders under the SHA-1 of the old tfhub.dev handles."""
+    cache = hub_cache()
+    if cache is None:
+        pytest.skip("no offline TF Hub cache (set TFHUB_CACHE_DIR, or put ../shared beside the repository)")
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(cache))
+    monkeypatch.delenv(bh.ENV_ENCODER, raising=False)
+    assert bh.resolve_handle(fast=True) == bh.LEGACY_HANDLES[bh.FAST_ENCODER]
+    assert bh.resolve_preprocess_handle() == bh.LEGACY_HANDLES[bh.PREPROCESS_HANDLE]
+    assert bh.finetune_lr(bh.resolve_handle(fast=True)) == bh.finetune_lr(bh.FAST_ENCODER) == 1e-4
+    for handle in (bh.resolve_handle(fast=True), bh.resolve_preprocess_handle()):
+        assert (cache / hashlib.sha1(handle.encode()).hexdigest() / "saved_model.pb").exists()
+
+
+@pytest.mark.parametrize("error, says", [(OSError("HTTP Error 403: Forbidden"), "403"),
+                                         (OSError("<urlopen error [Errno -3] Temporary failure in name resolution>"),
+                                          "no network"),
+                                         (ValueError("Trying to load a model of incompatible/unknown type"), "damaged")])
+def test_load_failures_say_why_and_what_else_to_do(error, says):
+    message = bh.load_failure_message(bh.FAST_ENCODER, bh.PREPROCESS_HANDLE, error)
+    assert says in message and "05b" in message and bh.FAST_ENCODER in message
 
 
 def test_choose_seq_len():
@@ -119,7 +148,7 @@ TRAIN_SCRIPT = textwrap.dedent("""
         texts.append(f"A story {i} about the " + " ".join(rng.permutation(words[g].split())) + ".")
         y.append([int(g == h) for h in genres])
     y = np.array(y, dtype=np.float32)
-    enc = bh.load_encoder(bh.FAST_ENCODER, seq_len=32)
+    enc = bh.load_encoder(bh.cached_handle(bh.FAST_ENCODER), seq_len=32)
     report["random_reasons"] = enc.random_reasons
     packed = enc.pack(["a short plot", " ".join(["word"] * 100)])
     report["pack_shape"] = list(packed["input_word_ids"].shape)
@@ -195,7 +224,7 @@ def test_keras2_setup(trained):
 
 
 def test_random_encoder_is_detected(trained):
-    marker = (trained.cache / hashlib.sha1(bh.FAST_ENCODER.encode()).hexdigest() / bh.RANDOM_MARKER).exists()
+    marker = (trained.cache / hashlib.sha1(bh.cached_handle(bh.FAST_ENCODER).encode()).hexdigest() / bh.RANDOM_MARKER).exists()
     reasons = " | ".join(trained.report["random_reasons"])
     if marker:
         assert bh.RANDOM_MARKER in reasons and "LayerNorm" in reasons

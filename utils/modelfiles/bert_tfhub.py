@@ -43,17 +43,54 @@ ENV_RANDOM = "COURSE_TFHUB_RANDOM_ENCODER"   # CI sets 1: the cached encoder is 
 ENV_ENCODER = "COURSE_TFHUB_ENCODER"         # overrides the encoder handle
 RANDOM_MARKER = "RANDOM_WEIGHTS_NOT_PRETRAINED.txt"
 
+# TF Hub models live on Kaggle Models now; tfhub.dev handles redirect there. The course addresses them
+# by their Kaggle handles and keeps the old tfhub.dev handle of each (LEGACY_HANDLES): a TF Hub cache
+# folder is named by the SHA-1 of the handle string, so an offline cache made with the old handles
+# (CI's ../shared/tfhub_cache) is found through them (see cached_handle).
+KAGGLE = "https://www.kaggle.com/models/tensorflow/bert/TensorFlow2/"
 HUB = "https://tfhub.dev/tensorflow/"
-PREPROCESS_HANDLE = HUB + "bert_en_uncased_preprocess/3"
+PREPROCESS_HANDLE = KAGGLE + "en-uncased-preprocess/3"
 # name -> (handle, layers, hidden width, attention heads, parameters in millions,
 #          fine-tuning learning rate to start from: smaller models tolerate larger steps)
 ENCODERS = {
-    "BERT-Tiny": (HUB + "small_bert/bert_en_uncased_L-2_H-128_A-2/2", 2, 128, 2, 4.4, 1e-4),
-    "BERT-Mini": (HUB + "small_bert/bert_en_uncased_L-4_H-256_A-4/2", 4, 256, 4, 11.2, 1e-4),
-    "BERT-Small": (HUB + "small_bert/bert_en_uncased_L-4_H-512_A-8/2", 4, 512, 8, 28.8, 5e-5),
-    "BERT-Medium": (HUB + "small_bert/bert_en_uncased_L-8_H-512_A-8/2", 8, 512, 8, 41.4, 5e-5),
-    "BERT-Base": (HUB + "bert_en_uncased_L-12_H-768_A-12/4", 12, 768, 12, 109.5, 3e-5),
+    "BERT-Tiny": (KAGGLE + "bert-en-uncased-l-2-h-128-a-2/2", 2, 128, 2, 4.4, 1e-4),
+    "BERT-Mini": (KAGGLE + "bert-en-uncased-l-4-h-256-a-4/2", 4, 256, 4, 11.2, 1e-4),
+    "BERT-Small": (KAGGLE + "bert-en-uncased-l-4-h-512-a-8/2", 4, 512, 8, 28.8, 5e-5),
+    "BERT-Medium": (KAGGLE + "bert-en-uncased-l-8-h-512-a-8/2", 8, 512, 8, 41.4, 5e-5),
+    "BERT-Base": (KAGGLE + "bert-en-uncased-l-12-h-768-a-12/2", 12, 768, 12, 109.5, 3e-5),
 }
+LEGACY_HANDLES = {
+    PREPROCESS_HANDLE: HUB + "bert_en_uncased_preprocess/3",
+    **{h: HUB + f"small_bert/bert_en_uncased_L-{L}_H-{H}_A-{A}/2" for h, L, H, A, *_ in ENCODERS.values()},
+}
+
+
+def _cache_folder(handle: str) -> Path | None:
+    import hashlib
+
+    cache = os.environ.get("TFHUB_CACHE_DIR")
+    return Path(cache) / hashlib.sha1(handle.encode("utf8")).hexdigest() if cache else None
+
+
+def cached_handle(handle: str) -> str:
+    """``handle``, or its old tfhub.dev name when only that one is in ``TFHUB_CACHE_DIR`` (same model)."""
+    legacy = LEGACY_HANDLES.get(handle)
+    here, old = _cache_folder(handle), _cache_folder(legacy) if legacy else None
+    if here is not None and not here.is_dir() and old is not None and old.is_dir():
+        return legacy
+    return handle
+
+
+def short_name(handle: str) -> str:
+    """A handle without its site prefix, for tables and notes."""
+    return handle.replace(KAGGLE, "").replace(HUB, "").replace("https://", "")
+
+
+def resolve_preprocess_handle() -> str:
+    """The BERT preprocessing model's handle (Kaggle; the cached tfhub.dev name offline)."""
+    return cached_handle(PREPROCESS_HANDLE)
+
+
 FAST_ENCODER = ENCODERS["BERT-Tiny"][0]
 DEFAULT_ENCODER = ENCODERS["BERT-Small"][0]   # fine-tunes in minutes on a Colab GPU
 
@@ -119,7 +156,7 @@ def encoder_table():
     import pandas as pd
 
     base = 2 * 128 ** 2
-    rows = [{"name": name, "handle": h.replace(HUB, ""), "layers": L, "width": H, "heads": A,
+    rows = [{"name": name, "handle": short_name(h), "layers": L, "width": H, "heads": A,
              "params (M)": p, "compute per token (x Tiny)": round(L * H ** 2 / base), "fine-tuning lr": lr}
             for name, (h, L, H, A, p, lr) in ENCODERS.items()]
     return pd.DataFrame(rows).set_index("name")
@@ -128,13 +165,14 @@ def encoder_table():
 def finetune_lr(handle: str) -> float:
     """The learning rate :data:`ENCODERS` suggests for ``handle`` (``DEFAULTS['ft_lr']`` if unknown)."""
     for h, *_, lr in ENCODERS.values():
-        if h == handle:
+        if handle in (h, LEGACY_HANDLES.get(h)):
             return lr
     return DEFAULTS["ft_lr"]
 
 
 def resolve_handle(handle: str | None = None, fast: bool | None = None) -> str:
-    """``handle`` if given, else ``$COURSE_TFHUB_ENCODER``, else BERT-Tiny (FAST) or BERT-Small."""
+    """``handle`` if given, else ``$COURSE_TFHUB_ENCODER``, else BERT-Tiny (FAST) or BERT-Small
+    (Kaggle handles; their cached tfhub.dev names when only those are in ``TFHUB_CACHE_DIR``)."""
     from utils import config
 
     if handle:
@@ -142,7 +180,7 @@ def resolve_handle(handle: str | None = None, fast: bool | None = None) -> str:
     if os.environ.get(ENV_ENCODER):
         return os.environ[ENV_ENCODER]
     fast = config.fast_mode() if fast is None else fast
-    return FAST_ENCODER if fast else DEFAULT_ENCODER
+    return cached_handle(FAST_ENCODER if fast else DEFAULT_ENCODER)
 
 
 # --------------------------------------------------------------------------- random encoder detection
@@ -309,20 +347,36 @@ class HubEncoder:
 
 
 def load_encoder(handle: str | None = None, seq_len: int = DEFAULTS["seq_len"],
-                 preprocess_handle: str = PREPROCESS_HANDLE) -> HubEncoder:
+                 preprocess_handle: str | None = None) -> HubEncoder:
     """The notebook's ``load_hub_models`` (from ``TFHUB_CACHE_DIR`` or the web) in a :class:`HubEncoder`."""
     _imports()
     from utils.lessons.bert_tfhub import load_hub_models
 
     handle = resolve_handle(handle)
+    preprocess_handle = preprocess_handle or resolve_preprocess_handle()
     try:
         preprocessor, encoder = load_hub_models(handle, preprocess_handle)
     except Exception as err:
-        where = os.environ.get("TFHUB_CACHE_DIR")
-        raise RuntimeError(f"Could not load {handle} or {preprocess_handle} ({type(err).__name__}: {err}). "
-                           f"TF Hub needs internet, or TFHUB_CACHE_DIR pointing at a cache that holds them"
-                           f"{f' (it is {where})' if where else ''}.") from err
+        raise RuntimeError(load_failure_message(handle, preprocess_handle, err)) from err
     return HubEncoder.wrap(handle, preprocess_handle, preprocessor, encoder, seq_len)
+
+
+def load_failure_message(handle: str, preprocess_handle: str, err: Exception) -> str:
+    """What went wrong when a TF Hub model would not load, and what to do instead."""
+    text = f"{type(err).__name__}: {err}"
+    where = os.environ.get("TFHUB_CACHE_DIR")
+    if "403" in text or "Forbidden" in text:
+        why = ("the server refused the download (HTTP 403): Kaggle may be asking you to accept the model's "
+               "terms, or a proxy blocks it. Open the handle in a browser once, or point COURSE_TFHUB_ENCODER "
+               "at its tfhub.dev name")
+    elif any(k in text for k in ("URLError", "Name or service not known", "Temporary failure", "timed out",
+                                 "Network is unreachable", "Connection")):
+        why = "there is no network: TF Hub downloads each model once, then reads it from its cache"
+    else:
+        why = "the download or the cache is damaged: delete the model's folder in the TF Hub cache and retry"
+    return (f"Could not load {handle} or {preprocess_handle} ({text}). {why.capitalize()}. TFHUB_CACHE_DIR "
+            f"{'is ' + where if where else 'is not set (TF Hub uses its default cache)'}. Alternative without TF "
+            f"Hub: notebook 05b (KerasHub) teaches the same transfer learning with a pretrained MiniLM.")
 
 
 def choose_seq_len(token_counts, percentile: float = 99, cap: int = DEFAULTS["seq_len"]) -> int:
@@ -438,15 +492,15 @@ def load_predictor(folder) -> BertHubPredictor:
 
 
 def _load_for_benchmark(handle: str | None, fast: bool):
-    chosen = resolve_handle(handle, fast)
+    chosen, tiny = resolve_handle(handle, fast), cached_handle(FAST_ENCODER)
     try:
         return load_encoder(chosen), ""
     except RuntimeError as err:
-        if handle or chosen == FAST_ENCODER:
+        if handle or chosen == tiny:
             raise
         cause = type(err.__cause__ or err).__name__
-        return load_encoder(FAST_ENCODER), (f"could not load {chosen.replace(HUB, '')} ({cause}: no network or "
-                                            f"cache), used {FAST_ENCODER.replace(HUB, '')} instead; ")
+        return load_encoder(tiny), (f"could not load {short_name(chosen)} ({cause}: no network or "
+                                    f"cache), used {short_name(tiny)} instead; ")
 
 
 def benchmark(corpus, fast: bool = False, handle: str | None = None, finetune_run: bool = True,
@@ -521,7 +575,7 @@ def benchmark(corpus, fast: bool = False, handle: str | None = None, finetune_ru
             "device": "GPU" if has_gpu else "CPU",
         }
     prefix = "RANDOM WEIGHTS, NOT A RESULT: " if encoder.is_random else ""
-    figures["notes"] = (f"{prefix}{note}{encoder.handle.replace(HUB, '')}: frozen {DEFAULTS['pooling']}-pooled "
+    figures["notes"] = (f"{prefix}{note}{encoder.handle}: frozen {DEFAULTS['pooling']}-pooled "
                         f"embeddings + head; global threshold tuned on val"
                         + (f"; fine-tuned on {figures['finetuned']['n_train_used']} plots, s/epoch = steady "
                            f"s/step x full-train steps" if finetune_run else ""))
