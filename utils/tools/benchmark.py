@@ -386,6 +386,10 @@ def main(argv=None) -> int:
         if os.environ.get(PARENT_ENV, "").isdigit():
             die_with_parent(int(os.environ[PARENT_ENV]))
         os.environ["COURSE_FAST"] = "1" if args.fast else "0"
+        if args.model in REGISTRY and args.model != "tfidf":     # neural models: TensorFlow without start-up noise
+            from utils.tools.quiet_tf import import_tensorflow
+
+            import_tensorflow()
         run_worker(args.model, args.dataset, args.fast, Path(args.worker))
         return 0
 

@@ -102,6 +102,10 @@ def setup(minimum: dict[str, str] | None = None, colab_packages=(), plots: bool 
         plt.rcParams["figure.figsize"] = (9, 4.5)
     where = "Colab" if IN_COLAB else "local"
     print(f"Python {sys.version.split()[0]} on {where}: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    if "tensorflow" in minimum:   # neural notebooks: load TensorFlow without its C++ start-up noise, say the device
+        from utils.tools.quiet_tf import import_tensorflow
+
+        import_tensorflow(report=True)
     return versions
 
 

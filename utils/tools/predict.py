@@ -258,8 +258,13 @@ def main(argv=None, stdin=None) -> int:
                         help=f"refuse plots longer than this (default {MAX_CHARS:,} characters)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if _manifest_kind(args.model, args.dataset) in LEGACY_KERAS_KINDS:
+    kind = _manifest_kind(args.model, args.dataset)
+    if kind in LEGACY_KERAS_KINDS:
         os.environ["TF_USE_LEGACY_KERAS"] = "1"   # before TensorFlow is first imported
+    if kind not in (None, "tfidf_logreg") and "tensorflow" not in sys.modules:
+        from utils.tools.quiet_tf import import_tensorflow
+
+        import_tensorflow()                       # without TensorFlow's C++ start-up noise
     try:
         text = _read_plot(args, stdin)
         result = predict(text, model=args.model, dataset=args.dataset, threshold=args.threshold,
