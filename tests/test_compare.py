@@ -225,3 +225,42 @@ def test_figures_with_and_without_results(saved):
     for fig in figs:
         assert fig.axes and all(ax.get_title() or not ax.axison for ax in fig.axes if ax.get_label() != "<colorbar>")
         plt.close(fig)
+
+
+def test_reliability_bins_and_ece():
+    rng = np.random.default_rng(1)
+    p = rng.random((4000, 5))
+    y = (rng.random(p.shape) < p).astype(int)                  # calibrated by construction
+    bins = comparison.reliability_bins(y, p)
+    assert len(bins) == 10 and bins["count"].sum() == y.size
+    assert np.allclose(bins["confidence"], np.arange(10) / 10 + 0.05, atol=0.01)
+    assert comparison.expected_calibration_error(y, p) < 0.02
+    assert comparison.expected_calibration_error(y, np.clip(p + 0.2, 0, 1)) > 0.15   # shifted: miscalibrated
+    assert comparison.expected_calibration_error([[1, 0]], [[1.0, 0.0]]) == 0.0      # p = 1 lands in the last bin
+    assert comparison.reliability_bins([[1]], [[0.95]])["count"].iloc[-1] == 1
+
+
+def test_temperature_scaling_recovers_the_temperature():
+    rng = np.random.default_rng(2)
+    z = rng.normal(0, 2, (3000, 4))
+    y = (rng.random(z.shape) < 1 / (1 + np.exp(-z))).astype(int)
+    overconfident = 1 / (1 + np.exp(-3 * z))                    # logits three times too large
+    assert comparison.fit_temperature(y, overconfident) == pytest.approx(3.0, rel=0.1)
+    moderate = np.abs(3 * z) < 15                               # beyond that, the logits are clipped at 1e-7
+    assert np.allclose(comparison.scale_probabilities(overconfident, 3.0)[moderate], 1 / (1 + np.exp(-z[moderate])),
+                       atol=1e-6)
+    assert comparison.binary_cross_entropy(y, comparison.scale_probabilities(overconfident, 3.0)) < \
+        comparison.binary_cross_entropy(y, overconfident)
+    assert np.allclose(comparison.to_logits([0.5, 0.8]), [0.0, np.log(4)])
+
+
+def test_calibration_figures():
+    import matplotlib.pyplot as plt
+
+    bins = comparison.reliability_bins([[1, 0], [0, 0]], [[0.9, 0.2], [0.1, 0.05]])
+    points = pd.DataFrame({"best_f1": [0.2, 0.6], "threshold": [0.1, 0.3]})
+    figs = [plots.plot_reliability({"m": bins}), plots.plot_reliability({}),
+            plots.plot_threshold_vs_best_f1({"m": points}), plots.plot_threshold_vs_best_f1({})]
+    for fig in figs:
+        assert fig.axes and all(ax.get_title() or not ax.axison for ax in fig.axes)
+        plt.close(fig)

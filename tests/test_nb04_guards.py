@@ -85,3 +85,23 @@ def test_reloaded_model_reproduces_the_notebook_probabilities_from_raw_text(data
     raw = corpus.df.set_index("id").loc[list(results["test_ids"][:100]), "text"].tolist()
     predictor = load_predictor(config.models_dir(dataset) / "bilstm_w2v")
     np.testing.assert_allclose(predictor.predict_proba(raw), results["test_prob"][:100], atol=1e-5)
+
+
+def test_bilstm_and_tfidf_are_scored_on_the_same_test_titles(dataset, results, notebook_outputs):
+    """04b compares itself with 03's TF-IDF on the same test titles: in one run both must draw the same subset."""
+    notebook_outputs("03", config.results_dir() / "tfidf_logreg" / "metrics.json")
+    tfidf = load_results("tfidf_logreg", dataset)
+    assert tfidf["metrics"]["fast"] == results["metrics"]["fast"]
+    np.testing.assert_array_equal(tfidf["test_ids"], results["test_ids"])
+    np.testing.assert_array_equal(tfidf["test_true"], results["test_true"])
+
+
+def test_softf1_results_hold_both_cuts_of_the_claim_table(dataset):
+    """The soft-F1 claim table (0.5 vs tuned) is computed from what 04b saved: both cuts must match the saved probabilities."""
+    from utils.evaluation.metrics import evaluate
+
+    soft = load_results("bilstm_w2v_softf1", dataset)
+    for cut, key in ((0.5, "0.5"), (soft["thresholds"]["global"], "global")):
+        scores = evaluate(soft["test_true"], soft["test_prob"], cut)
+        assert scores["micro_f1"] == pytest.approx(soft["metrics"]["test"][key]["micro_f1"])
+        assert scores["macro_f1"] == pytest.approx(soft["metrics"]["test"][key]["macro_f1"])

@@ -176,3 +176,45 @@ def plot_gains(table: pd.DataFrame):
     table[["micro_gain", "macro_gain"]].set_axis(["micro-F1", "macro-F1"], axis=1).plot.bar(ax=ax, rot=30)
     ax.axhline(0, color="black", lw=0.8)
     return _finish(fig, ax, "Per-genre minus global threshold, on test", "model", "change in F1")
+
+
+def plot_threshold_vs_best_f1(points: dict):
+    """Per-genre best threshold against the genre's best F1, one colour per model, with the line threshold = F1 / 2.
+
+    ``points``: ``{model: DataFrame with best_f1 and threshold, one row per genre}``.
+    """
+    import matplotlib.pyplot as plt
+
+    if not points:
+        return empty_figure("No model to show.")
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    for name, table in points.items():
+        ax.scatter(table["best_f1"], table["threshold"], label=name, alpha=0.75)
+    ax.plot([0, 1], [0, 0.5], "k--", label="threshold = F1 / 2 (calibrated model)")
+    ax.axhline(0.5, ls=":", color="grey", label="0.5")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8, loc="upper right")
+    return _finish(fig, ax, "Per-genre F1-optimal threshold vs best F1 (validation)",
+                   "the genre's best F1 on validation", "threshold that reaches it")
+
+
+def plot_reliability(curves: dict, split: str = "test", title: str = ""):
+    """Reliability diagram: observed frequency against mean predicted probability, one line per entry.
+
+    ``curves``: ``{label: DataFrame with confidence, frequency and count, one row per bin}``; empty bins are skipped.
+    """
+    import matplotlib.pyplot as plt
+
+    if not curves:
+        return empty_figure()
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
+    for label, bins in curves.items():
+        used = bins[bins["count"] > 0]
+        ax.plot(used["confidence"], used["frequency"], "o-", label=label, alpha=0.8)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7, loc="upper left")
+    return _finish(fig, ax, title or f"Reliability diagram, every (movie, genre) pair of {split} pooled, 10 bins",
+                   "mean predicted probability in the bin", f"share of the bin's pairs that are true ({split})")

@@ -3,7 +3,7 @@
 
 - :mod:`utils.lessons.bert_tfhub`: BERT from TF Hub on Keras 2: the hub models as layers, masked mean pooling, classifier, fine-tuning (05a)
 - :mod:`utils.lessons.bilstm`: vocabulary, embedding matrix, BiLSTM, weighted BCE and soft-F1 losses, training (04b)
-- :mod:`utils.lessons.comparison`: the model comparison table, per-genre F1, label cardinality and disagreement (notebook 06)
+- :mod:`utils.lessons.comparison`: the model comparison table, per-genre F1, label cardinality, disagreement, calibration (ECE, temperature scaling) (notebook 06)
 - :mod:`utils.lessons.heads`: the classifier head on frozen encoder features and the AdamW warm-up schedule (05a, reused in 05b)
 - :mod:`utils.lessons.minilm`: MiniLM with KerasHub on Keras 3: backbone and tokenizer, masked mean pooling, classifier, tf.data pipeline, fine-tuning (05b)
 - :mod:`utils.lessons.tfidf`: TF-IDF + one-vs-rest logistic regression (notebook 03)
