@@ -218,3 +218,72 @@ def plot_reliability(curves: dict, split: str = "test", title: str = ""):
     ax.legend(fontsize=7, loc="upper left")
     return _finish(fig, ax, title or f"Reliability diagram, every (movie, genre) pair of {split} pooled, 10 bins",
                    "mean predicted probability in the bin", f"share of the bin's pairs that are true ({split})")
+
+
+# ----------------------------------------------------------------------------- notebook 07 (error analysis)
+def plot_confusion_pairs(matrix: pd.DataFrame, model: str = ""):
+    """Heatmap: rows = genre wrongly predicted, columns = a true genre of those movies (counts)."""
+    import matplotlib.pyplot as plt
+
+    if matrix is None or matrix.empty:
+        return empty_figure()
+    n = len(matrix)
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * n + 2), max(5, 0.4 * n + 1.5)))
+    im = ax.imshow(matrix.to_numpy(), cmap="Reds", aspect="auto")
+    ax.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=90)
+    ax.set_yticks(range(n), matrix.index)
+    fig.colorbar(im, ax=ax, label="test movies")
+    return _finish(fig, ax, f"Which genre is predicted wrongly, given a true genre ({model})",
+                   "true genre B (the movie has it)", "predicted genre A (the movie does not have it)")
+
+
+def plot_f1_vs_support(table: pd.DataFrame):
+    """One point per genre per model: test F1 against training examples (log x). Columns: model, genre, n_train, f1."""
+    import matplotlib.pyplot as plt
+
+    if table is None or table.empty:
+        return empty_figure()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for model, rows in table.groupby("model", sort=False):
+        ax.scatter(rows["n_train"], rows["f1"], label=model, alpha=0.75)
+    ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
+    return _finish(fig, ax, "Per-genre test F1 against the number of training examples",
+                   "training movies with the genre (log scale)", "test F1 (global threshold)")
+
+
+def plot_word_contributions(contributions: dict, n: int = 8):
+    """Bar charts, one per genre: ``{genre: [(word, contribution), ...]}`` (green pushes up, red down)."""
+    import matplotlib.pyplot as plt
+
+    if not contributions:
+        return empty_figure("No genre to explain.")
+    fig, axes = plt.subplots(1, len(contributions), figsize=(4.2 * len(contributions), 3.6), squeeze=False)
+    for ax, (genre, pairs) in zip(axes[0], contributions.items()):
+        pairs = sorted(pairs, key=lambda p: abs(p[1]), reverse=True)[:n][::-1]
+        words, values = [p[0] for p in pairs], [p[1] for p in pairs]
+        ax.barh(words, values, color=["tab:green" if v > 0 else "tab:red" for v in values])
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_title(genre)
+        ax.set_xlabel("contribution to the logit")
+    axes[0][0].set_ylabel("word or word pair")
+    fig.suptitle("Which words pushed each predicted genre up (green) or down (red)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_length_curve(curves: dict, dataset: str = ""):
+    """Test micro-F1 against words kept per plot: ``{label: {n_words: score}}``, log-2 x axis."""
+    import matplotlib.pyplot as plt
+
+    if not curves:
+        return empty_figure()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, curve in curves.items():
+        xs = sorted(curve)
+        ax.plot(xs, [curve[x] for x in xs], marker="o", label=label)
+    ax.set_xscale("log", base=2)
+    ax.legend()
+    return _finish(fig, ax, f"How much text is needed ({dataset})",
+                   "words kept per plot (log 2; the last point keeps every word)", "test micro-F1")

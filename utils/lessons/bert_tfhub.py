@@ -59,10 +59,13 @@ def build_model(preprocessor, handle, n_genres, seq_len, trainable=True, pooling
 # --- notebooks/05a_bert_tfhub.ipynb, cell 'finetune-fn'
 def finetune(model, optimizer, texts_train, y_train, texts_val, y_val, epochs=5, batch_size=32, patience=1,
              callbacks=(), verbose=1):
-    """Fit ``model`` on raw texts with binary cross-entropy and early stopping; returns the per-epoch history."""
+    """Fit ``model`` on raw texts (lists or ``tf.data`` batches) with BCE and early stopping; returns the history."""
     model.compile(optimizer=optimizer, loss="binary_crossentropy")
+    if isinstance(texts_train, tf.data.Dataset):   # ready (text, genres) batches: y_* and batch_size unused
+        data = dict(x=texts_train, validation_data=texts_val)
+    else:
+        data = dict(x=tf.constant(list(texts_train)), y=np.asarray(y_train, np.float32), batch_size=batch_size,
+                    validation_data=(tf.constant(list(texts_val)), np.asarray(y_val, np.float32)))
     stop = tf_keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    fit = model.fit(tf.constant(list(texts_train)), np.asarray(y_train, np.float32),
-                    validation_data=(tf.constant(list(texts_val)), np.asarray(y_val, np.float32)),
-                    epochs=epochs, batch_size=batch_size, callbacks=[stop, *callbacks], verbose=verbose)
+    fit = model.fit(**data, epochs=epochs, callbacks=[stop, *callbacks], verbose=verbose)
     return {key: [float(v) for v in values] for key, values in fit.history.items()}

@@ -10,6 +10,7 @@ from collections import Counter
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 PAD, UNK = "", "[UNK]"   # TextVectorization's index 0 (padding) and 1 (unknown word)
 
@@ -154,19 +155,24 @@ def compile_model(model, loss="binary_crossentropy", learning_rate=1e-3, f1_thre
     return model
 
 # --- notebooks/04b_bilstm.ipynb, cell 'train'
-def train(model, x_train, y_train, x_val, y_val, epochs=30, batch_size=64, patience=3, verbose=0):
+def train(model, x_train, y_train, x_val, y_val, epochs=30, batch_size=64, patience=3, verbose=0, callbacks=()):
     """``model.fit`` with early stopping on the validation loss; the best epoch's weights are kept.
 
-    Returns the history: per epoch, loss and micro-F1 on train and val (``val_`` keys) and ``seconds``.
+    ``x_train``/``x_val`` may be ``tf.data`` pipelines of (ids, genres) batches (then ``y_*`` and
+    ``batch_size`` are unused). Returns the history: per epoch, loss and micro-F1 on train and val
+    (``val_`` keys) and ``seconds``. ``callbacks``: extra Keras callbacks (e.g. TensorBoard).
     """
-    y_train, y_val = np.asarray(y_train, np.float32), np.asarray(y_val, np.float32)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
     seconds, clock = [], {}
     timer = keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda epoch, logs: clock.update(start=time.perf_counter()),
         on_epoch_end=lambda epoch, logs: seconds.append(time.perf_counter() - clock["start"]))
-    fit = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
-                    callbacks=[stop, timer], shuffle=True, verbose=verbose)
+    if isinstance(x_train, tf.data.Dataset):   # batched and shuffled by the pipeline itself
+        data = dict(x=x_train, validation_data=x_val)
+    else:
+        data = dict(x=x_train, y=np.asarray(y_train, np.float32), batch_size=batch_size, shuffle=True,
+                    validation_data=(x_val, np.asarray(y_val, np.float32)))
+    fit = model.fit(**data, epochs=epochs, callbacks=[stop, timer, *callbacks], verbose=verbose)
     history = {key: [float(v) for v in values] for key, values in fit.history.items()}
     history["seconds"] = seconds
     return history

@@ -76,11 +76,12 @@ def copy_head(head):
 def finetune(encoder, texts_train, y_train, texts_val, y_val, head=None, hidden=HEAD["hidden"],
              dropout=HEAD["dropout"], epochs=FINETUNE["epochs"], batch_size=FINETUNE["batch_size"],
              lr=FINETUNE["lr"], warmup=FINETUNE["warmup"], weight_decay=FINETUNE["weight_decay"],
-             patience=FINETUNE["patience"], seed=0, verbose=1):
+             patience=FINETUNE["patience"], seed=0, verbose=1, callbacks=()):
     """Fine-tune a fresh copy of ``encoder``'s backbone with a sigmoid head, end to end.
 
     ``head``: start from a copy of this trained head (``None``: a new one). ``encoder`` gives the
-    checkpoint and the token ids and is left untouched. Returns ``(model, history)``.
+    checkpoint and the token ids and is left untouched. ``callbacks``: extra Keras callbacks
+    (e.g. TensorBoard). Returns ``(model, history)``.
     """
     y_train, y_val = np.asarray(y_train, np.float32), np.asarray(y_val, np.float32)
     backbone, _ = load_backbone_and_tokenizer(encoder.checkpoint)
@@ -97,7 +98,7 @@ def finetune(encoder, texts_train, y_train, texts_val, y_val, head=None, hidden=
                   jit_compile=False)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
     timer = epoch_timer(keras)
-    fit = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[stop, timer], verbose=verbose,
+    fit = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[stop, timer, *callbacks], verbose=verbose,
                     shuffle=False)   # train_ds shuffles itself, every epoch
     history = {key: [float(v) for v in values] for key, values in fit.history.items()}
     history.update(seconds=timer.seconds, step_seconds=timer.step_seconds, sequence_length=length)
