@@ -273,7 +273,8 @@ def plot_word_contributions(contributions: dict, n: int = 8):
     return fig
 
 
-def plot_length_curve(curves: dict, dataset: str = ""):
+def plot_length_curve(curves: dict, dataset: str = "",
+                      xlabel: str = "words kept per plot (log 2; the last point keeps every word)"):
     """Test micro-F1 against words kept per plot: ``{label: {n_words: score}}``, log-2 x axis."""
     import matplotlib.pyplot as plt
 
@@ -285,5 +286,4 @@ def plot_length_curve(curves: dict, dataset: str = ""):
         ax.plot(xs, [curve[x] for x in xs], marker="o", label=label)
     ax.set_xscale("log", base=2)
     ax.legend()
-    return _finish(fig, ax, f"How much text is needed ({dataset})",
-                   "words kept per plot (log 2; the last point keeps every word)", "test micro-F1")
+    return _finish(fig, ax, f"How much text is needed ({dataset})", xlabel, "test micro-F1")
