@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +64,7 @@ def seed() -> int:
         raise ValueError(f"COURSE_SEED={raw!r} is not an integer.") from None
 
 
-_DATASET_NAME = __import__("re").compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_DATASET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 CSV_PREFIX = "csv:"
 CSV_SIDECAR_SUFFIX = ".course.json"     # my.csv -> my.csv.course.json: column names, separator, mapping
 _CSV_SOURCES: dict[str, Path] = {}      # csv-<hash> -> the user's file, for this process
@@ -83,16 +84,13 @@ def check_dataset_name(name: str) -> str:
 
 
 def _file_hash(path: Path) -> str:
-    import hashlib
+    """SHA-256 of a file, remembered for its (path, size, mtime) in this process."""
+    from utils.data.download import sha256
 
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
     if key not in _HASHES:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _HASHES[key] = h.hexdigest()
+        _HASHES[key] = sha256(path)
     return _HASHES[key]
 
 

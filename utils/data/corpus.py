@@ -78,7 +78,7 @@ class Corpus:
 
 def load_corpus(dataset: str | None = None, require_clean: bool = False) -> Corpus:
     """Read the processed files of ``dataset`` (default ``COURSE_DATASET``)."""
-    from utils.data.pipeline import is_prepared, read_genres_file
+    from utils.data.pipeline import CLEAN_FILES, files_match, is_prepared, read_genres_file
 
     dataset = config.resolve_dataset(dataset) if dataset else config.dataset_name()
     folder = config.processed_dir(dataset)
@@ -96,7 +96,7 @@ def load_corpus(dataset: str | None = None, require_clean: bool = False) -> Corp
     if df["split"].isna().any():
         raise CorpusNotPrepared(f"{folder}/split.csv does not cover every movie: re-run notebook 01.")
     clean_path = folder / "clean.parquet"
-    if is_prepared(dataset, need_clean=True):
+    if files_match(folder, CLEAN_FILES):          # notebook 01's files were checked above
         df = df.merge(pd.read_parquet(clean_path), on="id", how="left")
     elif require_clean:
         raise CorpusNotPrepared(f"{clean_path} is missing: run notebook 02 (text cleaning) first.")

@@ -33,6 +33,7 @@ import pandas as pd
 
 from utils import config
 from utils.data.datasets import genre_source, load_dataset
+from utils.data.download import sha256
 from utils.data.genres import genre_counts, map_genres, select_genres
 from utils.files import atomic_write_bytes, atomic_write_json
 from utils.data.splits import binarize, make_split, save_split
@@ -78,14 +79,6 @@ def restrict_to_genres(df: pd.DataFrame, genres: list[str], verbose: bool = True
     return out.loc[keep].reset_index(drop=True)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def source_hash(df: pd.DataFrame) -> str:
     """SHA-256 of the raw table a prepared set comes from (ids, texts, genres in order)."""
     h = hashlib.sha256()
@@ -106,7 +99,7 @@ def read_manifest(folder: Path) -> dict | None:
 def _write_manifest(folder: Path, names, source: str | None = None) -> None:
     """Record ``names`` (sizes and hashes, as they are now on disk) in the manifest, last."""
     old = read_manifest(folder) or {}
-    files = {n: {"size": (folder / n).stat().st_size, "sha256": _sha256(folder / n)} for n in names}
+    files = {n: {"size": (folder / n).stat().st_size, "sha256": sha256(folder / n)} for n in names}
     atomic_write_json(folder / MANIFEST, {"version": PREPARE_VERSION, "source_sha256": source or old.get("source_sha256"),
                                           "written": time.strftime("%Y-%m-%d %H:%M:%S"), "files": files})
 
@@ -147,7 +140,7 @@ def clean_table(df: pd.DataFrame, verbose: bool = True) -> pd.DataFrame:
 def save_clean(clean: pd.DataFrame, dataset: str, folder: Path | None = None) -> None:
     """Write ``clean.parquet``, then add it to the manifest of the labelled files it cleans."""
     folder = Path(folder or config.processed_dir(dataset))
-    if not _matches(folder, LABELLED_FILES):
+    if not files_match(folder, LABELLED_FILES):
         raise ValueError(f"{folder} has no complete set of notebook 01's files to clean: run notebook 01 "
                          f"(or utils.data.pipeline.prepare) first.")
     buf = io.BytesIO()
@@ -160,7 +153,8 @@ LABELLED_FILES = ("movies.parquet", "genres.json", "split.csv")  # notebook 01
 CLEAN_FILES = ("clean.parquet",)                                  # notebook 02
 
 
-def _matches(folder: Path, names) -> bool:
+def files_match(folder: Path, names) -> bool:
+    """Whether ``names`` in ``folder`` are exactly the files its manifest lists (version, sizes, SHA-256)."""
     manifest = read_manifest(folder)
     if manifest is None or manifest.get("version") != PREPARE_VERSION:
         return False
@@ -168,7 +162,7 @@ def _matches(folder: Path, names) -> bool:
         entry, path = manifest["files"].get(name), folder / name
         if not isinstance(entry, dict) or not path.is_file() or path.stat().st_size != entry.get("size"):
             return False
-        if _sha256(path) != entry.get("sha256"):
+        if sha256(path) != entry.get("sha256"):
             return False
     return True
 
@@ -176,7 +170,7 @@ def _matches(folder: Path, names) -> bool:
 def is_prepared(dataset: str | None = None, need_clean: bool = True) -> bool:
     """Whether notebook 01's files (and, with ``need_clean``, notebook 02's) are complete and
     exactly those the manifest lists (sizes and hashes)."""
-    return _matches(config.processed_dir(dataset), LABELLED_FILES + (CLEAN_FILES if need_clean else ()))
+    return files_match(config.processed_dir(dataset), LABELLED_FILES + (CLEAN_FILES if need_clean else ()))
 
 
 def _swap_into_place(tmp: Path, folder: Path) -> None:

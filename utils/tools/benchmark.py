@@ -212,7 +212,7 @@ def run_worker(model: str, dataset: str, fast: bool, out: Path) -> None:
 # --------------------------------------------------------------------------- parent
 
 
-def _tree_rss_mb(proc) -> float:
+def tree_rss_mb(proc) -> float:
     """Current resident memory of ``proc`` and all its descendants, in MiB."""
     import psutil
 
@@ -255,7 +255,7 @@ def run_model(model: str, dataset: str, fast: bool, timeout: float | None = None
         peak = 0.0
         try:
             while child.poll() is None:
-                peak = max(peak, _tree_rss_mb(proc))
+                peak = max(peak, tree_rss_mb(proc))
                 if timeout is not None and time.perf_counter() - start > timeout:
                     child.kill()
                     child.wait()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +61,7 @@ def saved_models(dataset: str | None = None) -> list[str]:
     return sorted(p.parent.name for p in folder.glob(f"*/{MANIFEST}")) if folder.is_dir() else []
 
 
-_SAFE_NAME = __import__("re").compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 def resolve_model_dir(model: str | os.PathLike | None = None, dataset: str | None = None) -> Path:

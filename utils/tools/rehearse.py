@@ -97,20 +97,14 @@ def write_corpus(folder: Path, scale: float = 1.0, seed: int = 0) -> Path:
 
 
 def _peak_rss_mb(proc: subprocess.Popen, stop: threading.Event, box: dict) -> None:
+    """Sample the memory of ``proc``'s whole process tree (the benchmark's probe) until ``stop``."""
     import psutil
+
+    from utils.tools.benchmark import tree_rss_mb
 
     root = psutil.Process(proc.pid)
     while not stop.is_set():
-        total = 0
-        try:
-            for p in [root, *root.children(recursive=True)]:
-                try:
-                    total += p.memory_info().rss
-                except psutil.Error:
-                    pass
-        except psutil.Error:
-            break
-        box["peak"] = max(box.get("peak", 0), total / 2**20)
+        box["peak"] = max(box.get("peak", 0.0), tree_rss_mb(root))
         stop.wait(0.5)
 
 
