@@ -175,17 +175,64 @@ def test_embedding_matrix_copies_vectors_and_handles_oov():
         bilstm.embedding_matrix(vocab, kv, oov="mean")
 
 
-def test_word2vec_is_reproducible_and_rejects_unknown_settings():
+def test_word2vec_is_reproducible_with_one_worker_and_rejects_unknown_settings():
     texts, _ = synthetic(80, seed=1)
     tokens = [t.split() for t in model_files.prepare_texts(texts)]
-    wv1 = train_word2vec(tokens, seed=7, vector_size=16, epochs=3)
-    wv2 = train_word2vec(tokens, seed=7, vector_size=16, epochs=3)
+    wv1 = train_word2vec(tokens, seed=7, workers=1, vector_size=16, epochs=3)
+    wv2 = train_word2vec(tokens, seed=7, workers=1, vector_size=16, epochs=3)
     assert wv1.vector_size == 16 and "ghost" in wv1
     np.testing.assert_allclose(wv1["ghost"], wv2["ghost"])
     with pytest.raises(ValueError, match="Unknown word2vec settings"):
         train_word2vec(tokens, size=16)
     with pytest.raises(ValueError, match="non-empty"):
         train_word2vec([[], []])
+
+
+def test_word2vec_epochs_follow_the_token_budget():
+    from utils.lessons.word2vec import W2V_SETTINGS, word2vec_epochs
+
+    assert word2vec_epochs(150_000) == 30                       # Netflix: every pass
+    assert word2vec_epochs(8_200_000) == 5                      # CMU: the floor of 5 passes
+    assert word2vec_epochs(2_000_000) == 10                     # 20 M tokens read in all
+    assert word2vec_epochs(2_000_000, epochs=3) == 3            # never more than asked
+    assert word2vec_epochs(0) == 30
+    assert W2V_SETTINGS["epochs"] == 30 and W2V_SETTINGS["token_budget"] == 20_000_000
+
+
+def test_bucketed_batches_hold_every_plot_once_cut_to_their_longest():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 60, 500)
+    x = np.zeros((500, 60), dtype=np.int32)
+    for i, n in enumerate(lengths):
+        x[i, :n] = rng.integers(2, 99, n)
+    x[:, 0] = np.arange(500) + 2                      # first token = a row id, to find each plot again
+    y = rng.random((500, 3)) < 0.3
+    ds = bilstm.make_dataset(x, y, batch_size=32, seed=1)
+    seen, positions = [], 0
+    for ids, labels in ds:
+        ids = ids.numpy()
+        real = (ids != 0).sum(axis=1)
+        assert ids.shape[1] == real.max()             # cut to the longest plot of the batch
+        assert real.max() - real.min() < 30           # similar lengths share a batch
+        rows = ids[:, 0] - 2
+        np.testing.assert_array_equal(labels.numpy(), y[rows].astype(np.float32))
+        np.testing.assert_array_equal(ids, x[rows, : ids.shape[1]])
+        seen.extend(rows.tolist())
+        positions += ids.size
+    assert sorted(seen) == list(range(500))            # every plot exactly once per epoch
+    assert len(ds) == len(list(ds))                    # the cardinality Keras is told is right
+    assert positions < 0.7 * x.size                    # far less padding than fixed-length batches
+    plain = bilstm.make_dataset(x, y, batch_size=32, bucket=False)
+    assert {b.shape[1] for b, _ in plain} == {60}
+
+
+def test_training_rows_budget():
+    np.testing.assert_array_equal(bilstm.training_rows(50, None), np.arange(50))
+    np.testing.assert_array_equal(bilstm.training_rows(50, 80), np.arange(50))
+    rows = bilstm.training_rows(1000, 100, seed=3)
+    assert len(rows) == 100 == len(set(rows)) and (np.diff(rows) > 0).all() and rows.max() < 1000
+    np.testing.assert_array_equal(rows, bilstm.training_rows(1000, 100, seed=3))
+    assert not np.array_equal(rows, bilstm.training_rows(1000, 100, seed=4))
 
 
 # --------------------------------------------------------------------------- word vectors on disk (04a -> 04b)

@@ -25,9 +25,11 @@ SETTINGS = {
     "dropout": 0.5,          # share of the summary zeroed at random during training
     "learning_rate": 1e-3,   # Adam, constant (no schedule)
     "batch_size": 64,
-    "epochs": 30,            # at most: early stopping usually ends sooner
+    "bucket_by_length": True,  # batch plots of similar length and cut each batch to its longest plot
+    "epochs": 15,            # the epoch budget: at most 15 passes; early stopping usually ends sooner
     "patience": 3,           # epochs without a better validation loss before stopping
     "f1_threshold": 0.5,     # cut-off of the per-epoch micro-F1 curve (not the tuned threshold)
+    "cpu_train_plots": 12_000,  # without a GPU, train on at most this many training plots (None: all)
 }
 FAST_SETTINGS = {"epochs": 12, "patience": 2}   # FAST mode: fewer epochs on the small subset
 
@@ -128,15 +130,16 @@ def log_odds(y, eps=1e-3):
     return np.log(f / (1 - f)).astype(np.float32)
 
 
-def build_model(matrix, n_genres, sequence_length, trainable=True, lstm_units=64, dropout=0.5,
+def build_model(matrix, n_genres, sequence_length=None, trainable=True, lstm_units=64, dropout=0.5,
                 output_bias=None, seed=42):
     """token ids -> Embedding (rows of ``matrix``) -> Bidirectional(LSTM) -> Dropout -> sigmoid per genre.
 
-    ``output_bias``: the genres' starting biases (``log_odds(y_train)``); zeros if ``None``.
+    ``sequence_length``: ``None`` (any length: bucketed batches are cut to their longest plot) or a
+    fixed input length. ``output_bias``: the genres' starting biases (``log_odds(y_train)``); zeros if ``None``.
     The LSTM keeps Keras' defaults, which the GPU's cuDNN kernel needs (section 11).
     """
     matrix = np.asarray(matrix, dtype=np.float32)
-    inputs = keras.Input(shape=(int(sequence_length),), dtype="int32", name="token_ids")
+    inputs = keras.Input(shape=(sequence_length and int(sequence_length),), dtype="int32", name="token_ids")
     embedding = keras.layers.Embedding(matrix.shape[0], matrix.shape[1], mask_zero=True,
                                        trainable=trainable, name="word2vec")
     x = embedding(inputs)              # (batch, sequence_length, 100), padding masked
@@ -168,7 +171,7 @@ def train(model, x_train, y_train, x_val, y_val, epochs=30, batch_size=64, patie
         on_epoch_begin=lambda epoch, logs: clock.update(start=time.perf_counter()),
         on_epoch_end=lambda epoch, logs: seconds.append(time.perf_counter() - clock["start"]))
     if isinstance(x_train, tf.data.Dataset):   # batched and shuffled by the pipeline itself
-        data = dict(x=x_train, validation_data=x_val)
+        data = dict(x=x_train, validation_data=x_val, shuffle=False)   # the pipeline shuffles
     else:
         data = dict(x=x_train, y=np.asarray(y_train, np.float32), batch_size=batch_size, shuffle=True,
                     validation_data=(x_val, np.asarray(y_val, np.float32)))
@@ -189,6 +192,44 @@ def summarize(history):
 def predict_proba(model, x, batch_size=256):
     """Probabilities (texts x genres) for int sequences ``x``."""
     return np.asarray(model.predict(np.asarray(x), batch_size=batch_size, verbose=0), dtype=np.float32)
+
+# --- notebooks/04b_bilstm.ipynb, cell 'tfdata'
+def real_lengths(ids):
+    """Tokens per row of right-padded id sequences (padding is id 0)."""
+    return tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=-1)
+
+
+def trim(ids, labels):
+    """Cut a batch of right-padded sequences to its longest row (at least 1 position)."""
+    return ids[:, : tf.maximum(tf.reduce_max(real_lengths(ids)), 1)], labels
+
+
+def make_dataset(x, y, batch_size, seed=None, bucket=True):
+    """Arrays -> tf.data batches of (ids, genres): cached, reshuffled every epoch if ``seed``, prefetched.
+
+    ``bucket``: batches of plots of similar length (buckets at the deciles of the lengths), each
+    cut to its longest plot, so the LSTM reads little padding.
+    """
+    x, y = np.asarray(x), np.asarray(y, np.float32)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
+    if seed is not None:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    if not bucket:
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    lengths = (x != 0).sum(axis=1)
+    bounds = sorted({int(b) for b in np.percentile(lengths, range(10, 100, 10))} - {0})
+    ds = ds.bucket_by_sequence_length(lambda ids, labels: real_lengths(ids), bounds,
+                                      [batch_size] * (len(bounds) + 1))
+    per_bucket = np.bincount(np.searchsorted(bounds, lengths, side="right"), minlength=len(bounds) + 1)
+    n_batches = int(np.ceil(per_bucket / batch_size).sum())
+    return ds.map(trim).apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
+
+# --- notebooks/04b_bilstm.ipynb, cell 'training-rows'
+def training_rows(n_train, limit=None, seed=42):
+    """Indices of the training plots to train on: all, or a seeded random ``limit`` of them (sorted)."""
+    if limit is None or n_train <= limit:
+        return np.arange(n_train)
+    return np.sort(np.random.default_rng(seed).choice(n_train, int(limit), replace=False))
 
 # --- notebooks/04b_bilstm.ipynb, cell 'soft-f1'
 @keras.saving.register_keras_serializable(package="course_bilstm")

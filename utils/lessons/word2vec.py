@@ -5,6 +5,8 @@ Written in notebooks/04a_word2vec.ipynb; edit the notebook, then run ``python -m
 """
 
 # --- notebooks/04a_word2vec.ipynb, cell 'word2vec'
+import os
+
 from gensim.models import Word2Vec
 
 # Chosen for a corpus of a few thousand to tens of thousands of plots (reasons above; exercises 1-3).
@@ -13,15 +15,26 @@ W2V_SETTINGS = {
     "window": 5,         # context words on each side: topical neighbours (2 gives grammatical ones)
     "min_count": 2,      # drop words seen once: one context cannot place a word
     "sg": 1,             # skip-gram (1) rather than CBOW (0): better for rare words, small corpora
-    "epochs": 30,        # passes over the plots: a small corpus needs many
+    "epochs": 30,        # passes over the plots at most: a small corpus needs many ...
+    "token_budget": 20_000_000,  # ... but stop near this many tokens read in all (at least 5 passes)
 }
 
 
-def train_word2vec(token_lists, seed=42, workers=1, **settings):
+def word2vec_epochs(n_tokens, epochs=30, token_budget=20_000_000):
+    """Passes over a corpus of ``n_tokens``: ``epochs``, fewer once they would read ``token_budget`` tokens.
+
+    Netflix's 150 thousand training tokens get all 30 passes; CMU's 8 million get 5 (gensim's default,
+    the floor), which is minutes on a laptop instead of an hour.
+    """
+    return int(max(min(epochs, 5), min(epochs, -(-token_budget // max(int(n_tokens), 1)))))
+
+
+def train_word2vec(token_lists, seed=42, workers=None, **settings):
     """Word2vec on tokenized *training* plots; returns the word vectors (gensim ``KeyedVectors``).
 
-    ``settings`` override :data:`W2V_SETTINGS`. One worker thread and a fixed ``seed`` make the
-    vectors reproducible; more threads are faster but change the vectors from run to run.
+    ``settings`` override :data:`W2V_SETTINGS`. ``workers`` threads (default: every CPU core) are
+    fast, but the order of their updates, hence the vectors, changes a little from run to run;
+    ``workers=1`` with a fixed ``seed`` gives the same vectors every time.
     """
     unknown = set(settings) - set(W2V_SETTINGS)
     if unknown:
@@ -30,15 +43,16 @@ def train_word2vec(token_lists, seed=42, workers=1, **settings):
     token_lists = [list(tokens) for tokens in token_lists]
     if not any(token_lists):
         raise ValueError("word2vec needs at least one non-empty tokenized plot.")
+    epochs = word2vec_epochs(sum(map(len, token_lists)), s["epochs"], s["token_budget"])
     model = Word2Vec(
         sentences=token_lists,
         vector_size=s["vector_size"],
         window=s["window"],
         min_count=s["min_count"],
         sg=s["sg"],
-        epochs=s["epochs"],
+        epochs=epochs,
         negative=5,          # noise words per real (word, context) pair: gensim's default
         seed=seed,
-        workers=workers,
+        workers=workers or min(os.cpu_count() or 1, 8),   # gensim gains little beyond 8 threads
     )
     return model.wv

@@ -42,11 +42,13 @@ from utils.lessons.bilstm import (
     compile_model,
     embedding_matrix,
     log_odds,
+    make_dataset,
     make_loss,
     make_vectorizer,
     predict_proba,
     summarize,
     train,
+    training_rows,
     vectorize,
 )
 from utils.modelfiles.predictor import Predictor
@@ -94,11 +96,13 @@ class Trained:
 
 
 def fit(train_texts, y_train, val_texts, y_val, loss="bce", seed: int = 42, verbose: int = 0,
-        wv=None, w2v: dict | None = None, **params) -> Trained:
+        wv=None, w2v: dict | None = None, gpu: bool | None = None, **params) -> Trained:
     """Notebook 04b's recipe on *cleaned* texts: word2vec, vocabulary, sequences, model, training.
 
     ``params`` override :data:`utils.lessons.bilstm.SETTINGS`; ``w2v`` overrides notebook 04a's
-    ``W2V_SETTINGS``; pass ``wv`` to reuse word vectors already trained.
+    ``W2V_SETTINGS``; pass ``wv`` to reuse word vectors already trained. Without a GPU (``gpu``:
+    detected when ``None``) the network trains on at most ``cpu_train_plots`` of the training plots,
+    as in the notebook.
     """
     from utils import config
 
@@ -106,6 +110,10 @@ def fit(train_texts, y_train, val_texts, y_val, loss="bce", seed: int = 42, verb
     if unknown:
         raise ValueError(f"Unknown settings {sorted(unknown)}; known: {sorted(SETTINGS)}.")
     p = {**SETTINGS, **params}
+    if gpu is None:
+        import tensorflow as tf
+
+        gpu = bool(tf.config.list_physical_devices("GPU"))
     config.set_seeds(seed)
     tokens = [t.split() for t in train_texts]
     if wv is None:
@@ -116,15 +124,20 @@ def fit(train_texts, y_train, val_texts, y_val, loss="bce", seed: int = 42, verb
     length = choose_sequence_length(tokens, p["percentile"], p["max_length"])
     vectorizer = make_vectorizer(vocabulary, length)
     x_train, x_val = vectorize(vectorizer, train_texts), vectorize(vectorizer, val_texts)
+    rows = training_rows(len(x_train), None if gpu else p["cpu_train_plots"], seed)
+    x_train, y_train = x_train[rows], np.asarray(y_train)[rows]
+    train_ds = make_dataset(x_train, y_train, p["batch_size"], seed=seed, bucket=p["bucket_by_length"])
+    val_ds = make_dataset(x_val, y_val, p["batch_size"], bucket=p["bucket_by_length"])
     matrix, info = embedding_matrix(vocabulary, wv, seed=seed)
     config.set_seeds(seed)
-    model = build_model(matrix, np.asarray(y_train).shape[1], length, trainable=p["trainable"],
+    model = build_model(matrix, np.asarray(y_train).shape[1], trainable=p["trainable"],
                         lstm_units=p["lstm_units"], dropout=p["dropout"], output_bias=log_odds(y_train),
                         seed=seed)
     compile_model(model, make_loss(loss, y_train), p["learning_rate"], p["f1_threshold"])
-    history = train(model, x_train, y_train, x_val, y_val, epochs=p["epochs"], batch_size=p["batch_size"],
-                    patience=p["patience"], verbose=verbose)
+    history = train(model, train_ds, None, val_ds, None, epochs=p["epochs"], patience=p["patience"],
+                    verbose=verbose)
     info = {k: v for k, v in info.items() if k != "oov_words"}
+    info["trained_on"] = int(len(rows))
     return Trained(model, vocabulary, length, history, info, wv)
 
 
@@ -237,6 +250,7 @@ def benchmark(corpus, fast: bool = False, loss="bce", **params) -> dict:
     from utils import config
     from utils.evaluation.metrics import evaluate
     from utils.evaluation.results import choose_thresholds
+    from utils.data import word_vectors
     from utils.lessons.word2vec import W2V_SETTINGS, train_word2vec
 
     seed = config.seed()
@@ -249,7 +263,14 @@ def benchmark(corpus, fast: bool = False, loss="bce", **params) -> dict:
     y_train, y_val, y_test = (corpus.y(s) for s in ("train", "val", "test"))
     clean_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    wv = train_word2vec([t.split() for t in x_train], seed=seed)
+    w2v_key = {**W2V_SETTINGS, "seed": seed}     # the same file notebook 04a writes and 04b reads
+    w2v_path = word_vectors.vectors_path(x_train, w2v_key, corpus.dataset)
+    wv = word_vectors.load_vectors(w2v_path)
+    w2v_cached = wv is not None
+    if wv is None:
+        wv = train_word2vec([t.split() for t in x_train], seed=seed)
+        word_vectors.save_vectors(w2v_path, wv, meta={"dataset": corpus.dataset, "fast": fast,
+                                                      "texts": len(x_train), "settings": w2v_key})
     w2v_seconds = time.perf_counter() - start
     trained = fit(x_train, y_train, x_val, y_val, loss=loss, seed=seed, wv=wv, **params)
     start = time.perf_counter()
@@ -271,7 +292,8 @@ def benchmark(corpus, fast: bool = False, loss="bce", **params) -> dict:
         "steady_seconds_per_epoch": round(s["seconds_per_epoch"], 2),
         "first_epoch_seconds": round(s["first_epoch_seconds"], 2),
         "train_seconds": round(w2v_seconds + s["train_seconds"], 2),
-        "word2vec_seconds": round(w2v_seconds, 2),
+        "word2vec_seconds": round(w2v_seconds, 2), "word2vec_cached": w2v_cached,
+        "trained_on": trained.embedding_info.get("trained_on"),
         "network_seconds": round(s["train_seconds"], 2),
         "clean_seconds": round(clean_seconds, 2),
         "predict_seconds": round(predict_seconds, 2),
