@@ -90,7 +90,11 @@ def test_command_line_exit_code(course, tmp_path, capsys):
 
 
 def test_full_cmu_run_on_a_cpu_is_refused_unless_asked(tmp_path, monkeypatch):
+    from utils.tools import costs
+
     monkeypatch.setattr(config, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(costs, "COSTS", {"01": {"cmu": 0.5}, "03": {"cmu": 2.5}, "04b": {"cmu": 180},
+                                         "05b": {"cmu": 66}, "06": {"cmu": 1}})
     lines = []
     with pytest.raises(ValueError, match="--yes"):
         run_course.check_budget(["01", "04b", "05b"], fast=False, dataset="cmu", gpu=False, log=lines.append)

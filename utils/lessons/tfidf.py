@@ -22,8 +22,10 @@ def sort_indices(X):
 
 
 def build_pipeline(C=10.0, ngram_range=(1, 2), min_df=2, max_df=0.9, max_features=200_000,
-                   sublinear_tf=True, class_weight=None, n_jobs=None, seed=0):
-    """Unfitted TF-IDF -> one logistic regression per genre (``n_jobs=-1``: genres in parallel)."""
+                   sublinear_tf=True, class_weight=None, n_jobs=None, seed=0, verbose=0):
+    """Unfitted TF-IDF -> one logistic regression per genre (``n_jobs=-1``: genres in parallel).
+
+    ``verbose=5``: joblib reports the genres fitted so far (progress on a big corpus)."""
     vectorizer = TfidfVectorizer(token_pattern=r"\S+", lowercase=False, ngram_range=tuple(ngram_range),
                                  min_df=min_df, max_df=max_df, max_features=max_features,
                                  sublinear_tf=sublinear_tf, dtype=np.float32)
@@ -31,7 +33,7 @@ def build_pipeline(C=10.0, ngram_range=(1, 2), min_df=2, max_df=0.9, max_feature
                                 random_state=seed)
     return Pipeline([("tfidf", vectorizer),
                      ("sort", FunctionTransformer(sort_indices, accept_sparse=True)),
-                     ("logreg", OneVsRestClassifier(logreg, n_jobs=n_jobs))])
+                     ("logreg", OneVsRestClassifier(logreg, n_jobs=n_jobs, verbose=verbose))])
 
 # --- notebooks/03_tfidf_logistic_baseline.ipynb, cell 'fit-fn'
 def fit(texts, y, **settings):

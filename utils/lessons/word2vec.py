@@ -8,6 +8,7 @@ Written in notebooks/04a_word2vec.ipynb; edit the notebook, then run ``python -m
 import os
 
 from gensim.models import Word2Vec
+from gensim.models.callbacks import CallbackAny2Vec
 
 # Chosen for a corpus of a few thousand to tens of thousands of plots (reasons above; exercises 1-3).
 W2V_SETTINGS = {
@@ -29,12 +30,27 @@ def word2vec_epochs(n_tokens, epochs=30, token_budget=20_000_000):
     return int(max(min(epochs, 5), min(epochs, -(-token_budget // max(int(n_tokens), 1)))))
 
 
-def train_word2vec(token_lists, seed=42, workers=None, **settings):
+class EpochBar(CallbackAny2Vec):
+    """A progress bar with one step per word2vec pass (gensim calls it after each epoch)."""
+
+    def __init__(self, epochs):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=epochs, desc="word2vec", unit="pass")
+
+    def on_epoch_end(self, model):
+        self.bar.update(1)
+
+    def on_train_end(self, model):
+        self.bar.close()
+
+
+def train_word2vec(token_lists, seed=42, workers=None, progress=False, **settings):
     """Word2vec on tokenized *training* plots; returns the word vectors (gensim ``KeyedVectors``).
 
     ``settings`` override :data:`W2V_SETTINGS`. ``workers`` threads (default: every CPU core) are
     fast, but the order of their updates, hence the vectors, changes a little from run to run;
-    ``workers=1`` with a fixed ``seed`` gives the same vectors every time.
+    ``workers=1`` with a fixed ``seed`` gives the same vectors every time. ``progress``: a bar per pass.
     """
     unknown = set(settings) - set(W2V_SETTINGS)
     if unknown:
@@ -54,5 +70,6 @@ def train_word2vec(token_lists, seed=42, workers=None, **settings):
         negative=5,          # noise words per real (word, context) pair: gensim's default
         seed=seed,
         workers=workers or min(os.cpu_count() or 1, 8),   # gensim gains little beyond 8 threads
+        callbacks=[EpochBar(epochs)] if progress else (),
     )
     return model.wv

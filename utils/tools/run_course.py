@@ -24,10 +24,6 @@ from utils import config
 from utils.tools.colab import notebook_files
 
 RUNS_DIR = config.ROOT / "runs"
-# Minutes per notebook in FULL mode on the CMU corpus, on a 2-core CPU without a GPU, from the CMU-scale
-# dress rehearsal (python -m utils.rehearse; issue table: synthetic plots, contended CPU, so upper bounds).
-# A newer rehearsal at scale 1 (results/rehearsal/cmu-scale1.jsonl) replaces these numbers.
-CPU_MINUTES_CMU = {"01": 0.5, "02": 3, "03": 2.5, "04a": 55, "04b": 180, "05a": 120, "05b": 66, "06": 1}
 HOURS_WITHOUT_ASKING = 1.0
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 SLOW_CELL_S = 60.0  # cells slower than this are reported while the notebook runs
@@ -182,10 +178,16 @@ def has_gpu() -> bool:
 
 
 def cmu_cpu_minutes(prefixes) -> dict[str, float]:
-    """Expected minutes of each notebook, full mode on CMU on a 2-core CPU (latest full-scale rehearsal wins)."""
+    """Expected minutes of each notebook, full mode on CMU on a 2-core CPU.
+
+    The course's cost table (:mod:`utils.tools.costs`, from the dress rehearsal), replaced by your own
+    full-scale rehearsal (``results/rehearsal/cmu-scale1.jsonl``) where there is one.
+    """
     import json
 
-    minutes = dict(CPU_MINUTES_CMU)
+    from utils.tools.costs import cmu_cpu_minutes as measured
+
+    minutes = measured()
     log = config.RESULTS_DIR / "rehearsal" / "cmu-scale1.jsonl"
     if log.exists():
         for line in log.read_text(encoding="utf-8").splitlines():

@@ -1,0 +1,58 @@
+"""The cost table: one set of figures, shown the same in README.md, every notebook and the runner."""
+import json
+
+import pytest
+
+from utils import config
+from utils.tools import costs, run_course
+from utils.tools.colab import notebook_files
+
+
+def test_every_notebook_has_figures_and_shows_them():
+    files = notebook_files(config.NOTEBOOKS_DIR)
+    assert {p.name.split("_")[0] for p in files} <= set(costs.COSTS)
+    assert costs.stale() == [], "run: python -m utils.costs --write"
+    for path in files:
+        first = "".join(json.loads(path.read_text(encoding="utf-8"))["cells"][0]["source"])
+        assert first.index(costs.BEGIN) < first.index("What a run costs") < first.index(costs.END)
+
+
+def test_every_notebook_fits_the_class_budget_on_cmu():
+    """The issue's goals: each notebook <= 60 min on the 2-core CPU, <= 20 min on a T4; 04a + 04b <= 45 min."""
+    for prefix, c in costs.COSTS.items():
+        assert c["cmu"] is not None and c["cmu"] <= 60, prefix
+        assert c["t4_cmu"] is not None and c["t4_cmu"] <= 20, prefix
+    assert costs.COSTS["04a"]["cmu"] + costs.COSTS["04b"]["cmu"] <= 45
+
+
+def test_minutes_format():
+    assert costs.minutes(None) == "–" and costs.minutes(0.4) == "< 1 min"
+    assert costs.minutes(12.4) == "12 min" and costs.minutes(150) == "2.5 h"
+
+
+def test_stale_tables_are_found_and_rewritten(tmp_path, monkeypatch):
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    cell = {"cell_type": "markdown", "metadata": {}, "source": [f"# 01\n{costs.BEGIN}\nold\n{costs.END}\nrest"]}
+    (nb_dir / "01_x.ipynb").write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4,
+                                                   "nbformat_minor": 5}))
+    (tmp_path / "README.md").write_text(f"top\n{costs.BEGIN}\nold\n{costs.END}\nbottom\n")
+    monkeypatch.setattr(config, "ROOT", tmp_path)
+    monkeypatch.setattr(config, "NOTEBOOKS_DIR", nb_dir)
+    monkeypatch.setattr(costs, "COSTS", {"01": {"fast": 0.5, "netflix": 2, "cmu": 30, "t4_fast": 0.5,
+                                                "t4_cmu": 5, "cmu_peak_gb": 1.2}})
+    assert costs.stale() == ["README.md", "01_x.ipynb"]
+    assert costs.main(["--check"]) == 1
+    assert costs.stale(write=True) == ["README.md", "01_x.ipynb"] and costs.stale() == []
+    readme = (tmp_path / "README.md").read_text()
+    assert "| 01 | < 1 min | < 1 min | 2 min | 30 min | 5 min | 1.2 GB |" in readme and readme.endswith("bottom\n")
+    first = "".join(json.loads((nb_dir / "01_x.ipynb").read_text())["cells"][0]["source"])
+    assert "| CPU, 2 cores | < 1 min | 2 min | 30 min |" in first and first.endswith("rest")
+    (tmp_path / "README.md").write_text("no block\n")
+    with pytest.raises(ValueError, match="cost:begin"):
+        costs.stale()
+
+
+def test_the_runner_budgets_with_the_table(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "RESULTS_DIR", tmp_path / "results")
+    assert run_course.cmu_cpu_minutes(["04b"]) == {"04b": costs.COSTS["04b"]["cmu"]}
