@@ -39,15 +39,15 @@ def test_stale_tables_are_found_and_rewritten(tmp_path, monkeypatch):
     (tmp_path / "README.md").write_text(f"top\n{costs.BEGIN}\nold\n{costs.END}\nbottom\n")
     monkeypatch.setattr(config, "ROOT", tmp_path)
     monkeypatch.setattr(config, "NOTEBOOKS_DIR", nb_dir)
-    monkeypatch.setattr(costs, "COSTS", {"01": {"fast": 0.5, "netflix": 2, "cmu": 30, "t4_fast": 0.5,
+    monkeypatch.setattr(costs, "COSTS", {"01": {"fast": 0.5, "cmu": 30, "t4_fast": 0.5,
                                                 "t4_cmu": 5, "cmu_peak_gb": 1.2}})
     assert costs.stale() == ["README.md", "01_x.ipynb"]
     assert costs.main(["--check"]) == 1
     assert costs.stale(write=True) == ["README.md", "01_x.ipynb"] and costs.stale() == []
     readme = (tmp_path / "README.md").read_text()
-    assert "| 01 | < 1 min | < 1 min | 2 min | 30 min | 5 min | 1.2 GB |" in readme and readme.endswith("bottom\n")
+    assert "| 01 | < 1 min | < 1 min | 30 min | 5 min | 1.2 GB |" in readme and readme.endswith("bottom\n")
     first = "".join(json.loads((nb_dir / "01_x.ipynb").read_text())["cells"][0]["source"])
-    assert "| CPU, 2 cores | < 1 min | 2 min | 30 min |" in first and first.endswith("rest")
+    assert "| CPU, 2 cores | < 1 min | 30 min |" in first and first.endswith("rest")
     (tmp_path / "README.md").write_text("no block\n")
     with pytest.raises(ValueError, match="cost:begin"):
         costs.stale()

@@ -5,7 +5,7 @@
     python -m utils.costs --check    # exit 1 when README.md or a notebook shows other figures
 
 The figures are wall-clock minutes of a whole notebook, run headless by
-``python -m utils.run_course`` (FAST and full mode on Netflix) and by the dress rehearsal
+``python -m utils.run_course --fast`` (FAST mode, Netflix) and by the dress rehearsal
 ``python -m utils.rehearse --cmu-scale`` (full mode on 42,306 synthetic plots of CMU's size), on
 the machine in :data:`MACHINE`. The Colab T4 column is an **estimate** (no GPU was available
 where these were measured); :data:`T4_BASIS` says how it was made. Update :data:`COSTS` after a
@@ -27,13 +27,12 @@ T4_BASIS = ("estimate, not measured: steps that run on the CPU in any case (data
             "thresholds) as measured; network training and inference at 10x (BiLSTM, cuDNN) or 15x (BERT/MiniLM) "
             "the 2-core CPU speed, with the GPU settings the notebook then uses (all training plots, more epochs)")
 
-# minutes per notebook: fast = FAST mode (Netflix subset), netflix/cmu = full mode; "t4_*" are estimates
+# minutes per notebook: fast = FAST mode (Netflix subset), cmu = full mode on CMU's size; "t4_*" are estimates
 COSTS: dict[str, dict[str, float | None]] = {
     "01": {"fast": None, "netflix": None, "cmu": None, "t4_fast": None, "t4_cmu": None, "cmu_peak_gb": None},
 }
 
-COLUMNS = (("fast", "FAST, CPU"), ("t4_fast", "FAST, T4*"), ("netflix", "full Netflix, CPU"),
-           ("cmu", "full CMU, CPU"), ("t4_cmu", "full CMU, T4*"))
+COLUMNS = (("fast", "FAST, CPU"), ("t4_fast", "FAST, T4*"), ("cmu", "full CMU, CPU"), ("t4_cmu", "full CMU, T4*"))
 BEGIN, END = "<!-- cost:begin -->", "<!-- cost:end -->"
 
 
@@ -70,10 +69,10 @@ def notebook_table(prefix: str) -> str:
     return "\n".join([
         "**What a run costs** (wall time of the whole notebook):",
         "",
-        "| | FAST (a subset) | full, Netflix | full, CMU |",
-        "|---|---|---|---|",
-        f"| CPU, 2 cores | {minutes(c.get('fast'))} | {minutes(c.get('netflix'))} | {minutes(c.get('cmu'))} |",
-        f"| Colab T4 GPU (estimate) | {minutes(c.get('t4_fast'))} | – | {minutes(c.get('t4_cmu'))} |",
+        "| | FAST (a subset of Netflix) | full size, CMU |",
+        "|---|---|---|",
+        f"| CPU, 2 cores | {minutes(c.get('fast'))} | {minutes(c.get('cmu'))} |",
+        f"| Colab T4 GPU (estimate) | {minutes(c.get('t4_fast'))} | {minutes(c.get('t4_cmu'))} |",
         "",
         f"Measured {MEASURED} with `python -m utils.run_course` and `python -m utils.rehearse --cmu-scale` "
         f"on a {MACHINE}; the T4 row is an estimate (see the README's cost table).",

@@ -114,6 +114,7 @@ def run_notebook(prefix: str, corpus_dir: Path, work: Path, timeout: int | None 
            "COURSE_OUTPUT_DIR": str(work), "PYTHONPATH": str(config.ROOT)}
     cmd = [sys.executable, "-m", "utils.run_course", "--full", "--dataset", "cmu", "--only", prefix,
            "--out", str(work / "runs")] + (["--timeout", str(timeout)] if timeout else [])
+    load_before = os.getloadavg()[0]   # other jobs on the machine make every time an upper bound
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=config.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     stop, box = threading.Event(), {}
@@ -123,7 +124,9 @@ def run_notebook(prefix: str, corpus_dir: Path, work: Path, timeout: int | None 
     stop.set()
     watcher.join()
     return {"notebook": prefix, "ok": proc.returncode == 0, "seconds": round(time.perf_counter() - start, 1),
-            "peak_rss_mb": round(box.get("peak", 0.0)), "tail": output[-1500:] if proc.returncode else ""}
+            "peak_rss_mb": round(box.get("peak", 0.0)),
+            "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
+            "tail": output[-1500:] if proc.returncode else ""}
 
 
 FIXED_CELL_SECONDS = 1.0   # cells faster than this are start-up (imports, settings): counted once
