@@ -84,13 +84,25 @@ def wait_healthy(url: str, timeout: float = 120.0, process=None) -> dict:
     raise TimeoutError(f"{url}/health did not answer within {timeout:.0f} s.")
 
 
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM when the process that started it (a notebook kernel) dies."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def start_server(model: str, extra_args=(), log_path=None, timeout: float = 180.0):
     """``python -m utils.serve --model MODEL`` on a free loopback port: ``(process, url)``."""
     port = free_port()
     cmd = [sys.executable, "-m", "utils.serve", "--model", str(model), "--host", "127.0.0.1",
            "--port", str(port), *extra_args]
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, cwd=config.ROOT, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=config.ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, timeout, proc)
@@ -146,6 +158,18 @@ async def _level(host, port, bodies, clients, requests, seconds):
     return latencies, errors, time.perf_counter() - start
 
 
+def _run(coro):
+    """``asyncio.run`` that also works inside a running event loop (Jupyter): then in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def run_level(url: str, texts, clients: int, requests: int = 500, seconds: float = 20.0, warmup: int = 10) -> dict:
     """One concurrency level: ``requests`` requests (at most ``seconds``), ``clients`` at a time."""
     host, port = check_loopback(url)
@@ -153,8 +177,8 @@ def run_level(url: str, texts, clients: int, requests: int = 500, seconds: float
         raise ValueError("clients and requests must be >= 1 and seconds > 0.")
     bodies = [json.dumps({"text": t}).encode() for t in texts]
     if warmup:
-        asyncio.run(_level(host, port, bodies, min(clients, 4), warmup, seconds))
-    latencies, errors, wall = asyncio.run(_level(host, port, bodies, clients, requests, seconds))
+        _run(_level(host, port, bodies, min(clients, 4), warmup, seconds))
+    latencies, errors, wall = _run(_level(host, port, bodies, clients, requests, seconds))
     ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
     return {"clients": clients, "requests": len(latencies), "errors": len(errors), "seconds": round(wall, 2),
             "rps": round(len(latencies) / wall, 1) if wall > 0 else 0.0,
