@@ -14,7 +14,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
 WORKDIR /app
 
 COPY requirements.txt /tmp/requirements.txt
-RUN grep -E '^(tensorflow|keras|keras-hub|tensorflow-text|safetensors|numpy|scipy|pandas|pyarrow|scikit-learn|nltk|fastapi|uvicorn)==' \
+RUN grep -E '^(tensorflow|keras|keras-hub|tensorflow-text|safetensors|numpy|scipy|pandas|pyarrow|scikit-learn|nltk|fastapi|uvicorn|httptools|uvloop)==' \
         /tmp/requirements.txt | sed 's/^tensorflow==/tensorflow-cpu==/' > /tmp/serve-requirements.txt \
     && python -m pip install -r /tmp/serve-requirements.txt \
     && python -m nltk.downloader -d /opt/nltk_data stopwords
