@@ -155,8 +155,8 @@ def build_card(folder, name: str | None = None) -> dict:
 
 
 def default_export_dir(name: str, dataset: str | None = None) -> Path:
-    """``exports/<dataset>/<name>/`` at the top of the repository."""
-    return config.ROOT / "exports" / (dataset or config.dataset_name()) / name
+    """``exports/<dataset>/<name>/`` beside ``models/`` (the repository's top, or ``COURSE_OUTPUT_DIR``)."""
+    return Path(config.MODELS_DIR).parent / "exports" / (dataset or config.dataset_name()) / name
 
 
 def export_model(model, dest=None, dataset: str | None = None, overwrite: bool = True) -> Path:
