@@ -29,6 +29,7 @@ from utils.serving import export as ex  # noqa: E402
 from utils.serving import loadtest as lt  # noqa: E402
 from utils.serving.app import LIMITS, create_app  # noqa: E402
 from utils.serving.batching import MicroBatcher  # noqa: E402
+from utils.serving.browser import FLAGS, find_browser, screenshot  # noqa: E402
 
 GENRES = ["Sci-Fi", "Romance", "Horror"]
 THRESHOLDS = {"global": 0.4, "per_genre": {"Sci-Fi": 0.3, "Romance": 0.5, "Horror": 0.45}, "default": "global"}
@@ -463,15 +464,6 @@ def test_loadtest_command_against_a_running_server(live):
 # --------------------------------------------------------------------------- the page in a real browser
 
 
-def _browser():
-    for chrome in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(chrome)
-        driver = shutil.which("chromedriver")
-        if path and driver:
-            return path, driver
-    return None
-
-
 class WebDriver:
     """The W3C WebDriver protocol over HTTP, enough to type, click and read (no selenium needed)."""
 
@@ -488,7 +480,7 @@ class WebDriver:
                     raise
                 time.sleep(0.2)
         caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
-            "binary": browser, "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]}}}}
+            "binary": browser, "args": FLAGS}}}}
         self.session = self._call("POST", "/session", caps)["sessionId"]
 
     def _call(self, method, path, body=None):
@@ -520,12 +512,12 @@ class WebDriver:
 
 
 def test_page_in_a_real_headless_browser(live):
-    found = _browser()
-    if found is None:
+    browser, driver = find_browser()
+    if browser is None or driver is None:
         pytest.skip("no headless browser here: install Debian's chromium and chromium-driver "
                     "(apt-get install chromium chromium-driver); CI installs them")
     url, _ = live
-    wd = WebDriver(found[1], found[0], lt.free_port())
+    wd = WebDriver(driver, browser, lt.free_port())
     try:
         wd.cmd("POST", "/url", {"url": url + "/"})
         box = wd.find("#plot")
@@ -543,6 +535,16 @@ def test_page_in_a_real_headless_browser(live):
         assert "tfidf" in wd.text(wd.find("#model-info"))
     finally:
         wd.quit()
+
+
+def test_a_link_with_text_shows_its_prediction_in_a_screenshot(live, tmp_path):
+    if find_browser()[0] is None:
+        pytest.skip("no headless browser here: install Debian's chromium (apt-get install chromium)")
+    url, _ = live
+    plain = screenshot(url + "/", tmp_path / "empty.png")
+    shot = screenshot(url + "/?text=An%20alien%20space%20ship%20lands", tmp_path / "page.png")
+    assert shot is not None and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > plain.stat().st_size + 2000, "the chart was drawn"
 
 
 # --------------------------------------------------------------------------- Dockerfile

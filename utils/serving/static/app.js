@@ -93,3 +93,6 @@ for (const button of document.querySelectorAll(".example")) {
   button.addEventListener("click", () => { $("plot").value = button.dataset.text; predict(); });
 }
 loadCard();
+// /?text=... fills the box and predicts at once: a link that shows a prediction
+const shared = new URLSearchParams(window.location.search).get("text");
+if (shared) { $("plot").value = shared; predict(); }
