@@ -229,6 +229,7 @@ def test_health_model_page_static_and_docs(client, served):
     card = client.get("/model").json()
     assert card["genres"] == GENRES and card["thresholds"] == THRESHOLDS and card["dataset"] == "toy"
     assert card["limits"]["max_chars"] == LIMITS["max_chars"] and "version" in card and "test_scores" in card
+    assert card["batching"]["window_ms"] == 0, "TF-IDF never waits for company"
     page = client.get("/")
     assert page.status_code == 200 and 'id="predict"' in page.text and 'id="plot"' in page.text
     assert "://" not in page.text, "no CDN: every asset comes from the app"

@@ -140,25 +140,27 @@ class BodyLimit:
         await self.app(scope, receive, send)
 
 
-def create_app(served, limits: dict | None = None, window_ms: float = BATCHING["window_ms"],
-               max_batch: int = BATCHING["max_batch"], batching: bool | None = None) -> FastAPI:
+def create_app(served, limits: dict | None = None, window_ms: float | None = None,
+               max_batch: int = BATCHING["max_batch"]) -> FastAPI:
     """The FastAPI app serving ``served`` (a :class:`utils.serving.export.ServedModel`).
 
-    Neural models (``served.batched``) go through a :class:`MicroBatcher`; TF-IDF answers
-    each request directly (under a millisecond: nothing to gain from waiting).
+    Every model runs behind a :class:`MicroBatcher`, in its own thread, so the event loop keeps
+    reading requests meanwhile. Neural models (``served.batched``) wait ``window_ms`` (default 5)
+    for company; TF-IDF does not wait (``window_ms=0``: a pass costs under a millisecond) and
+    batches only the requests that queued while the previous pass ran.
     """
     limits = {**LIMITS, **(limits or {})}
     card = served.card
-    use_batcher = served.batched if batching is None else batching
-    batcher = MicroBatcher(served.predict_proba, max_batch=max_batch, window_ms=window_ms) if use_batcher else None
+    if window_ms is None:
+        window_ms = BATCHING["window_ms"] if served.batched else 0.0
+    batcher = MicroBatcher(served.predict_proba, max_batch=max_batch, window_ms=window_ms)
     started = time.time()
     counts = {"requests": 0, "texts": 0, "errors": 0}
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         yield
-        if batcher is not None:
-            batcher.close()
+        batcher.close()
 
     app = FastAPI(title="Movie genres", lifespan=lifespan, version=card["version"],
                   description=f"Genres of a movie from its plot: {card['name']} trained on {card['dataset']}. "
@@ -187,7 +189,7 @@ def create_app(served, limits: dict | None = None, window_ms: float = BATCHING["
         rule, cut, k = _rule(req, served)
         start = time.perf_counter()
         try:
-            probs = await batcher.predict(texts) if batcher is not None else served.predict_proba(texts)
+            probs = await batcher.predict(texts)
         except Exception as err:   # the message may quote the input: log the type and sizes only
             counts["errors"] += 1
             log.error("model failed (%s) on %d text(s) of %d characters", type(err).__name__, len(texts),
@@ -211,12 +213,12 @@ def create_app(served, limits: dict | None = None, window_ms: float = BATCHING["
     @app.get("/health", summary="Liveness: the model is loaded and answering")
     async def health():
         return {"status": "ok", "model": card["version"], "uptime_s": round(time.time() - started, 1),
-                **counts, "batching": batcher.stats() if batcher is not None else None}
+                **counts, "batching": batcher.stats()}
 
     @app.get("/model", summary="The model card: genres, thresholds, test scores, dataset, split, version")
     async def model():
         return {**card, "limits": limits,
-                "batching": {"window_ms": window_ms, "max_batch": max_batch} if batcher is not None else None}
+                "batching": {"window_ms": window_ms, "max_batch": max_batch}}
 
     @app.get("/", include_in_schema=False)
     async def page():

@@ -24,8 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="dataset of a model given by name (default: COURSE_DATASET)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--window-ms", type=float, default=BATCHING["window_ms"],
-                   help="micro-batching window of neural models in milliseconds (default %(default)s)")
+    p.add_argument("--window-ms", type=float, default=None,
+                   help=f"micro-batching window in milliseconds (default {BATCHING['window_ms']:g} for neural "
+                        f"models, 0 for TF-IDF)")
     p.add_argument("--max-batch", type=int, default=BATCHING["max_batch"], help="most texts in one forward pass")
     p.add_argument("--max-chars", type=int, default=LIMITS["max_chars"], help="longest text accepted")
     p.add_argument("--max-texts", type=int, default=LIMITS["max_texts"], help="most texts in one request")
