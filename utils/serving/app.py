@@ -70,6 +70,9 @@ def _describe(errors) -> tuple[int, str, list]:
     if any(e.get("loc") == ("body",) for e in errors):
         return 422, ("The request body must be a JSON object with \"text\" (a string) or \"texts\" "
                      "(a list of strings)."), details
+    if any(d["field"].startswith("threshold.") for d in details):   # one line for the union's three members
+        details = [d for d in details if not d["field"].startswith("threshold.")]
+        details.append({"field": "threshold", "problem": "should be a number in (0, 1), 'global' or 'per_genre'"})
     problems = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:5])
     return 422, f"Invalid request ({problems}).", details
 
