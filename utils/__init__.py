@@ -13,11 +13,13 @@ Everything else here is plumbing, grouped by what it is for:
 - :mod:`utils.lessons`      GENERATED from the notebooks' ``#@save`` cells: do not edit
 - :mod:`utils.modelfiles`   saving and loading trained models (``predictor.json`` + files),
                             encoder checkpoints, and the benchmark run of each model family
+- :mod:`utils.serving`      exported model folders, the FastAPI app and page, micro-batching,
+                            the load test (notebook 09)
 - :mod:`utils.tools`        the notebook setup cell, the benchmark, ``predict``, the course
-                            runner, Colab badges, the export command
+                            runner, Colab badges, the export command, ``serve``, ``loadtest``
 
-``python -m utils.benchmark``, ``utils.predict``, ``utils.run_course``, ``utils.colab``
-and ``utils.export`` are the commands.
+``python -m utils.benchmark``, ``utils.predict``, ``utils.run_course``, ``utils.colab``,
+``utils.export``, ``utils.serve`` and ``utils.loadtest`` are the commands.
 """
 from utils.compat import install_pkg_resources_shim
 

@@ -1,0 +1,596 @@
+"""Serving (utils.serving): export folders, the API and its errors, micro-batching, the page in a
+real headless browser, the load test, and the Dockerfile's command line.
+
+Tiny models of every family are trained or built here (seconds); the API runs in FastAPI's
+test client, and the browser and Docker tests start a real uvicorn on 127.0.0.1.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi", reason="fastapi is not installed: python -m pip install -r requirements.txt")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from utils import config  # noqa: E402
+from utils.modelfiles.predictor import ModelFormatError, load_predictor  # noqa: E402
+from utils.serving import export as ex  # noqa: E402
+from utils.serving import loadtest as lt  # noqa: E402
+from utils.serving.app import LIMITS, create_app  # noqa: E402
+from utils.serving.batching import MicroBatcher  # noqa: E402
+from utils.serving.browser import FLAGS, find_browser, screenshot  # noqa: E402
+
+GENRES = ["Sci-Fi", "Romance", "Horror"]
+THRESHOLDS = {"global": 0.4, "per_genre": {"Sci-Fi": 0.3, "Romance": 0.5, "Horror": 0.45}, "default": "global"}
+TRAIN = (["An alien space ship lands on a distant planet.", "Astronauts fight robots in space.",
+          "A wedding, a kiss and a love story in Paris.", "Two lovers meet again at a wedding.",
+          "A haunted house and a ghost that kills at night.", "Demons and blood in a dark forest.",
+          "Aliens fall in love on a space station.", "A ghost haunts the wedding of two lovers."] * 4)
+Y = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1], [1, 1, 0], [0, 1, 1]] * 4)
+# raw plots as users paste them: markup, entities, accents, non-Latin scripts, odd spaces
+RAW = ["<p>An <b>alien</b> space&nbsp;ship lands &amp; a robot falls in love.</p>",
+       "Amélie, a naïve café waitress in Zürich, plans a wedding: crème brûlée & kisses!",
+       "Ein Geist spukt im Haus. 東京の幽霊屋敷で恐ろしい夜。 Призрак в доме.",
+       "A {{cite web}} [[Ghost|ghost]] story https://example.com with\u00a0no-break\u2009spaces",
+       "ALIENS!!! SPACE!!! 123 456",
+       "Un fantôme hante la maison de l'astronaute — a ghost in space."]
+SECRET = "Zyxwvut-secret-plot-words"
+
+
+# --------------------------------------------------------------------------- tiny models of each family
+
+
+def _tfidf_folder(root: Path) -> Path:
+    from utils.data.text import clean_text
+    from utils.lessons.tfidf import fit
+    from utils.modelfiles import tfidf
+
+    pipe = fit([clean_text(t) for t in TRAIN], Y, min_df=1, max_df=1.0, ngram_range=(1, 1))
+    return tfidf.save_model(pipe, root / "models" / "toy" / "tfidf_logreg", GENRES, THRESHOLDS, "toy")
+
+
+def _bilstm_folder(root: Path) -> Path:
+    from utils.modelfiles import bilstm
+
+    texts = bilstm.prepare_texts(TRAIN)
+    trained = bilstm.fit(texts, Y, texts, Y, seed=1, w2v={"vector_size": 8, "epochs": 2, "min_count": 1},
+                         lstm_units=4, epochs=1, batch_size=16, vocab_min_count=1)
+    return bilstm.save_model(root / "models" / "toy" / "bilstm_w2v", trained.model, trained.vocabulary,
+                             trained.sequence_length, GENRES, THRESHOLDS, "toy")
+
+
+def _minilm_folder(root: Path) -> Path:
+    """A 1-layer, 16-wide BERT with a toy WordPiece vocabulary and random weights: the real code path, small."""
+    import keras
+    import keras_hub
+
+    from utils.lessons.heads import build_head
+    from utils.lessons.minilm import build_classifier
+    from utils.modelfiles import minilm
+
+    words = sorted({w.strip(".,!").lower() for t in TRAIN for w in t.split()} | {"ghost", "space", "love", "a"})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *[f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"],
+             *list("abcdefghijklmnopqrstuvwxyz.,!&;:'-")]
+    vocab = list(dict.fromkeys(vocab))
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=len(vocab), num_layers=1, num_heads=2, hidden_dim=16,
+                                             intermediate_dim=32, max_sequence_length=64)
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocab, lowercase=False, strip_accents=False)
+    encoder = minilm.Encoder(backbone, tokenizer, "tiny-test-bert", 32, True)
+    model = build_classifier(backbone, build_head(keras, 16, len(GENRES), 8, 0.1))
+    return minilm.save_model(model, encoder, root / "models" / "toy" / minilm.FROZEN_NAME, GENRES, THRESHOLDS, "toy")
+
+
+BUILDERS = {"tfidf": _tfidf_folder, "bilstm": _bilstm_folder, "minilm": _minilm_folder}
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """name -> (model folder, export folder) for the three families, built once."""
+    root = tmp_path_factory.mktemp("serving")
+    out = {}
+    for name, build in BUILDERS.items():
+        try:
+            folder = build(root)
+        except ImportError as err:
+            pytest.skip(f"{name}: {err}")
+        out[name] = (folder, ex.export_model(folder, root / "exports" / name))
+    return out
+
+
+@pytest.fixture(scope="module")
+def served(folders):
+    return ex.load_export(folders["tfidf"][1])
+
+
+@pytest.fixture(scope="module")
+def client(served):
+    with TestClient(create_app(served)) as c:
+        yield c
+
+
+# --------------------------------------------------------------------------- export
+
+
+def test_export_holds_the_model_files_and_a_card(folders):
+    folder, dest = folders["bilstm"]
+    names = {p.name for p in dest.iterdir()}
+    assert names == {"predictor.json", "model.keras", "vocabulary.txt", ex.CARD}
+    card = json.loads((dest / ex.CARD).read_text())
+    assert card["genres"] == GENRES and card["thresholds"] == THRESHOLDS and card["dataset"] == "toy"
+    assert card["kind"] == "bilstm" and card["version"].startswith("bilstm_w2v-") and card["text_cleaning"]
+    assert not [p for p in dest.rglob("*") if p.suffix in {".py", ".pkl", ".pickle", ".joblib"}], "no code, no pickles"
+    assert not [p for p in dest.parent.iterdir() if p.name.startswith(".")], "no temporary folders left"
+
+
+def test_card_carries_test_scores_and_split_from_the_results(course_dirs, nltk_data):
+    from utils.evaluation.results import save_results
+
+    folder = _tfidf_folder(course_dirs.root)
+    prob = np.clip(Y[:8] * 0.8 + 0.1, 0, 1)
+    save_results("tfidf_logreg", GENRES, np.arange(8), Y[:8], prob, np.arange(8), Y[:8], prob,
+                 thresholds=THRESHOLDS, dataset="toy")
+    card = ex.export_model(folder, course_dirs.root / "export") / ex.CARD
+    card = json.loads(card.read_text())
+    assert card["test_scores"]["global"]["micro_f1"] == pytest.approx(1.0)
+    assert card["split"]["n_test"] == 8 and card["split"]["seed"] == config.seed()
+
+
+@pytest.mark.parametrize("family", list(BUILDERS))
+def test_served_prediction_equals_the_notebook_predictor_on_raw_text(folders, family):
+    """Through the HTTP API, from the export folder, to 1e-5: markup, accents and non-Latin scripts included."""
+    folder, dest = folders[family]
+    expected = load_predictor(folder).predict_proba(RAW)          # what the notebooks' predictor says
+    with TestClient(create_app(ex.load_export(dest))) as c:
+        batch = c.post("/predict", json={"texts": RAW})
+        single = [c.post("/predict", json={"text": t}) for t in RAW]
+    assert batch.status_code == 200, batch.text
+    got = np.array([[r["probabilities"][g] for g in GENRES] for r in batch.json()["results"]])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    got1 = np.array([[r.json()["probabilities"][g] for g in GENRES] for r in single])
+    np.testing.assert_allclose(got1, expected, atol=1e-5)
+
+
+def test_export_refuses_pickles_and_edited_cards(folders, tmp_path):
+    _, dest = folders["tfidf"]
+    copy = shutil.copytree(dest, tmp_path / "copy")
+    (copy / "weights.npz").unlink()
+    (copy / "pipeline.joblib").write_bytes(b"\x80\x04not loaded")
+    with pytest.raises(ModelFormatError, match="pickle"):
+        ex.load_export(copy)
+    copy2 = shutil.copytree(dest, tmp_path / "copy2")
+    card = json.loads((copy2 / ex.CARD).read_text())
+    card["genres"] = card["genres"][::-1]
+    (copy2 / ex.CARD).write_text(json.dumps(card))
+    with pytest.raises(ModelFormatError, match="genres"):
+        ex.load_export(copy2)
+
+
+def test_bilstm_export_loads_in_safe_mode(folders, monkeypatch):
+    import keras
+
+    seen = {}
+    real = keras.saving.load_model
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(keras.saving, "load_model", spy)
+    ex.load_export(folders["bilstm"][1], warm_up=False)
+    assert seen.get("safe_mode") is True
+
+
+def test_interrupted_export_leaves_nothing_behind(folders, tmp_path, monkeypatch):
+    folder, _ = folders["tfidf"]
+    calls = []
+
+    def failing_copy(src, dst, *a, **k):
+        calls.append(src)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return shutil.copyfile(src, dst)
+
+    monkeypatch.setattr(ex.shutil, "copy2", failing_copy)
+    with pytest.raises(OSError, match="disk full"):
+        ex.export_model(folder, tmp_path / "out" / "tfidf")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_random_weight_tfhub_model_is_not_exported(tmp_path):
+    from utils.modelfiles.bert_tfhub import RANDOM_MARKER
+    from utils.modelfiles.predictor import write_manifest
+
+    folder = tmp_path / "bert"
+    (folder / "saved_model").mkdir(parents=True)
+    (folder / RANDOM_MARKER).write_text("random")
+    write_manifest(folder, "bert_tfhub", GENRES, THRESHOLDS, "toy", files=["saved_model"])
+    with pytest.raises(ModelFormatError, match="RANDOM"):
+        ex.export_model(folder, tmp_path / "out")
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+def test_health_model_page_static_and_docs(client, served):
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["model"] == served.version
+    card = client.get("/model").json()
+    assert card["genres"] == GENRES and card["thresholds"] == THRESHOLDS and card["dataset"] == "toy"
+    assert card["limits"]["max_chars"] == LIMITS["max_chars"] and "version" in card and "test_scores" in card
+    assert card["batching"]["window_ms"] == 0, "TF-IDF never waits for company"
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="predict"' in page.text and 'id="plot"' in page.text
+    assert "://" not in page.text, "no CDN: every asset comes from the app"
+    for asset in ("/static/app.js", "/static/style.css"):
+        r = client.get(asset)
+        assert r.status_code == 200 and len(r.text) > 100 and "://" not in r.text
+    assert client.get("/docs").status_code == 200
+    schema = client.get("/openapi.json").json()
+    assert "/predict" in schema["paths"] and "PredictRequest" in json.dumps(schema)
+
+
+def test_predict_one_text_labels_are_the_genres_above_threshold(client, served):
+    r = client.post("/predict", json={"text": "An alien space ship and robots on a planet."})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    probs = body["probabilities"]
+    assert list(probs) == GENRES and body["rule"] == "global"
+    assert body["thresholds"] == {g: THRESHOLDS["global"] for g in GENRES}
+    expected = sorted((g for g in GENRES if probs[g] >= 0.4), key=lambda g: -probs[g])
+    assert [x["genre"] for x in body["labels"]] == expected and "Sci-Fi" in expected
+    assert body["model"] == served.version
+
+
+def test_predict_many_texts_threshold_and_top_k(client):
+    texts = ["A ghost in a haunted house.", "A love story and a wedding."]
+    many = client.post("/predict", json={"texts": texts}).json()
+    assert len(many["results"]) == 2
+    assert many["results"][0]["labels"][0]["genre"] == "Horror"
+    low = client.post("/predict", json={"texts": texts, "threshold": 0.01}).json()
+    assert all(len(r["labels"]) == 3 for r in low["results"]) and low["rule"] == "fixed"
+    per = client.post("/predict", json={"text": texts[0], "threshold": "per_genre"}).json()
+    assert per["thresholds"] == THRESHOLDS["per_genre"]
+    top = client.post("/predict", json={"texts": texts, "top_k": 1}).json()
+    assert [len(r["labels"]) for r in top["results"]] == [1, 1] and top["rule"] == "top_k=1"
+    assert top["results"][1]["labels"][0]["genre"] == "Romance"
+
+
+BAD = [
+    ({"text": ""}, 422, "empty"),
+    ({"text": "   \n\t"}, 422, "empty"),
+    ({"texts": ["fine plot", " "]}, 422, "texts[1] is empty"),
+    ({"text": "x" * (LIMITS["max_chars"] + 1)}, 413, "limit is 10,000"),
+    ({"texts": ["a plot"] * (LIMITS["max_texts"] + 1)}, 413, "limit is 64"),
+    ({"texts": []}, 422, "texts\" is empty"),
+    ({"text": 42}, 422, "text: Input should be a valid string"),
+    ({"texts": ["ok", 3]}, 422, "texts.1: Input should be a valid string"),
+    ({"texts": "not a list"}, 422, "texts"),
+    ({"text": "a", "texts": ["b"]}, 422, "not both"),
+    ({}, 422, "not both and not neither"),
+    ({"plot": "a"}, 422, "plot"),
+    ({"text": "a", "threshold": 1.5}, 422, "between 0 and 1"),
+    ({"text": "a", "threshold": "median"}, 422, "threshold: should be a number in (0, 1), 'global' or 'per_genre'"),
+    ({"text": "a", "threshold": True}, 422, "threshold: should be a number"),
+    ({"text": "a", "top_k": "3"}, 422, "top_k: Input should be a valid integer"),
+    ({"text": "a", "threshold": 0.3, "top_k": 2}, 422, "not both"),
+    ({"text": "a", "top_k": 0}, 422, "between 1 and 3"),
+    ([{"text": "a"}], 422, "JSON object"),
+    ("just a string", 422, "JSON object"),
+]
+
+
+@pytest.mark.parametrize("body, status, message", BAD, ids=[m for _, _, m in BAD])
+def test_bad_requests_get_a_4xx_json_error_that_says_what_was_wrong(client, body, status, message):
+    r = client.post("/predict", json=body)
+    assert r.status_code == status, r.text
+    assert message in r.json()["error"]
+    assert client.get("/health").json()["status"] == "ok", "the server lives on"
+
+
+@pytest.mark.parametrize("raw, status, message", [
+    (b'{"text": "unterminated', 400, "not valid JSON"),
+    (b"\xff\xfe garbage", 400, "not valid JSON"),
+    (b"", 422, "JSON object"),
+])
+def test_wrong_json_is_a_400(client, raw, status, message):
+    r = client.post("/predict", content=raw, headers={"Content-Type": "application/json"})
+    assert r.status_code == status, r.text
+    assert message in r.json()["error"]
+
+
+def test_oversized_body_is_refused_before_parsing(client):
+    big = b'{"text": "' + b"a" * (LIMITS["max_body_bytes"] + 10) + b'"}'
+    r = client.post("/predict", content=big, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and "limit" in r.json()["error"]
+
+
+def test_logs_and_errors_never_hold_the_request_text(client, caplog):
+    caplog.set_level(logging.DEBUG)
+    for body in ({"text": SECRET}, {"text": SECRET * 2000}, {"texts": [SECRET, 7]}, {"text": SECRET, "top_k": 99},
+                 {"text": SECRET, "extra": SECRET}):
+        r = client.post("/predict", json=body)
+        if r.status_code != 200:
+            assert SECRET not in r.text
+    assert SECRET not in caplog.text
+    assert "rejected POST /predict" in caplog.text
+
+
+def test_a_failing_model_gives_a_500_json_error_without_the_text(served, caplog):
+    class Broken:
+        genres, card, batched, predictor = served.genres, served.card, False, served.predictor
+
+        def threshold_vector(self, which=None):
+            return served.threshold_vector(which)
+
+        def predict_proba(self, texts):
+            raise ValueError(f"cannot handle {texts[0]}")
+
+    caplog.set_level(logging.DEBUG)
+    with TestClient(create_app(Broken())) as c:
+        r = c.post("/predict", json={"text": SECRET})
+        assert r.status_code == 500 and "ValueError" in r.json()["error"] and SECRET not in r.text
+        assert c.get("/health").json()["errors"] == 1
+    assert SECRET not in caplog.text
+
+
+# --------------------------------------------------------------------------- micro-batching
+
+
+def test_micro_batcher_groups_concurrent_requests_and_returns_each_its_rows():
+    calls = []
+
+    def predict(texts):
+        calls.append(len(texts))
+        time.sleep(0.02)
+        return np.array([[float(t.split()[-1])] for t in texts])
+
+    batcher = MicroBatcher(predict, max_batch=64, window_ms=20)
+
+    async def main():
+        return await asyncio.gather(*(batcher.predict([f"plot {i}", f"plot {i + 100}"]) for i in range(12)))
+
+    out = asyncio.run(main())
+    batcher.close()
+    for i, rows in enumerate(out):
+        assert rows[:, 0].tolist() == [i, i + 100]
+    assert sum(calls) == 24 and len(calls) <= 2, calls
+    assert batcher.stats()["largest_batch"] >= 12
+
+
+def test_micro_batcher_caps_batch_size_and_survives_model_errors():
+    calls = []
+
+    def predict(texts):
+        calls.append(len(texts))
+        if any("boom" in t for t in texts):
+            raise RuntimeError("model failed")
+        return np.zeros((len(texts), 1))
+
+    batcher = MicroBatcher(predict, max_batch=4, window_ms=50)
+
+    async def main():
+        first = await asyncio.gather(*(batcher.predict(["a"]) for _ in range(10)))
+        with pytest.raises(RuntimeError):
+            await batcher.predict(["boom"])
+        return first, await batcher.predict(["after"])
+
+    first, after = asyncio.run(main())
+    batcher.close()
+    assert len(first) == 10 and max(calls[:3]) <= 4 and after.shape == (1, 1)
+
+
+def test_neural_models_are_served_through_the_batcher(folders):
+    """Concurrent HTTP requests to the BiLSTM share forward passes."""
+    import httpx
+
+    served = ex.load_export(folders["bilstm"][1])
+    app = create_app(served, window_ms=30)
+    assert app.state.batcher is not None
+
+    async def main():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            rs = await asyncio.gather(*(c.post("/predict", json={"text": t}) for t in RAW * 3))
+            return rs, (await c.get("/health")).json()
+
+    rs, health = asyncio.run(main())
+    app.state.batcher.close()
+    assert all(r.status_code == 200 for r in rs)
+    stats = health["batching"]
+    assert stats["texts"] == len(RAW) * 3 and stats["batches"] < len(RAW) * 3 and stats["largest_batch"] > 1
+    expected = load_predictor(folders["bilstm"][0]).predict_proba(RAW * 3)
+    got = np.array([[r.json()["probabilities"][g] for g in GENRES] for r in rs])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- commands, load test, live server
+
+
+def _run(args, **kw):
+    return subprocess.run([sys.executable, "-m", *args], cwd=config.ROOT, capture_output=True, text=True,
+                          timeout=300, **kw)
+
+
+def test_serve_command_errors_and_export(folders, tmp_path):
+    r = _run(["utils.serve", "--model", str(tmp_path / "nothing")])
+    assert r.returncode == 2 and "does not exist" in r.stderr
+    r = _run(["utils.serve", "--model", str(folders["tfidf"][0]), "--export", str(tmp_path / "exp")])
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "exp" / ex.CARD).is_file() and (tmp_path / "exp" / "weights.npz").is_file()
+
+
+def test_load_test_refuses_other_machines():
+    for url in ("http://example.com:8000", "http://10.0.0.5:8000", "https://127.0.0.1:8000"):
+        with pytest.raises(ValueError, match="this machine"):
+            lt.check_loopback(url)
+    assert lt.check_loopback("http://127.0.0.1:8123") == ("127.0.0.1", 8123)
+
+
+@pytest.fixture(scope="module")
+def live(folders, tmp_path_factory):
+    """``python -m utils.serve`` on a free 127.0.0.1 port, serving the tiny TF-IDF export."""
+    log = tmp_path_factory.mktemp("live") / "server.log"
+    proc, url = lt.start_server(str(folders["tfidf"][1]), log_path=log, timeout=120)
+    yield url, log
+    lt.stop_server(proc)
+
+
+def test_load_test_measures_a_live_server(live):
+    url, log = live
+    row = lt.run_level(url, ["An alien lands.", "A ghost story."], clients=4, requests=40, seconds=20, warmup=2)
+    assert row["requests"] == 40 and row["errors"] == 0 and row["rps"] > 0
+    assert 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
+    assert "| model | clients |" in lt.format_table("tfidf", [row])
+
+
+def test_loadtest_command_against_a_running_server(live):
+    url, _ = live
+    r = _run(["utils.loadtest", "--url", url, "--clients", "1,2", "--requests", "20", "--seconds", "10"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("| tfidf_logreg-") == 2 and "load average" in r.stdout
+    r = _run(["utils.loadtest", "--url", "http://192.0.2.1:80", "--requests", "5"])
+    assert r.returncode == 2 and "this machine" in r.stderr
+
+
+# --------------------------------------------------------------------------- the page in a real browser
+
+
+class WebDriver:
+    """The W3C WebDriver protocol over HTTP, enough to type, click and read (no selenium needed)."""
+
+    def __init__(self, driver: str, browser: str, port: int):
+        self.proc = subprocess.Popen([driver, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self._call("GET", "/status")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": browser, "args": FLAGS}}}}
+        self.session = self._call("POST", "/session", caps)["sessionId"]
+
+    def _call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return json.loads(r.read())["value"]
+
+    def cmd(self, method, path, body=None):
+        return self._call(method, f"/session/{self.session}{path}", body)
+
+    def find(self, css):
+        value = self.cmd("POST", "/element", {"using": "css selector", "value": css})
+        return next(iter(value.values()))
+
+    def find_all(self, css):
+        return [next(iter(v.values())) for v in self.cmd("POST", "/elements", {"using": "css selector", "value": css})]
+
+    def text(self, element):
+        return self.cmd("GET", f"/element/{element}/text")
+
+    def quit(self):
+        try:
+            self.cmd("DELETE", "")
+        finally:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def test_page_in_a_real_headless_browser(live):
+    browser, driver = find_browser()
+    if browser is None or driver is None:
+        pytest.skip("no headless browser here: install Debian's chromium and chromium-driver "
+                    "(apt-get install chromium chromium-driver); CI installs them")
+    url, _ = live
+    wd = WebDriver(driver, browser, lt.free_port())
+    try:
+        wd.cmd("POST", "/url", {"url": url + "/"})
+        box = wd.find("#plot")
+        wd.cmd("POST", f"/element/{box}/value", {"text": "An alien space ship lands on a planet and robots fight."})
+        wd.cmd("POST", f"/element/{wd.find('#predict')}/click", {})
+        deadline = time.monotonic() + 30
+        while not wd.find_all("#predicted li") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        predicted = [wd.text(e) for e in wd.find_all("#predicted li")]
+        assert predicted and predicted[0].startswith("Sci-Fi"), predicted
+        rows = wd.find_all("#chart .bar-row")
+        assert len(rows) == len(GENRES)
+        assert len(wd.find_all("#chart .bar-row.predicted")) == len([p for p in predicted if "%" in p])
+        assert len(wd.find_all("#chart .tick")) == len(GENRES), "every genre's threshold is marked"
+        assert "tfidf" in wd.text(wd.find("#model-info"))
+    finally:
+        wd.quit()
+
+
+def test_a_link_with_text_shows_its_prediction_in_a_screenshot(live, tmp_path):
+    if find_browser()[0] is None:
+        pytest.skip("no headless browser here: install Debian's chromium (apt-get install chromium)")
+    url, _ = live
+    plain = screenshot(url + "/", tmp_path / "empty.png")
+    shot = screenshot(url + "/?text=An%20alien%20space%20ship%20lands", tmp_path / "page.png")
+    assert shot is not None and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > plain.stat().st_size + 2000, "the chart was drawn"
+
+
+# --------------------------------------------------------------------------- Dockerfile
+
+
+def _dockerfile() -> dict:
+    text = (config.ROOT / "Dockerfile").read_text()
+    joined = text.replace("\\\n", " ")
+    instr = {}
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            instr.setdefault(word.upper(), []).append(rest.strip())
+    return instr
+
+
+def test_dockerfile_is_cpu_non_root_with_a_healthcheck():
+    d = _dockerfile()
+    assert d["FROM"][0].startswith("python:3.11")
+    assert d["USER"] and d["USER"][-1] not in ("root", "0")
+    assert any("/health" in h for h in d["HEALTHCHECK"])
+    assert any("tensorflow-cpu" in r or "tensorflow" in r for r in d["RUN"])
+    assert d["VOLUME"] and d["EXPOSE"] == ["8000"]
+    ignore = (config.ROOT / ".dockerignore").read_text().split()
+    assert {".venv", "data", "results"} <= {x.strip("/") for x in ignore}
+
+
+def test_dockerfile_command_starts_the_server_locally(folders, tmp_path):
+    """The image's CMD, with the image's environment, run here against a model folder."""
+    d = _dockerfile()
+    cmd = json.loads(d["CMD"][-1])
+    assert cmd[:3] == ["python", "-m", "utils.serve"] and "--host" in cmd and "--port" in cmd
+    assert cmd[cmd.index("--model") + 1] in d["VOLUME"][-1], "the model folder is the volume"
+    port = lt.free_port()
+    args = [sys.executable, *cmd[1:]]
+    args[args.index("--model") + 1] = str(folders["tfidf"][1])   # what `docker run -v` mounts there
+    args[args.index("--host") + 1] = "127.0.0.1"                 # 0.0.0.0 in the container; loopback here
+    args[args.index("--port") + 1] = str(port)
+    env = dict(os.environ)
+    proc = subprocess.Popen(args, cwd=config.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        health = lt.wait_healthy(f"http://127.0.0.1:{port}", 120, proc)
+        assert health["status"] == "ok" and health["model"].startswith("tfidf_logreg-")
+    finally:
+        lt.stop_server(proc)

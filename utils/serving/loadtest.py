@@ -1,0 +1,215 @@
+"""A bounded load test over loopback: requests per second and latency percentiles.
+
+:func:`run_level` keeps ``clients`` connections busy (each sends its next ``POST /predict`` as
+soon as the previous answer arrives: a closed loop, like users who wait for the page) until
+``requests`` answers came back or ``seconds`` passed, and measures every request's latency.
+The client is plain asyncio over keep-alive HTTP/1.1 connections, cheap enough not to steal
+the server's CPU. Only loopback addresses are accepted: this is not a tool to load other
+people's servers.
+
+:func:`start_server` runs ``python -m utils.serve`` in a child process on a free port and
+waits for ``/health``; :func:`load_test` runs the levels and returns one row per level.
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from utils import config
+
+DEFAULT_LEVELS = (1, 8, 32)
+EXAMPLES = [
+    "A retired hitman is pulled back into the criminal underworld when a rival gang kills his dog.",
+    "Two sisters inherit their grandmother's bakery in Seoul and learn to forgive each other.",
+    "A crew of astronauts wakes from hypersleep to find something on board is hunting them.",
+    "This documentary follows three young footballers from Ghana chasing a contract in Europe.",
+    "A shy teenager joins the school's musical and falls for the lead singer.",
+    "When a small town's children start vanishing, a detective uncovers an ancient evil.",
+]
+
+
+def check_loopback(url: str) -> tuple[str, int]:
+    """(host, port) of ``url``; refuses anything that is not this machine."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if parts.scheme != "http" or not loopback:
+        raise ValueError(f"The load test only targets http:// on this machine (127.0.0.1, ::1, localhost), "
+                         f"not {url!r}.")
+    return host, parts.port or 80
+
+
+def sample_texts(dataset: str | None = None, n: int = 200, seed: int = 0) -> list[str]:
+    """Raw test plots of ``dataset`` when its prepared data is here, else :data:`EXAMPLES`."""
+    try:
+        from utils.data.corpus import load_corpus
+
+        texts = load_corpus(dataset).texts("test", kind="raw")
+    except Exception:
+        return list(EXAMPLES)
+    pick = np.random.default_rng(seed).permutation(len(texts))[:n]
+    return [texts[i][:2000] for i in pick]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, timeout: float = 120.0, process=None) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"The server exited with code {process.returncode} before answering /health.")
+        try:
+            with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=2) as r:
+                return json.loads(r.read())
+        except OSError:
+            time.sleep(0.25)
+    raise TimeoutError(f"{url}/health did not answer within {timeout:.0f} s.")
+
+
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM when the process that started it (a notebook kernel) dies."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def start_server(model: str, extra_args=(), log_path=None, timeout: float = 180.0):
+    """``python -m utils.serve --model MODEL`` on a free loopback port: ``(process, url)``."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "utils.serve", "--model", str(model), "--host", "127.0.0.1",
+           "--port", str(port), *extra_args]
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    proc = subprocess.Popen(cmd, cwd=config.ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, timeout, proc)
+    except BaseException:
+        stop_server(proc)
+        raise
+    return proc, url
+
+
+def stop_server(proc) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def _client(host, port, bodies, state, latencies, errors):
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while state["sent"] < state["limit"] and time.perf_counter() < state["deadline"]:
+            i = state["sent"]
+            state["sent"] += 1
+            body = bodies[i % len(bodies)]
+            head = (f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n").encode()
+            start = time.perf_counter()
+            writer.write(head + body)
+            await writer.drain()
+            status_line = await reader.readline()
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - start)
+            if not status_line.startswith(b"HTTP/1.1 200"):
+                errors.append(status_line.decode(errors="replace").strip())
+    finally:
+        writer.close()
+
+
+async def _level(host, port, bodies, clients, requests, seconds):
+    latencies, errors = [], []
+    state = {"sent": 0, "limit": requests, "deadline": time.perf_counter() + seconds}
+    start = time.perf_counter()
+    await asyncio.gather(*(_client(host, port, bodies, state, latencies, errors) for _ in range(clients)))
+    return latencies, errors, time.perf_counter() - start
+
+
+def _run(coro):
+    """``asyncio.run`` that also works inside a running event loop (Jupyter): then in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def run_level(url: str, texts, clients: int, requests: int = 500, seconds: float = 20.0, warmup: int = 10) -> dict:
+    """One concurrency level: ``requests`` requests (at most ``seconds``), ``clients`` at a time."""
+    host, port = check_loopback(url)
+    if clients < 1 or requests < 1 or seconds <= 0:
+        raise ValueError("clients and requests must be >= 1 and seconds > 0.")
+    bodies = [json.dumps({"text": t}).encode() for t in texts]
+    if warmup:
+        _run(_level(host, port, bodies, min(clients, 4), warmup, seconds))
+    latencies, errors, wall = _run(_level(host, port, bodies, clients, requests, seconds))
+    ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
+    return {"clients": clients, "requests": len(latencies), "errors": len(errors), "seconds": round(wall, 2),
+            "rps": round(len(latencies) / wall, 1) if wall > 0 else 0.0,
+            "p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
+            "p99_ms": round(float(np.percentile(ms, 99)), 1)}
+
+
+def machine() -> dict:
+    """What the figures were measured on: CPU model, cores, load average."""
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        import platform
+
+        cpu = platform.processor() or platform.machine()
+    load = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "load_average_1_5_15": load}
+
+
+def load_test(url: str, texts, levels=DEFAULT_LEVELS, requests: int = 500, seconds: float = 20.0) -> list[dict]:
+    return [run_level(url, texts, c, requests, seconds) for c in levels]
+
+
+def format_table(name: str, rows: list[dict]) -> str:
+    lines = [f"| model | clients | requests | req/s | p50 ms | p95 ms | p99 ms | errors |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {name} | {r['clients']} | {r['requests']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
+                     f"{r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} |")
+    return "\n".join(lines)
