@@ -1,6 +1,8 @@
 """utils.tools.notebook: what every notebook's setup cell runs."""
 import os
 import importlib.metadata as md
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -90,5 +92,59 @@ def test_install_on_colab_upgrades_a_package_whose_version_is_excluded(monkeypat
     have = md.version("numpy")
     assert notebook.install_on_colab([f"numpy>={have}"]) == []          # satisfied: nothing to do
     assert notebook.install_on_colab(["numpy>=999"]) == ["numpy>=999"]  # too old: upgrade
-    assert calls == [[notebook.sys.executable, "-m", "pip", "install", "-q", "numpy>=999"]]
+    assert len(calls) == 1 and calls[0][:5] == [notebook.sys.executable, "-m", "pip", "install", "-q"]
+    assert calls[0][-1] == "numpy>=999"
+
+
+def _fake_pip(monkeypatch, before, after, returncode=0):
+    """Colab with a pip that turns the installed set ``before`` into ``after``; returns the calls and restarts."""
+    calls, restarts, state = [], [], {"now": dict(before)}
+
+    def run(cmd, **kwargs):
+        constraints = Path(cmd[cmd.index("-c") + 1]).read_text().split()
+        calls.append({"cmd": cmd, "constraints": constraints})
+        state["now"] = dict(after)
+        return subprocess.CompletedProcess(cmd, returncode)
+
+    monkeypatch.setattr(notebook, "IN_COLAB", True)
+    monkeypatch.setattr(notebook.subprocess, "run", run)
+    monkeypatch.setattr(notebook, "installed_versions", lambda: state["now"])
+    monkeypatch.setattr(notebook, "restart_runtime", lambda: restarts.append(True))
+    return calls, restarts
+
+
+COLAB = {"tensorflow": "2.20.0", "keras": "3.13.2", "numpy": "2.1.3", "tensorflow-text": "2.20.1",
+         "keras-hub": "0.26.0"}
+
+
+def test_colab_install_pins_tensorflow_and_numpy_and_adds_without_restart(monkeypatch, capsys):
+    calls, restarts = _fake_pip(monkeypatch, COLAB, {**COLAB, "gensim": "4.4.0"})
+    assert notebook.install_on_colab(["surely-not-a-real-package-xyz"]) == ["surely-not-a-real-package-xyz"]
+    pins = calls[0]["constraints"]
+    assert {"tensorflow==2.20.0", "numpy==2.1.3", "tensorflow-text==2.20.1"} <= set(pins)
+    assert not any(p.startswith("keras") for p in pins)       # keras may move, but then the runtime restarts
+    assert restarts == [] and "Restarting" not in capsys.readouterr().out
+
+
+def test_colab_install_that_moves_keras_restarts_once_and_says_so(monkeypatch, capsys):
+    calls, restarts = _fake_pip(monkeypatch, COLAB, {**COLAB, "keras": "3.15.1", "keras-hub": "0.32.0"})
+    notebook.install_on_colab(["keras-hub>=999"])
+    out = capsys.readouterr().out
+    assert restarts == [True]
+    restart_lines = [line for line in out.splitlines() if "Restarting the runtime" in line]
+    assert len(restart_lines) == 1 and "keras 3.13.2 -> 3.15.1" in restart_lines[0]
+    assert "run this cell again" in restart_lines[0]
+
+
+def test_colab_install_asked_for_a_protected_package_does_not_pin_it(monkeypatch):
+    calls, _ = _fake_pip(monkeypatch, COLAB, COLAB)
+    notebook.install_on_colab(["tensorflow-text~=999.0"])
+    assert not any(p.startswith("tensorflow-text==") for p in calls[0]["constraints"])
+    assert "tensorflow==2.20.0" in calls[0]["constraints"]
+
+
+def test_colab_install_failure_says_what_to_do(monkeypatch):
+    _fake_pip(monkeypatch, COLAB, COLAB, returncode=1)
+    with pytest.raises(RuntimeError, match="could not install surely-not.*fresh runtime"):
+        notebook.install_on_colab(["surely-not-a-real-package-xyz"])
 

@@ -161,6 +161,15 @@ def cache_dir() -> Path:
     return Path(value).expanduser().resolve() if value else RAW_DIR
 
 
+def display_path(path) -> Path:
+    """``path`` relative to the repository when it is inside it, else as it is (a COURSE_OUTPUT_DIR elsewhere)."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(ROOT)
+    except ValueError:
+        return path
+
+
 def processed_dir(dataset: str | None = None) -> Path:
     """``data/processed/<dataset>``: the labelled table, the split and the cleaned text."""
     return PROCESSED_DIR / (resolve_dataset(dataset) if dataset else dataset_name())
