@@ -148,3 +148,20 @@ def test_colab_install_failure_says_what_to_do(monkeypatch):
     with pytest.raises(RuntimeError, match="could not install surely-not.*fresh runtime"):
         notebook.install_on_colab(["surely-not-a-real-package-xyz"])
 
+
+
+def test_on_colab_a_mounted_drive_keeps_the_outputs(monkeypatch, tmp_path):
+    from utils import config
+
+    for name in ("PROCESSED_DIR", "RESULTS_DIR", "MODELS_DIR"):
+        monkeypatch.setattr(config, name, getattr(config, name))     # restored after the test
+    monkeypatch.setenv("COURSE_OUTPUT_DIR", "placeholder")
+    monkeypatch.delenv("COURSE_OUTPUT_DIR")
+    monkeypatch.setattr(notebook, "DRIVE_DIR", str(tmp_path / "nowhere"))
+    assert "vanish with this runtime" in notebook.where_outputs_go()
+    (tmp_path / "MyDrive").mkdir()
+    monkeypatch.setattr(notebook, "DRIVE_DIR", str(tmp_path / "MyDrive"))
+    line = notebook.where_outputs_go()
+    want = tmp_path / "MyDrive" / notebook.DRIVE_FOLDER
+    assert str(want) in line and os.environ["COURSE_OUTPUT_DIR"] == str(want)
+    assert config.results_dir("netflix") == want / "results" / "netflix"

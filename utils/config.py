@@ -161,6 +161,16 @@ def cache_dir() -> Path:
     return Path(value).expanduser().resolve() if value else RAW_DIR
 
 
+def set_output_dir(folder) -> Path:
+    """Put processed/, results/ and models/ under ``folder`` from now on, in this process and the
+    processes it starts (``COURSE_OUTPUT_DIR``); e.g. a Google Drive folder that outlives a Colab VM."""
+    global PROCESSED_DIR, RESULTS_DIR, MODELS_DIR
+    out = Path(folder).expanduser().resolve()
+    os.environ["COURSE_OUTPUT_DIR"] = str(out)
+    PROCESSED_DIR, RESULTS_DIR, MODELS_DIR = out / "processed", out / "results", out / "models"
+    return out
+
+
 def display_path(path) -> Path:
     """``path`` relative to the repository when it is inside it, else as it is (a COURSE_OUTPUT_DIR elsewhere)."""
     path = Path(path)

@@ -41,7 +41,7 @@ echo "== Colab stage: $("$PY313" --version) at $PY313"
 SHARED="$(cd "$ROOT/.." && pwd)/shared"
 export COURSE_DATA_DIR="${COURSE_DATA_DIR:-$SHARED/data}" NLTK_DATA="${NLTK_DATA:-$SHARED/nltk_data}"
 export TFHUB_CACHE_DIR="${TFHUB_CACHE_DIR:-$SHARED/tfhub_cache}" COURSE_TFHUB_RANDOM_ENCODER=1
-export COURSE_DATASET=netflix COURSE_FAST=1 HF_HUB_OFFLINE=1 MPLBACKEND=Agg PIP_DISABLE_PIP_VERSION_CHECK=1
+export COURSE_DATASET=netflix COURSE_FAST=1 HF_HUB_OFFLINE=1 MPLBACKEND=Agg PIP_DISABLE_PIP_VERSION_CHECK=1 PYDEVD_DISABLE_FILE_VALIDATION=1
 unset COURSE_OUTPUT_DIR COURSE_SEED
 
 # --- the runtime image: exactly Colab's pins; built once, reused while runtime.txt is unchanged
@@ -114,7 +114,7 @@ for nb in "${ALONE[@]}"; do
   "$SIM/venv/bin/python" tests/colab/run_notebooks.py --content "$CONTENT" --out "$SIM/runs" "$nb" || { rc=1; break; }
 done
 if [ $rc = 0 ]; then
-  echo "== fresh VM: ${REST[*]} in order"
+  [ ${#REST[@]} = 0 ] || echo "== fresh VM: ${REST[*]} in order"
   fresh_vm
   [ ${#REST[@]} = 0 ] || "$SIM/venv/bin/python" tests/colab/run_notebooks.py --content "$CONTENT" --out "$SIM/runs" "${REST[@]}" || rc=1
 fi

@@ -137,6 +137,24 @@ def check_versions(minimum: dict[str, str]) -> dict[str, str]:
     return found
 
 
+DRIVE_DIR = "/content/drive/MyDrive"          # where Colab mounts Google Drive
+DRIVE_FOLDER = "movie-genres-course"          # the course's folder in it
+
+
+def where_outputs_go() -> str:
+    """On Colab: use ``MyDrive/movie-genres-course`` when Google Drive is mounted (and ``COURSE_OUTPUT_DIR``
+    is not set), so that prepared data, results and models outlive the VM; one line saying where they go."""
+    import os
+    from pathlib import Path
+
+    if not os.environ.get("COURSE_OUTPUT_DIR") and Path(DRIVE_DIR).is_dir():
+        config.set_output_dir(Path(DRIVE_DIR) / DRIVE_FOLDER)
+    if os.environ.get("COURSE_OUTPUT_DIR"):
+        return f"Data, results and models go to {os.environ['COURSE_OUTPUT_DIR']} (kept between sessions if on Drive)."
+    return (f"Data, results and models go to {config.ROOT} and vanish with this runtime; to keep them, mount "
+            f"Google Drive first (from google.colab import drive; drive.mount('/content/drive')).")
+
+
 def setup(minimum: dict[str, str] | None = None, colab_packages=(), plots: bool = True) -> dict[str, str]:
     """Prepare a notebook (Colab installs, version checks, plot style); return the versions checked.
 
@@ -147,6 +165,8 @@ def setup(minimum: dict[str, str] | None = None, colab_packages=(), plots: bool 
     ``colab_packages``: pip specs installed on Colab when missing.
     """
     install_on_colab(colab_packages)
+    if IN_COLAB:
+        print(where_outputs_go())
     minimum = {"numpy": "1.26", "pandas": "2.0", "scikit-learn": "1.3", **(minimum or {})}
     versions = check_versions(minimum)
     if plots:
