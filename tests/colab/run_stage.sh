@@ -7,6 +7,7 @@
 #   1. 06 alone (opened from its badge: nothing from earlier chapters)
 #   2. 05b alone (installs a keras-hub able to load MiniLM, restarts the runtime once)
 #   3. every other notebook in order, on one VM
+# Each run starts from Colab's package set (what earlier setup cells installed is undone).
 # Each notebook runs once. Usage: bash tests/colab/run_stage.sh   (root, or a writable /content)
 # Environment: COLAB_SIM_HOME (venv and logs, default .colab-sim/), COLAB_PYTHON (a python3.13),
 # COLAB_SIM_IMAGE_ONLY=1 (only build the runtime image), COLAB_SIM_NOTEBOOKS="06 05b" (only these, each alone).
@@ -82,7 +83,18 @@ mkdir -p "$CONTENT" 2>/dev/null && [ -w "$CONTENT" ] || {
   exit 1
 }
 
+restore_image() {   # undo what earlier setup cells installed: every run starts on Colab's package set
+  local now="$SIM/now-freeze.txt" extras
+  "$SIM/venv/bin/python" -m pip freeze > "$now"
+  cmp -s "$now" "$SIM/image-freeze.txt" && return 0
+  extras=$(comm -23 <(sed 's/[=@ ].*//' "$now" | sort) <(sed 's/[=@ ].*//' "$SIM/image-freeze.txt" | sort))
+  [ -z "$extras" ] || "$SIM/venv/bin/python" -m pip uninstall -y -q $extras
+  "$SIM/venv/bin/python" -m pip install -q --no-deps -r "$SIM/image-freeze.txt"
+  echo "   (runtime image restored: $(echo $extras | wc -w) package(s) removed, changed versions put back)"
+}
+
 fresh_vm() {   # a fresh copy of the repository at /content/course (what the setup cell's git clone makes)
+  restore_image
   if [ -e "$CONTENT/course" ] && [ ! -e "$CONTENT/course/.colab-sim" ]; then
     echo "Colab stage: $CONTENT/course exists and was not made by this stage; move it away first." >&2
     exit 1
@@ -119,5 +131,15 @@ if [ $rc = 0 ]; then
   [ ${#REST[@]} = 0 ] || "$SIM/venv/bin/python" tests/colab/run_notebooks.py --content "$CONTENT" --out "$SIM/runs" "${REST[@]}" || rc=1
 fi
 rm -rf "$CONTENT/course"
+"$SIM/venv/bin/python" - "$SIM/runs/times.json" "${#ALONE[@]}" "${#REST[@]}" <<'PY'
+import json, sys
+runs = json.load(open(sys.argv[1])) if __import__("os").path.exists(sys.argv[1]) else []
+for r in runs:
+    print(f"  {r['notebook']:<40} {'passed' if r['ok'] else 'FAILED'} {r['seconds']:>7.1f} s"
+          + (f"  ({r['restarts']} deliberate restart)" if r["restarts"] else ""))
+expected = int(sys.argv[2]) + int(sys.argv[3])
+passed = sum(r["ok"] for r in runs)
+print(f"colab: {passed} passed, {expected - passed} failed")
+PY
 echo "Colab stage took $(( $(date +%s) - stage_start )) s (exit code $rc); executed copies in $SIM/runs"
 exit $rc
