@@ -165,3 +165,14 @@ def test_on_colab_a_mounted_drive_keeps_the_outputs(monkeypatch, tmp_path):
     want = tmp_path / "MyDrive" / notebook.DRIVE_FOLDER
     assert str(want) in line and os.environ["COURSE_OUTPUT_DIR"] == str(want)
     assert config.results_dir("netflix") == want / "results" / "netflix"
+
+
+def test_setup_on_colab_always_brings_what_preparing_the_data_needs(monkeypatch, tmp_path):
+    asked = []
+    monkeypatch.setattr(notebook, "IN_COLAB", True)
+    monkeypatch.setattr(notebook, "install_on_colab", lambda packages: asked.append(list(packages)))
+    monkeypatch.setattr(notebook, "DRIVE_DIR", str(tmp_path / "no-drive"))
+    notebook.setup(minimum={}, colab_packages=["gensim", "iterative-stratification"], plots=False)
+    assert asked == [["gensim", "iterative-stratification"]]             # once, even when listed
+    notebook.setup(minimum={}, colab_packages=[], plots=False)
+    assert asked[-1] == ["iterative-stratification"]                      # a notebook that forgot it (07)

@@ -137,6 +137,7 @@ def check_versions(minimum: dict[str, str]) -> dict[str, str]:
     return found
 
 
+ALWAYS_ON_COLAB = ("iterative-stratification",)   # what utils itself needs and Colab lacks
 DRIVE_DIR = "/content/drive/MyDrive"          # where Colab mounts Google Drive
 DRIVE_FOLDER = "movie-genres-course"          # the course's folder in it
 
@@ -164,7 +165,8 @@ def setup(minimum: dict[str, str] | None = None, colab_packages=(), plots: bool 
     ``minimum``: ``{"pip-name": "min.version"}`` checked after the Colab installs;
     ``colab_packages``: pip specs installed on Colab when missing.
     """
-    install_on_colab(colab_packages)
+    # every notebook may have to prepare the data on a fresh VM (opened alone), and the split needs iterstrat
+    install_on_colab(list(dict.fromkeys([*colab_packages, *ALWAYS_ON_COLAB])))
     if IN_COLAB:
         print(where_outputs_go())
     minimum = {"numpy": "1.26", "pandas": "2.0", "scikit-learn": "1.3", **(minimum or {})}
