@@ -24,15 +24,18 @@ find_python() {
   for cand in "${COLAB_PYTHON:-}" "$(command -v python3.13 || true)"; do
     [ -n "$cand" ] && "$cand" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { echo "$cand"; return; }
   done
-  if command -v pyenv >/dev/null 2>&1; then
-    for cand in $(ls -d "$(pyenv root)"/versions/3.13*/bin/python3.13 2>/dev/null | sort -V -r); do
+  local roots=()
+  command -v pyenv >/dev/null 2>&1 && roots+=("$(pyenv root)")
+  roots+=("${PYENV_ROOT:-$HOME/.pyenv}")      # pyenv's default root, when pyenv is not on PATH
+  for root in "${roots[@]}"; do
+    for cand in $(ls -d "$root"/versions/3.13*/bin/python3.13 2>/dev/null | sort -V -r); do
       "$cand" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { echo "$cand"; return; }
     done
-  fi
+  done
   return 1
 }
 PY313="$(find_python)" || {
-  echo "Colab stage: no Python 3.13 found (tried \$COLAB_PYTHON, python3.13 on PATH, \$(pyenv root)/versions/3.13*)." >&2
+  echo "Colab stage: no Python 3.13 found (tried \$COLAB_PYTHON, python3.13 on PATH, \$(pyenv root)/versions/3.13*, \${PYENV_ROOT:-~/.pyenv}/versions/3.13*)." >&2
   echo "Install one (e.g. pyenv install 3.13) or set COLAB_PYTHON=/path/to/python3.13." >&2
   exit 1
 }
@@ -59,6 +62,17 @@ if [ "$(cat "$SIM/venv/.stamp" 2>/dev/null)" != "$stamp" ]; then
   echo "$stamp" > "$SIM/venv/.stamp"
   echo "runtime image built in $(( $(date +%s) - t0 )) s"
 fi
+restore_image() {   # undo what earlier setup cells installed: every run starts on Colab's package set
+  local now="$SIM/now-freeze.txt" extras
+  "$SIM/venv/bin/python" -m pip freeze > "$now"
+  cmp -s "$now" "$SIM/image-freeze.txt" && return 0
+  extras=$(comm -23 <(sed 's/[=@ ].*//' "$now" | sort) <(sed 's/[=@ ].*//' "$SIM/image-freeze.txt" | sort))
+  [ -z "$extras" ] || "$SIM/venv/bin/python" -m pip uninstall -y -q $extras
+  "$SIM/venv/bin/python" -m pip install -q --no-deps -r "$SIM/image-freeze.txt"
+  echo "   (runtime image restored: $(echo $extras | wc -w) package(s) removed, changed versions put back)"
+}
+
+restore_image
 # the image must be what runtime.txt says (a pin pip could not honour fails here)
 "$SIM/venv/bin/python" - tests/colab/runtime.txt <<'PY'
 import sys, importlib.metadata as md
@@ -81,16 +95,6 @@ export PYTHONPATH="$ROOT/tests/colab/stub" COLAB_SIM_DRIVE="$SIM/drive"
 mkdir -p "$CONTENT" 2>/dev/null && [ -w "$CONTENT" ] || {
   echo "Colab stage: $CONTENT must be writable (the setup cells look for /content/course, as on Colab): run as root." >&2
   exit 1
-}
-
-restore_image() {   # undo what earlier setup cells installed: every run starts on Colab's package set
-  local now="$SIM/now-freeze.txt" extras
-  "$SIM/venv/bin/python" -m pip freeze > "$now"
-  cmp -s "$now" "$SIM/image-freeze.txt" && return 0
-  extras=$(comm -23 <(sed 's/[=@ ].*//' "$now" | sort) <(sed 's/[=@ ].*//' "$SIM/image-freeze.txt" | sort))
-  [ -z "$extras" ] || "$SIM/venv/bin/python" -m pip uninstall -y -q $extras
-  "$SIM/venv/bin/python" -m pip install -q --no-deps -r "$SIM/image-freeze.txt"
-  echo "   (runtime image restored: $(echo $extras | wc -w) package(s) removed, changed versions put back)"
 }
 
 fresh_vm() {   # a fresh copy of the repository at /content/course (what the setup cell's git clone makes)
