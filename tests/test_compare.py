@@ -264,3 +264,25 @@ def test_calibration_figures():
     for fig in figs:
         assert fig.axes and all(ax.get_title() or not ax.axison for ax in fig.axes)
         plt.close(fig)
+
+
+def test_rebuild_missing_runs_notebook_03_fast_only_when_no_real_model(monkeypatch, capsys):
+    import subprocess
+
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd) or subprocess.CompletedProcess(cmd, 0, "", ""))
+    assert compare.rebuild_missing({"trivial_baseline": {}, "tfidf_logreg": {}}, "netflix") is False
+    assert calls == []
+    assert compare.rebuild_missing({"trivial_baseline": {}}, "netflix") is True
+    cmd = calls[0]
+    assert cmd[cmd.index("--only") + 1] == "03" and "--fast" in cmd and "--full" not in cmd
+    out = capsys.readouterr().out
+    assert "FAST size" in out and "minutes" in out and "quick run" in out
+
+
+def test_rebuild_missing_failure_says_what_to_run(monkeypatch):
+    import subprocess
+
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1, "cell 'save' failed", ""))
+    with pytest.raises(RuntimeError, match="03_.*run that notebook yourself"):
+        compare.rebuild_missing({}, "netflix")

@@ -298,3 +298,26 @@ def test_benchmark_on_a_tiny_corpus(course_dirs):
     assert set(figures["test"]) >= {"micro_f1", "macro_f1", "samples_f1"}
     assert figures["test"]["micro_f1"] > 0.6
     assert "all-MiniLM-L6-v2" in figures["checkpoint"] and figures["embedding_texts_per_s"] > 0
+
+
+@pytest.mark.parametrize("error, says", [
+    (OSError("403 Client Error: Forbidden for url: https://huggingface.co/..."), "refused"),
+    (OSError("Connection error: Name or service not known"), "could not be downloaded"),
+    (KeyError("bert.embeddings.LayerNorm.gamma"), ">= 0.30"),
+    (ValueError("incompatible shapes"), "damaged")])
+def test_load_failures_say_why_and_what_else_to_do(monkeypatch, error, says):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    message = minilm.load_failure_message(minilm.ONLINE_PRESET if says != "damaged" else "/no/such/folder", error)
+    assert says in message
+    if says in ("refused", "could not be downloaded"):
+        assert "requirements-nodeps.txt" in message      # the alternative: the same weights without a download
+
+
+def test_the_hub_handle_offline_fails_with_the_offline_alternative(monkeypatch):
+    """A real load of the Hugging Face handle with downloads switched off (what Colab does online)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(RuntimeError) as info:
+        minilm.load_encoder(minilm.ONLINE_PRESET)
+    message = str(info.value)
+    assert minilm.ONLINE_PRESET in message and "HF_HUB_OFFLINE is set" in message
+    assert "requirements-nodeps.txt" in message

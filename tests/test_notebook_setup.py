@@ -1,6 +1,8 @@
 """utils.tools.notebook: what every notebook's setup cell runs."""
 import os
 import importlib.metadata as md
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -90,5 +92,87 @@ def test_install_on_colab_upgrades_a_package_whose_version_is_excluded(monkeypat
     have = md.version("numpy")
     assert notebook.install_on_colab([f"numpy>={have}"]) == []          # satisfied: nothing to do
     assert notebook.install_on_colab(["numpy>=999"]) == ["numpy>=999"]  # too old: upgrade
-    assert calls == [[notebook.sys.executable, "-m", "pip", "install", "-q", "numpy>=999"]]
+    assert len(calls) == 1 and calls[0][:5] == [notebook.sys.executable, "-m", "pip", "install", "-q"]
+    assert calls[0][-1] == "numpy>=999"
 
+
+def _fake_pip(monkeypatch, before, after, returncode=0):
+    """Colab with a pip that turns the installed set ``before`` into ``after``; returns the calls and restarts."""
+    calls, restarts, state = [], [], {"now": dict(before)}
+
+    def run(cmd, **kwargs):
+        constraints = Path(cmd[cmd.index("-c") + 1]).read_text().split()
+        calls.append({"cmd": cmd, "constraints": constraints})
+        state["now"] = dict(after)
+        return subprocess.CompletedProcess(cmd, returncode)
+
+    monkeypatch.setattr(notebook, "IN_COLAB", True)
+    monkeypatch.setattr(notebook.subprocess, "run", run)
+    monkeypatch.setattr(notebook, "installed_versions", lambda: state["now"])
+    monkeypatch.setattr(notebook, "restart_runtime", lambda: restarts.append(True))
+    return calls, restarts
+
+
+COLAB = {"tensorflow": "2.20.0", "keras": "3.13.2", "numpy": "2.1.3", "tensorflow-text": "2.20.1",
+         "keras-hub": "0.26.0"}
+
+
+def test_colab_install_pins_tensorflow_and_numpy_and_adds_without_restart(monkeypatch, capsys):
+    calls, restarts = _fake_pip(monkeypatch, COLAB, {**COLAB, "gensim": "4.4.0"})
+    assert notebook.install_on_colab(["surely-not-a-real-package-xyz"]) == ["surely-not-a-real-package-xyz"]
+    pins = calls[0]["constraints"]
+    assert {"tensorflow==2.20.0", "numpy==2.1.3", "tensorflow-text==2.20.1"} <= set(pins)
+    assert not any(p.startswith("keras") for p in pins)       # keras may move, but then the runtime restarts
+    assert restarts == [] and "Restarting" not in capsys.readouterr().out
+
+
+def test_colab_install_that_moves_keras_restarts_once_and_says_so(monkeypatch, capsys):
+    calls, restarts = _fake_pip(monkeypatch, COLAB, {**COLAB, "keras": "3.15.1", "keras-hub": "0.32.0"})
+    notebook.install_on_colab(["keras-hub>=999"])
+    out = capsys.readouterr().out
+    assert restarts == [True]
+    restart_lines = [line for line in out.splitlines() if "Restarting the runtime" in line]
+    assert len(restart_lines) == 1 and "keras 3.13.2 -> 3.15.1" in restart_lines[0]
+    assert "run this cell again" in restart_lines[0]
+
+
+def test_colab_install_asked_for_a_protected_package_does_not_pin_it(monkeypatch):
+    calls, _ = _fake_pip(monkeypatch, COLAB, COLAB)
+    notebook.install_on_colab(["tensorflow-text~=999.0"])
+    assert not any(p.startswith("tensorflow-text==") for p in calls[0]["constraints"])
+    assert "tensorflow==2.20.0" in calls[0]["constraints"]
+
+
+def test_colab_install_failure_says_what_to_do(monkeypatch):
+    _fake_pip(monkeypatch, COLAB, COLAB, returncode=1)
+    with pytest.raises(RuntimeError, match="could not install surely-not.*fresh runtime"):
+        notebook.install_on_colab(["surely-not-a-real-package-xyz"])
+
+
+
+def test_on_colab_a_mounted_drive_keeps_the_outputs(monkeypatch, tmp_path):
+    from utils import config
+
+    for name in ("PROCESSED_DIR", "RESULTS_DIR", "MODELS_DIR"):
+        monkeypatch.setattr(config, name, getattr(config, name))     # restored after the test
+    monkeypatch.setenv("COURSE_OUTPUT_DIR", "placeholder")
+    monkeypatch.delenv("COURSE_OUTPUT_DIR")
+    monkeypatch.setattr(notebook, "DRIVE_DIR", str(tmp_path / "nowhere"))
+    assert "vanish with this runtime" in notebook.where_outputs_go()
+    (tmp_path / "MyDrive").mkdir()
+    monkeypatch.setattr(notebook, "DRIVE_DIR", str(tmp_path / "MyDrive"))
+    line = notebook.where_outputs_go()
+    want = tmp_path / "MyDrive" / notebook.DRIVE_FOLDER
+    assert str(want) in line and os.environ["COURSE_OUTPUT_DIR"] == str(want)
+    assert config.results_dir("netflix") == want / "results" / "netflix"
+
+
+def test_setup_on_colab_always_brings_what_preparing_the_data_needs(monkeypatch, tmp_path):
+    asked = []
+    monkeypatch.setattr(notebook, "IN_COLAB", True)
+    monkeypatch.setattr(notebook, "install_on_colab", lambda packages: asked.append(list(packages)))
+    monkeypatch.setattr(notebook, "DRIVE_DIR", str(tmp_path / "no-drive"))
+    notebook.setup(minimum={}, colab_packages=["gensim", "iterative-stratification"], plots=False)
+    assert asked == [["gensim", "iterative-stratification"]]             # once, even when listed
+    notebook.setup(minimum={}, colab_packages=[], plots=False)
+    assert asked[-1] == ["iterative-stratification"]                      # a notebook that forgot it (07)

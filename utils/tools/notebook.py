@@ -57,15 +57,70 @@ def _needs_install(spec: str) -> bool:
     return have is None or (bool(req.specifier) and not req.specifier.contains(have, prereleases=True))
 
 
-def install_on_colab(packages) -> list[str]:
+# Preinstalled packages that a Colab install must never move under a running kernel: every pip call
+# is constrained to their installed versions (a request that cannot be met fails with pip's reason).
+PROTECTED = ("tensorflow", "tensorflow-text", "tf-keras", "numpy", "scipy", "pandas", "scikit-learn",
+             "protobuf", "ml-dtypes", "h5py", "jax", "torch")
+
+
+def _canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def installed_versions() -> dict[str, str]:
+    """``{canonical pip name: version}`` of every installed distribution."""
+    return {_canonical(d.metadata["Name"]): d.version for d in md.distributions() if d.metadata["Name"]}
+
+
+def restart_runtime() -> None:
+    """End this kernel; Colab starts a fresh one (its "Restart session"). Local Jupyter shows "kernel died"."""
+    import os
+    import signal
+    import time
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    time.sleep(1.0)           # let the printed line reach the notebook before the kernel goes
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def install_on_colab(packages, restart: bool = True) -> list[str]:
     """On Colab, ``pip install`` the requirements that are missing or too old; elsewhere nothing.
 
     ``packages`` are pip specs such as ``"gensim"`` or ``"keras-hub>=0.32"``; returns those installed.
+    The install is constrained to the installed versions of :data:`PROTECTED` (TensorFlow, its
+    companions, numpy, ...) unless a spec names one of them. When it still changed a package that
+    was already installed (e.g. a newer keras for keras-hub), the runtime is restarted once, with one
+    printed line: running the cell again finds everything installed and carries on.
     """
+    import tempfile
+    from packaging.requirements import Requirement
+
     needed = [p for p in packages if _needs_install(p)]
-    if IN_COLAB and needed:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *needed], check=True)
-    return needed if IN_COLAB else []
+    if not IN_COLAB:
+        return []
+    if not needed:
+        return needed
+    before = installed_versions()
+    asked = {_canonical(Requirement(p).name) for p in needed}
+    pins = [f"{name}=={before[name]}" for name in PROTECTED if name in before and name not in asked]
+    with tempfile.NamedTemporaryFile("w", suffix="-constraints.txt", delete=False) as handle:
+        handle.write("\n".join(pins) + "\n")
+    print(f"Installing what this Colab runtime lacks: {', '.join(needed)}", flush=True)
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", handle.name, *needed])
+    if getattr(done, "returncode", 0) != 0:
+        raise RuntimeError(f"pip could not install {', '.join(needed)} next to this runtime's "
+                           f"{', '.join(pins[:4])}, ... (pip's reason is printed above). Start a fresh runtime "
+                           f"(Runtime > Disconnect and delete runtime) and run the notebook again; if it persists, "
+                           f"open an issue with the lines above.")
+    after = installed_versions()
+    changed = [f"{name} {before[name]} -> {after[name]}" for name in sorted(before)
+               if name in after and after[name] != before[name]]
+    if changed and restart:
+        print(f"Restarting the runtime once ({'; '.join(changed)}): when it is back, run this cell again "
+              f"and carry on.", flush=True)
+        restart_runtime()
+    return needed
 
 
 def check_versions(minimum: dict[str, str]) -> dict[str, str]:
@@ -82,6 +137,25 @@ def check_versions(minimum: dict[str, str]) -> dict[str, str]:
     return found
 
 
+ALWAYS_ON_COLAB = ("iterative-stratification",)   # what utils itself needs and Colab lacks
+DRIVE_DIR = "/content/drive/MyDrive"          # where Colab mounts Google Drive
+DRIVE_FOLDER = "movie-genres-course"          # the course's folder in it
+
+
+def where_outputs_go() -> str:
+    """On Colab: use ``MyDrive/movie-genres-course`` when Google Drive is mounted (and ``COURSE_OUTPUT_DIR``
+    is not set), so that prepared data, results and models outlive the VM; one line saying where they go."""
+    import os
+    from pathlib import Path
+
+    if not os.environ.get("COURSE_OUTPUT_DIR") and Path(DRIVE_DIR).is_dir():
+        config.set_output_dir(Path(DRIVE_DIR) / DRIVE_FOLDER)
+    if os.environ.get("COURSE_OUTPUT_DIR"):
+        return f"Data, results and models go to {os.environ['COURSE_OUTPUT_DIR']} (kept between sessions if on Drive)."
+    return (f"Data, results and models go to {config.ROOT} and vanish with this runtime; to keep them, mount "
+            f"Google Drive first (from google.colab import drive; drive.mount('/content/drive')).")
+
+
 def setup(minimum: dict[str, str] | None = None, colab_packages=(), plots: bool = True) -> dict[str, str]:
     """Prepare a notebook (Colab installs, version checks, plot style); return the versions checked.
 
@@ -91,7 +165,10 @@ def setup(minimum: dict[str, str] | None = None, colab_packages=(), plots: bool 
     ``minimum``: ``{"pip-name": "min.version"}`` checked after the Colab installs;
     ``colab_packages``: pip specs installed on Colab when missing.
     """
-    install_on_colab(colab_packages)
+    # every notebook may have to prepare the data on a fresh VM (opened alone), and the split needs iterstrat
+    install_on_colab(list(dict.fromkeys([*colab_packages, *ALWAYS_ON_COLAB])))
+    if IN_COLAB:
+        print(where_outputs_go())
     minimum = {"numpy": "1.26", "pandas": "2.0", "scikit-learn": "1.3", **(minimum or {})}
     versions = check_versions(minimum)
     if plots:
