@@ -64,6 +64,11 @@ def test_resolve_handle(monkeypatch, tmp_path):
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path))          # an empty cache: the Kaggle handles
     assert bh.resolve_handle(fast=True) == bh.FAST_ENCODER
     assert bh.resolve_handle(fast=False) == bh.DEFAULT_ENCODER
+    # without a GPU, a large corpus (CMU) gets BERT-Mini; Netflix's size, FAST and a GPU keep their encoders
+    assert bh.resolve_handle(fast=False, gpu=False, n_plots=42_306) == bh.CPU_ENCODER == bh.ENCODERS["BERT-Mini"][0]
+    assert bh.resolve_handle(fast=False, gpu=False, n_plots=8_807) == bh.DEFAULT_ENCODER
+    assert bh.resolve_handle(fast=False, gpu=True, n_plots=42_306) == bh.DEFAULT_ENCODER
+    assert bh.resolve_handle(fast=True, gpu=False, n_plots=42_306) == bh.FAST_ENCODER
     assert bh.resolve_preprocess_handle() == bh.PREPROCESS_HANDLE
     assert bh.resolve_handle("https://x/y", fast=True) == "https://x/y"
     monkeypatch.setenv(bh.ENV_ENCODER, "https://tfhub.dev/other/1")

@@ -147,6 +147,13 @@ def test_cache_path_layout(course_dirs):
     assert path.name == "org_Model_v2__len128__mean.npz"
 
 
+def test_text_prefix_cuts_long_texts_at_a_space():
+    assert minilm.text_prefix("a ghost haunts them", 100) == "a ghost haunts them"
+    assert minilm.text_prefix("a ghost haunts them", 9) == "a ghost"       # never inside a word
+    assert minilm.text_prefix("a ghost\u00a0haunts", 10) == "a ghost"      # any Unicode space
+    assert minilm.text_prefix("x" * 50, 10) == "x" * 50                    # no space: the whole text
+
+
 # --------------------------------------------------------------------------- the real checkpoint
 
 
@@ -201,6 +208,17 @@ def test_tokenizer_matches_on_every_plot_of_the_corpus(dataset):
     ours = encoder.token_ids(texts)
     different = [t for t, o, w in zip(texts, ours, want) if o != w]
     assert not different, f"{len(different)} plots tokenized differently, e.g. {different[0][:200]!r}"
+
+
+@needs_checkpoint
+def test_token_ids_of_long_texts_come_from_a_prefix_and_are_remembered(encoder, monkeypatch):
+    """A prefix with too few tokens (a long run of spaces) is tokenized again in full; ids are remembered."""
+    spaces = "Start" + " " * (encoder.seq_len * minilm.PREFIX_CHARS_PER_TOKEN) + " ".join(["ghost story"] * 80)
+    long = " ".join(["naïve café adventure"] * 200)
+    texts = [spaces, long, "short"]
+    assert encoder.token_ids(texts) == _reference_ids(texts, encoder.seq_len)
+    monkeypatch.setattr(encoder, "_split", lambda texts: pytest.fail(f"tokenized again: {texts[:1]}"))
+    assert encoder.token_ids(texts[::-1]) == _reference_ids(texts[::-1], encoder.seq_len)
 
 
 @needs_checkpoint
@@ -273,6 +291,24 @@ def test_finetune_lowers_loss_and_leaves_encoder_alone(encoder):
     start = float(bce(y, minilm.predict_proba(untrained, encoder, texts)))
     assert float(bce(y, minilm.predict_proba(model, encoder, texts))) < start
     np.testing.assert_allclose(encoder.embed(texts[:3]), before, atol=1e-6)
+
+
+@needs_checkpoint
+def test_finetune_for_one_epoch_skips_the_validation_pass(encoder):
+    """One epoch: nothing to stop early, so ``fit`` gets no validation data (the caller predicts it once)."""
+    keras.utils.set_random_seed(0)
+    texts, y = toy_data(1)
+    model, history = lesson.finetune(encoder, texts, y, texts[:3], y[:3], hidden=16, epochs=1, batch_size=3,
+                                     verbose=0)
+    assert len(history["loss"]) == 1 and "val_loss" not in history
+    prob = minilm.predict_proba(model, encoder, texts, batch_size=4, progress=True)
+    assert prob.shape == y.shape and np.isfinite(prob).all()
+
+
+def test_finetune_datasets_without_validation():
+    x = {"token_ids": np.arange(20, dtype=np.int32).reshape(10, 2)}
+    train, val = lesson.finetune_datasets(x, np.ones((10, 3), np.float32), None, None, batch_size=4)
+    assert val is None and len(list(train)) == 2
 
 
 def test_finetune_datasets_full_shuffled_batches():

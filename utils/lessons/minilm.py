@@ -56,13 +56,16 @@ FINETUNE = {"lr": 5e-5, "epochs": 4, "batch_size": 32, "warmup": 0.1, "weight_de
 
 
 def finetune_datasets(x_train, y_train, x_val, y_val, batch_size=FINETUNE["batch_size"], seed=0):
-    """``tf.data`` pipelines of (packed token ids, genre rows): training shuffled every epoch, full batches."""
+    """``tf.data`` pipelines of (packed token ids, genre rows): training shuffled every epoch, full batches.
+
+    ``x_val=None``: no validation pipeline (``val`` is ``None``).
+    """
     drop = len(y_train) >= batch_size   # a last, smaller batch would trace the training step again
     train = (tf.data.Dataset.from_tensor_slices((x_train, y_train))
              .shuffle(len(y_train), seed=seed, reshuffle_each_iteration=True)
              .batch(batch_size, drop_remainder=drop)
              .prefetch(2))
-    val = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(batch_size)
+    val = None if x_val is None else tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(batch_size)
     return train, val
 
 # --- notebooks/05b_bert_kerashub.ipynb, cell 'finetune-fn'
@@ -81,7 +84,8 @@ def finetune(encoder, texts_train, y_train, texts_val, y_val, head=None, hidden=
 
     ``head``: start from a copy of this trained head (``None``: a new one). ``encoder`` gives the
     checkpoint and the token ids and is left untouched. ``callbacks``: extra Keras callbacks
-    (e.g. TensorBoard). Returns ``(model, history)``.
+    (e.g. TensorBoard). With ``epochs=1`` there is nothing to stop early, so ``fit`` skips the
+    validation pass (no ``val_loss`` in the history). Returns ``(model, history)``.
     """
     y_train, y_val = np.asarray(y_train, np.float32), np.asarray(y_val, np.float32)
     backbone, _ = load_backbone_and_tokenizer(encoder.checkpoint)
@@ -89,16 +93,20 @@ def finetune(encoder, texts_train, y_train, texts_val, y_val, head=None, hidden=
     head = copy_head(head) if head is not None else build_head(keras, backbone.hidden_dim, y_train.shape[1],
                                                                hidden, dropout)
     model = build_classifier(backbone, head)
-    rows_train, rows_val = encoder.token_ids(texts_train), encoder.token_ids(texts_val)
+    validate = epochs > 1   # early stopping needs the validation loss after each epoch
+    rows_train = encoder.token_ids(texts_train)
+    rows_val = encoder.token_ids(texts_val) if validate else []
     length = max(len(r) for r in rows_train + rows_val)
     train_ds, val_ds = finetune_datasets(encoder.pack(rows_train, length), y_train,
-                                         encoder.pack(rows_val, length), y_val, batch_size, seed)
+                                         encoder.pack(rows_val, length) if validate else None, y_val,
+                                         batch_size, seed)
     steps = epochs * max(1, len(y_train) // batch_size)
     model.compile(optimizer=adamw(keras, steps, lr, warmup, weight_decay), loss="binary_crossentropy",
                   jit_compile=False)
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
     timer = epoch_timer(keras)
-    fit = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[stop, timer, *callbacks], verbose=verbose,
+    stop = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
+    fit = model.fit(train_ds, validation_data=val_ds, epochs=epochs,
+                    callbacks=[*(stop if validate else []), timer, *callbacks], verbose=verbose,
                     shuffle=False)   # train_ds shuffles itself, every epoch
     history = {key: [float(v) for v in values] for key, values in fit.history.items()}
     history.update(seconds=timer.seconds, step_seconds=timer.step_seconds, sequence_length=length)

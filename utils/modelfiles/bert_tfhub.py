@@ -93,6 +93,8 @@ def resolve_preprocess_handle() -> str:
 
 FAST_ENCODER = ENCODERS["BERT-Tiny"][0]
 DEFAULT_ENCODER = ENCODERS["BERT-Small"][0]   # fine-tunes in minutes on a Colab GPU
+CPU_ENCODER = ENCODERS["BERT-Mini"][0]        # full mode without a GPU on a large corpus: 4x less compute
+CPU_SMALL_MAX_PLOTS = 20_000   # without a GPU, a corpus with more plots than this gets CPU_ENCODER (CMU: 42,306)
 
 # The benchmark's settings; the model's own (head sizes, dropout, AdamW, warm-up, patience) are
 # the defaults of the notebook's functions in utils.lessons.heads / utils.lessons.bert_tfhub.
@@ -170,8 +172,9 @@ def finetune_lr(handle: str) -> float:
     return DEFAULTS["ft_lr"]
 
 
-def resolve_handle(handle: str | None = None, fast: bool | None = None) -> str:
-    """``handle`` if given, else ``$COURSE_TFHUB_ENCODER``, else BERT-Tiny (FAST) or BERT-Small
+def resolve_handle(handle: str | None = None, fast: bool | None = None, gpu: bool = True, n_plots: int = 0) -> str:
+    """``handle`` if given, else ``$COURSE_TFHUB_ENCODER``, else BERT-Tiny (FAST), else BERT-Small, except
+    without a GPU (``gpu=False``) on a corpus of more than :data:`CPU_SMALL_MAX_PLOTS` plots: BERT-Mini
     (Kaggle handles; their cached tfhub.dev names when only those are in ``TFHUB_CACHE_DIR``)."""
     from utils import config
 
@@ -180,7 +183,9 @@ def resolve_handle(handle: str | None = None, fast: bool | None = None) -> str:
     if os.environ.get(ENV_ENCODER):
         return os.environ[ENV_ENCODER]
     fast = config.fast_mode() if fast is None else fast
-    return cached_handle(FAST_ENCODER if fast else DEFAULT_ENCODER)
+    if fast:
+        return cached_handle(FAST_ENCODER)
+    return cached_handle(DEFAULT_ENCODER if gpu or n_plots <= CPU_SMALL_MAX_PLOTS else CPU_ENCODER)
 
 
 # --------------------------------------------------------------------------- random encoder detection
@@ -491,8 +496,8 @@ def load_predictor(folder) -> BertHubPredictor:
 # --------------------------------------------------------------------------- benchmark
 
 
-def _load_for_benchmark(handle: str | None, fast: bool):
-    chosen, tiny = resolve_handle(handle, fast), cached_handle(FAST_ENCODER)
+def _load_for_benchmark(handle: str | None, fast: bool, gpu: bool = True, n_plots: int = 0):
+    chosen, tiny = resolve_handle(handle, fast, gpu, n_plots), cached_handle(FAST_ENCODER)
     try:
         return load_encoder(chosen), ""
     except RuntimeError as err:
@@ -527,7 +532,8 @@ def benchmark(corpus, fast: bool = False, handle: str | None = None, finetune_ru
     tf.random.set_seed(0)
     np.random.seed(0)
     start = time.perf_counter()
-    encoder, note = _load_for_benchmark(handle, fast)
+    has_gpu = bool(tf.config.list_physical_devices("GPU"))
+    encoder, note = _load_for_benchmark(handle, fast, has_gpu, sum(len(t) for t in texts.values()))   # as 05a
     load_seconds = time.perf_counter() - start
     throughput = keras_tools.measure_throughput(encoder.embed, texts["train"])
     start = time.perf_counter()
@@ -549,7 +555,6 @@ def benchmark(corpus, fast: bool = False, handle: str | None = None, finetune_ru
         "embedding_seconds": round(embed_seconds, 1),
         "encoder_load_seconds": round(load_seconds, 1),
     }
-    has_gpu = bool(tf.config.list_physical_devices("GPU"))
     if finetune_run:
         limit = finetune_max_train or (400 if fast else (None if has_gpu else 1000))
         epochs = 1 if (fast or not has_gpu) else DEFAULTS["ft_epochs"]

@@ -151,6 +151,22 @@ def normalize_text(text: str, lowercase: bool = True) -> str:
 
 # --------------------------------------------------------------------------- encoder
 
+PREFIX_CHARS_PER_TOKEN = 8   # English word pieces average 4-5 characters: 8 per token leaves a wide margin
+
+
+def text_prefix(text: str, limit: int) -> str:
+    """``text`` cut at the last whitespace before ``limit`` characters (the whole text if shorter).
+
+    BERT's tokenizer splits words at whitespace before cutting them into word pieces, so the
+    word pieces of the prefix are exactly the first word pieces of the whole text.
+    """
+    if len(text) <= limit:
+        return text
+    cut = limit
+    while cut > 0 and not text[cut].isspace():
+        cut -= 1
+    return text[:cut] if cut > 0 else text
+
 
 def _signature():
     import tensorflow as tf
@@ -169,6 +185,7 @@ class Encoder:
     seq_len: int = DEFAULTS["seq_len"]
     lowercase: bool = True
     _embed_fn: object = field(default=None, repr=False)
+    _ids: dict = field(default_factory=dict, repr=False)   # text -> token ids (see token_ids)
 
     @property
     def dim(self) -> int:
@@ -179,14 +196,32 @@ class Encoder:
         return describe_checkpoint(self.checkpoint)
 
     def token_ids(self, texts) -> list[list[int]]:
-        """``[CLS] tokens [SEP]`` of every text, cut to ``seq_len`` tokens."""
+        """``[CLS] tokens [SEP]`` of every text, cut to ``seq_len`` tokens.
+
+        Remembered per text for the encoder's lifetime (a notebook tokenizes its plots for the
+        length plot, the embeddings, fine-tuning and prediction). Only the start of a long text
+        is tokenized: :func:`text_prefix` cuts it at a space, which never changes the first
+        word pieces, and a prefix that gives fewer than ``seq_len`` tokens is redone in full.
+        """
         texts = [texts] if isinstance(texts, str) else list(texts)
+        todo = list(dict.fromkeys(t for t in texts if t not in self._ids))
+        if todo:
+            limit = self.seq_len * PREFIX_CHARS_PER_TOKEN
+            rows = self._split([text_prefix(t, limit) for t in todo])
+            short = [i for i, (t, r) in enumerate(zip(todo, rows))
+                     if len(r) < self.seq_len - 2 and len(t) > limit]   # the cut lost tokens: the whole text
+            for i, r in zip(short, self._split([todo[i] for i in short])):
+                rows[i] = r
+            cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+            for t, r in zip(todo, rows):
+                self._ids[t] = np.array([cls, *r[: self.seq_len - 2], sep], dtype=np.int32)
+        return [self._ids[t].tolist() for t in texts]
+
+    def _split(self, texts) -> list[list[int]]:
         if not texts:
             return []
         rows = self.tokenizer([normalize_text(t, self.lowercase) for t in texts])
-        rows = rows.to_list() if hasattr(rows, "to_list") else [np.asarray(r).tolist() for r in rows]
-        cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
-        return [[cls, *r[: self.seq_len - 2], sep] for r in rows]
+        return rows.to_list() if hasattr(rows, "to_list") else [np.asarray(r).tolist() for r in rows]
 
     def tokens(self, text: str) -> list[str]:
         """The word pieces of one text (what the model sees), for display."""
@@ -316,8 +351,12 @@ def make_encoder(backbone, tokenizer, checkpoint: str, seq_len: int = DEFAULTS["
 # --------------------------------------------------------------------------- prediction
 
 
-def predict_proba(model, encoder: Encoder, texts, batch_size: int = 32) -> np.ndarray:
-    """Genre probabilities of raw ``texts`` from an end-to-end ``build_classifier`` model (notebook 05b)."""
+def predict_proba(model, encoder: Encoder, texts, batch_size: int = 32, progress: bool = False,
+                  desc: str = "predicting") -> np.ndarray:
+    """Genre probabilities of raw ``texts`` from an end-to-end ``build_classifier`` model (notebook 05b).
+
+    Batches hold texts of similar length (less padding); ``progress`` shows a tqdm bar.
+    """
     import tensorflow as tf
 
     texts = [texts] if isinstance(texts, str) else list(texts)
@@ -328,7 +367,12 @@ def predict_proba(model, encoder: Encoder, texts, batch_size: int = 32) -> np.nd
     rows = encoder.token_ids(texts)
     order = np.argsort([len(r) for r in rows], kind="stable")
     out = np.zeros((len(rows), model.output_shape[-1]), dtype=np.float32)
-    for i in range(0, len(rows), batch_size):
+    starts = range(0, len(rows), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=desc, unit="batch")
+    for i in starts:
         idx = order[i:i + batch_size]
         out[idx] = fn(encoder.pack([rows[j] for j in idx])).numpy()
     return out
