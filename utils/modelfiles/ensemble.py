@@ -159,9 +159,11 @@ def train_members(corpus, fast: bool, seed: int, members=MEMBER_NAMES) -> tuple[
             out["knn"] = {"val": val, "test": test, "train_seconds": round(time.perf_counter() - start, 2)}
         if "minilm_finetuned" in members:
             ft = FAST_FINETUNE if fast else {"max_train": None, "epochs": ENSEMBLE["finetune_epochs"]}
-            keras.utils.set_random_seed(seed)
-            out["minilm_finetuned"] = finetuned_member(info["encoder"], texts, ys, emb, TUNED_HEAD, seed,
-                                                       ft["max_train"], ft["epochs"])
+            for run in range(1 if fast else ENSEMBLE.get("finetune_runs", 1)):   # FAST: one short run
+                run_seed = seed if run == 0 else seed * 100 + run
+                keras.utils.set_random_seed(run_seed)
+                out["minilm_finetuned" + (f"_{run + 1}" if run else "")] = finetuned_member(
+                    info["encoder"], texts, ys, emb, TUNED_HEAD, run_seed, ft["max_train"], ft["epochs"])
     if "bilstm" in members:
         out["bilstm"] = bilstm_member(corpus, seed, fast)
     info.pop("encoder", None)
