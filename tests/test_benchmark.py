@@ -29,7 +29,7 @@ FAKE_MODEL = textwrap.dedent('''
         prob = np.tile(corpus.y("train").mean(axis=0), (len(y), 1))
         return {"test": evaluate(y, prob, 0.3), "train_seconds": 0.01, "notes": "fake",
                 "fast_arg": fast, "course_fast": os.environ.get("COURSE_FAST"),
-                "extra_env": os.environ.get("BENCH_TEST_ENV")}
+                "extra_env": os.environ.get("BENCH_TEST_ENV"), "course_seed": os.environ.get("COURSE_SEED")}
 
     def broken(corpus, fast):
         raise RuntimeError("this model is broken on purpose")
@@ -92,7 +92,8 @@ def cli(args, processed, out, fake_module=None, extra_env=None, timeout=300):
 
 
 def test_registry_names_every_model():
-    assert set(benchmark.REGISTRY) == {"tfidf", "bilstm", "bilstm_softf1", "minilm", "bert_tfhub"}
+    assert set(benchmark.REGISTRY) == {"tfidf", "bilstm", "bilstm_softf1", "minilm", "bert_tfhub",
+                                       "tfidf_tuned", "head_tuned", "ensemble"}
     assert benchmark.MODEL_ENV["bert_tfhub"] == {"TF_USE_LEGACY_KERAS": "1"}
     assert benchmark.resolve("tfidf") == "utils.modelfiles.tfidf:benchmark"
     assert benchmark.resolve("pkg.mod:fn") == "pkg.mod:fn"
@@ -154,6 +155,45 @@ def test_tfidf_benchmark_end_to_end(processed, tmp_path):
     assert record["metrics"]["micro_f1"] > 0.6       # the synthetic plots are easy
     assert record["train_seconds"] is not None and record["peak_rss_mb"] < 2048
     assert record["split_sizes"] == record["corpus_sizes"]
+
+
+def test_seeds_run_once_each_and_print_the_mean(processed, fake_module, tmp_path):
+    run = cli(["--model", "bench_fake_model:benchmark", "--seeds", "3,5"], processed, tmp_path, fake_module)
+    assert run.returncode == 0, run.stderr
+    records = [json.loads((tmp_path / f"netflix-bench_fake_model-benchmark-full-seed{s}.json").read_text())
+               for s in (3, 5)]
+    assert [r["figures"]["course_seed"] for r in records] == ["3", "5"]
+    assert [r["seed"] for r in records] == [3, 5]
+    assert all(len(r["load_average"]) == 3 for r in records)
+    mean = np.mean([r["metrics"]["micro_f1"] for r in records])
+    assert f"mean over seeds [3, 5]: test micro {mean:.4f}" in run.stdout
+
+
+def test_seed_summary_is_the_mean_and_spread():
+    records = [{"model": "m", "seed": s, "train_seconds": t, "metrics": {"micro_f1": mi, "macro_f1": ma, "samples_f1": 0.5}}
+               for s, t, mi, ma in ((1, 10.0, 0.6, 0.4), (2, 30.0, 0.7, 0.5), (3, 20.0, 0.8, 0.6))]
+    summary = benchmark.seed_summary(records)
+    assert summary["micro_f1"]["mean"] == pytest.approx(0.7) and summary["micro_f1"]["std"] == pytest.approx(0.1)
+    assert summary["macro_f1"]["min"] == 0.4 and summary["macro_f1"]["max"] == 0.6
+    assert summary["train_seconds_max"] == 30.0 and summary["seeds"] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("text", ["1,x", "", "2,2", "1;2"])
+def test_bad_seeds_are_refused_with_the_expected_form(text):
+    with pytest.raises(ValueError, match="1,2,3"):
+        benchmark.parse_seeds(text)
+
+
+def test_tfidf_tuned_benchmark_reports_the_defaults_beside(processed, tmp_path):
+    run = cli(["--model", "tfidf_tuned"], processed, tmp_path)
+    assert run.returncode == 0, run.stderr
+    record = json.loads((tmp_path / "netflix-tfidf_tuned-full.json").read_text())
+    from utils.lessons.search import TUNED_TFIDF
+
+    assert record["metrics"]["micro_f1"] > 0.6
+    assert record["figures"]["params"]["C"] == TUNED_TFIDF["C"]
+    assert set(record["figures"]["defaults"]["test"]) >= {"micro_f1", "macro_f1"}
+    assert "defaults" in run.stdout       # the variant line beside the headline
 
 
 def test_record_names_of_two_functions_in_one_module_differ():

@@ -3,6 +3,7 @@
     python -m utils.benchmark --dataset netflix --model tfidf
     python -m utils.benchmark --dataset netflix --model all --fast
     python -m utils.benchmark --dataset netflix --model tfidf --markdown
+    python -m utils.benchmark --dataset netflix --model ensemble --seeds 1,2,3
 
 Each model runs in its own Python process so that its peak memory is its own and
 model-specific environment variables (``TF_USE_LEGACY_KERAS=1`` for TF Hub BERT)
@@ -20,6 +21,8 @@ What a model's ``benchmark`` returns (every key optional except ``test``):
 * ``train_seconds``, ``seconds_per_epoch``, ``epochs``, ``notes``, anything else.
 
 ``--model`` also accepts ``package.module:function`` for a model outside the registry.
+``--seeds 1,2,3`` runs each model once per seed (``COURSE_SEED`` of the worker), saves one record
+per seed (``...-seed<k>.json``) and prints the mean and spread of the test F1 over the seeds.
 """
 from __future__ import annotations
 
@@ -35,6 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from utils import config
 
 REGISTRY = {
@@ -43,6 +48,9 @@ REGISTRY = {
     "bilstm_softf1": "utils.modelfiles.bilstm:benchmark_softf1",
     "minilm": "utils.modelfiles.minilm:benchmark",
     "bert_tfhub": "utils.modelfiles.bert_tfhub:benchmark",
+    "tfidf_tuned": "utils.modelfiles.ensemble:benchmark_tfidf_tuned",
+    "head_tuned": "utils.modelfiles.ensemble:benchmark_head_tuned",
+    "ensemble": "utils.modelfiles.ensemble:benchmark_ensemble",
 }
 # environment a model needs before anything imports TensorFlow
 MODEL_ENV = {"bert_tfhub": {"TF_USE_LEGACY_KERAS": "1"}}
@@ -230,11 +238,12 @@ def tree_rss_mb(proc) -> float:
 
 
 def run_model(model: str, dataset: str, fast: bool, timeout: float | None = None,
-              machine: dict | None = None, out_dir: Path | None = None) -> dict:
+              machine: dict | None = None, out_dir: Path | None = None, seed: int | None = None) -> dict:
     """Run one model's benchmark in a fresh process; return the record, saved in ``out_dir``.
 
     ``out_dir`` defaults to ``results/benchmarks``; the child reads the processed data
-    from ``config.PROCESSED_DIR`` as this process sees it.
+    from ``config.PROCESSED_DIR`` as this process sees it. ``seed`` sets the worker's
+    ``COURSE_SEED`` and names the record ``<dataset>-<model>-<mode>-seed<seed>.json``.
     """
     import psutil
 
@@ -243,6 +252,8 @@ def run_model(model: str, dataset: str, fast: bool, timeout: float | None = None
     label = model_label(model)
     resolve(model)  # fail early on a bad name
     env = {**os.environ, **MODEL_ENV.get(model, {}), PARENT_ENV: str(os.getpid())}
+    if seed is not None:
+        env["COURSE_SEED"] = str(seed)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(config.ROOT), env.get("PYTHONPATH")]))
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         out = Path(tmp) / "figures.json"
@@ -291,12 +302,56 @@ def run_model(model: str, dataset: str, fast: bool, timeout: float | None = None
         "benchmark_seconds": worker["benchmark_seconds"],
         "notes": figures.get("notes", ""),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "load_average": _load_average(),
+        "seed": seed,
         "figures": figures,
     }
-    path = Path(out_dir or BENCH_DIR) / f"{dataset}-{label}-{record['mode']}.json"
+    suffix = "" if seed is None else f"-seed{seed}"
+    path = Path(out_dir or BENCH_DIR) / f"{dataset}-{label}-{record['mode']}{suffix}.json"
     atomic_write_json(path, record)
     record["path"] = str(path)
     return record
+
+
+def _load_average():
+    """The 1, 5 and 15 minute load averages when the run ended (a shared machine slows everything)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def parse_seeds(text: str | None) -> list[int] | None:
+    """``"1,2,3"`` -> ``[1, 2, 3]``; ``None`` -> ``None``; anything else is a clear error."""
+    if text is None:
+        return None
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds takes integers separated by commas (e.g. 1,2,3), not {text!r}.") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds needs one or more different integers (e.g. 1,2,3), not {text!r}.")
+    return seeds
+
+
+def seed_summary(records: list[dict]) -> dict:
+    """Mean, standard deviation, min and max of the test F1s of one model's records over seeds."""
+    out = {"model": records[0]["model"], "seeds": [r.get("seed") for r in records]}
+    for key in ("micro_f1", "macro_f1", "samples_f1"):
+        values = np.array([r["metrics"][key] for r in records], dtype=float)
+        out[key] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                    "min": float(values.min()), "max": float(values.max())}
+    train = [r["train_seconds"] for r in records if r.get("train_seconds") is not None]
+    out["train_seconds_max"] = max(train) if train else None
+    return out
+
+
+def format_seed_summary(summary: dict, dataset: str, mode: str) -> str:
+    parts = [f"{key.split('_')[0]} {v['mean']:.4f} ± {v['std']:.4f} (min {v['min']:.4f}, max {v['max']:.4f})"
+             for key, v in summary.items() if isinstance(v, dict)]
+    train = summary["train_seconds_max"]
+    return (f"{summary['model']} on {dataset} ({mode}), mean over seeds {summary['seeds']}: test "
+            + " | ".join(parts) + (f"; slowest seed's training {train:.0f} s" if train is not None else ""))
 
 
 def _fmt(value, spec: str = "") -> str:
@@ -333,6 +388,8 @@ def format_record(r: dict) -> str:
         f"process tree {r['peak_rss_tree_sampled_mb']:,.0f} MiB)",
         f"notes          {r['notes'] or '-'}",
     ]
+    if r.get("load_average"):
+        lines.insert(-1, f"load average   {' / '.join(map(str, r['load_average']))} (1 / 5 / 15 min, at the end)")
     return "\n".join(lines)
 
 
@@ -370,8 +427,14 @@ def main(argv=None) -> int:
                         help="read <dir>/<dataset>/ instead of data/processed/<dataset>/")
     parser.add_argument("--out", type=Path, default=BENCH_DIR,
                         help="folder for the JSON records (default results/benchmarks)")
+    parser.add_argument("--seeds", default=None,
+                        help="comma-separated seeds (e.g. 1,2,3): one run per seed, then the mean and spread")
     parser.add_argument("--worker", metavar="OUT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError as err:
+        parser.error(str(err))
     if args.processed_dir is not None:
         config.PROCESSED_DIR = args.processed_dir.expanduser().resolve()
     try:
@@ -401,19 +464,27 @@ def main(argv=None) -> int:
         parser.error(str(err))
     ensure_prepared(args.dataset)
     machine = machine_info()
-    records, failures = [], []
+    records, failures, summaries = [], [], []
     for m in models:
-        print(f"\n=== {m} on {args.dataset} ({mode_name(args.fast)}) ===", flush=True)
-        try:
-            record = run_model(m, args.dataset, args.fast, timeout=args.timeout, machine=machine,
-                               out_dir=args.out)
-        except BenchmarkError as err:
-            print(f"!! {err}", file=sys.stderr, flush=True)
-            failures.append(m)
-            continue
-        records.append(record)
-        print(format_record(record), flush=True)
-        print(f"saved          {record['path']}", flush=True)
+        done = []
+        for seed in seeds or [None]:
+            which = "" if seed is None else f", seed {seed}"
+            print(f"\n=== {m} on {args.dataset} ({mode_name(args.fast)}{which}) ===", flush=True)
+            try:
+                record = run_model(m, args.dataset, args.fast, timeout=args.timeout, machine=machine,
+                                   out_dir=args.out, seed=seed)
+            except BenchmarkError as err:
+                print(f"!! {err}", file=sys.stderr, flush=True)
+                failures.append(m if seed is None else f"{m} (seed {seed})")
+                continue
+            done.append(record)
+            print(format_record(record), flush=True)
+            print(f"saved          {record['path']}", flush=True)
+        records += done
+        if seeds and done:
+            summaries.append(seed_summary(done))
+    for summary in summaries:
+        print("\n" + format_seed_summary(summary, args.dataset, mode_name(args.fast)), flush=True)
     if args.markdown and records:
         print("\n" + MARKDOWN_HEADER)
         for r in records:

@@ -42,6 +42,10 @@ DESCRIPTIONS = {
                   "fine-tuning (05a)",
     "minilm": "MiniLM with KerasHub on Keras 3: backbone and tokenizer, masked mean pooling, classifier, "
                "tf.data pipeline, fine-tuning (05b)",
+    "search": "random search: the objective, TF-IDF's search space and loop, the MiniLM head's KerasTuner "
+              "search, the settings a full Netflix search chose (notebook 08)",
+    "ensembles": "ensembles: k nearest neighbours on embeddings, error correlation, averaging, a per-genre "
+                 "logistic stacker cross-fitted on validation (notebook 08)",
 }
 
 

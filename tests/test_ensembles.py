@@ -1,0 +1,98 @@
+"""Notebook 08's ensembles (utils.lessons.ensembles): the cross-fitted stacker, kNN, error correlation."""
+import numpy as np
+import pytest
+from sklearn.neighbors import KNeighborsClassifier
+
+from utils.lessons.ensembles import average, cross_fit_stack, error_correlation, knn_proba, to_logit
+
+
+def members(n=300, genres=3, seed=0):
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n, genres)) < 0.3).astype(int)
+    good = np.clip(0.7 * y + 0.15 + rng.normal(0, 0.15, y.shape), 0.01, 0.99)
+    noise = rng.uniform(0.01, 0.99, y.shape)
+    return y, good, noise
+
+
+class Spy:
+    """A stacker that remembers the rows it was fitted on and refuses to predict any of them."""
+
+    fitted_rows: list = []
+
+    def __init__(self, C=1.0):
+        self.model = KNeighborsClassifier(1)
+
+    def fit(self, x, y):
+        self.rows = {tuple(np.round(r, 9)) for r in x}
+        Spy.fitted_rows.append(len(x))
+        self.model.fit(x, y)
+        return self
+
+    def predict_proba(self, x):
+        self.last_overlap = sum(tuple(np.round(r, 9)) in self.rows for r in x)
+        Spy.overlaps.append(self.last_overlap)
+        return self.model.predict_proba(x)
+
+
+def test_every_stacked_validation_probability_is_out_of_fold():
+    y, good, noise = members()
+    test = good[:50]
+    Spy.overlaps, Spy.fitted_rows = [], []
+    val, _ = cross_fit_stack([good, noise], y, [test, noise[:50]], folds=5, make_model=Spy)
+    # per genre: 5 validation folds (no overlap allowed) and 5 test predictions
+    val_calls = Spy.overlaps[0::2]
+    assert len(val_calls) == 5 * y.shape[1] and all(o == 0 for o in val_calls)
+    assert all(n == pytest.approx(len(y) * 4 / 5, abs=1) for n in Spy.fitted_rows)
+
+
+def test_a_memorising_stacker_scores_chance_on_random_labels():
+    """In-sample, a 1-nearest-neighbour stacker would be perfect; out-of-fold it cannot beat chance."""
+    rng = np.random.default_rng(1)
+    y = (rng.random((400, 2)) < 0.5).astype(int)          # labels unrelated to the members
+    a, b = rng.uniform(0.01, 0.99, y.shape), rng.uniform(0.01, 0.99, y.shape)
+    val, _ = cross_fit_stack([a, b], y, [a[:10], b[:10]], make_model=lambda C: KNeighborsClassifier(1))
+    accuracy = ((val >= 0.5) == y).mean()
+    assert 0.4 < accuracy < 0.6, accuracy
+
+
+def test_stacking_learns_to_trust_the_informative_member():
+    y, good, noise = members(n=600)
+    val, test = cross_fit_stack([noise, good], y, [noise, good])
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(y.ravel(), val.ravel()) > 0.95
+    assert roc_auc_score(y.ravel(), average([noise, good]).ravel()) < roc_auc_score(y.ravel(), val.ravel())
+    assert test.shape == y.shape and np.all((test > 0) & (test < 1))
+
+
+def test_a_genre_without_positives_in_the_folds_gets_its_rate():
+    y, good, _ = members(n=100)
+    y[:, 1] = 0
+    val, test = cross_fit_stack([good], y, [good])
+    assert np.all(val[:, 1] == 0) and np.all(test[:, 1] == 0)
+
+
+def test_mismatched_members_are_a_clear_error():
+    y, good, noise = members()
+    with pytest.raises(ValueError, match="same order"):
+        cross_fit_stack([good, noise[:10]], y, [good, noise])
+
+
+def test_logits_are_finite_at_0_and_1():
+    assert np.all(np.isfinite(to_logit([0.0, 0.5, 1.0])))
+    assert to_logit([0.5])[0] == 0
+
+
+def test_error_correlation_of_a_copy_is_one_and_of_noise_low():
+    y, good, noise = members()
+    corr = error_correlation({"good": good, "copy": good.copy(), "noise": noise}, y)
+    assert corr.loc["good", "copy"] == pytest.approx(1.0)
+    assert corr.loc["good", "noise"] < corr.loc["good", "copy"]
+
+
+def test_knn_gives_the_genres_of_the_nearest_training_plots():
+    x_train = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    y_train = np.array([[1, 0], [1, 0], [0, 1], [0, 1]])
+    prob = knn_proba(x_train, y_train, np.array([[1.0, 0.05], [0.05, 1.0]]), k=2)
+    assert prob[0, 0] > 0.99 and prob[0, 1] < 0.01 and prob[1, 1] > 0.99
+    assert prob.shape == (2, 2)
