@@ -114,5 +114,5 @@ def test_full_cmu_run_on_a_cpu_is_refused_unless_asked(tmp_path, monkeypatch):
 
 def test_command_refuses_with_exit_code_2(monkeypatch, capsys):
     monkeypatch.setattr(run_course, "has_gpu", lambda: False)
-    assert run_course.main(["--full", "--dataset", "cmu", "--only", "04b"]) == 2
+    assert run_course.main(["--full", "--dataset", "cmu", "--only", "04b,05a,05b"]) == 2
     assert "--yes" in capsys.readouterr().err

@@ -29,17 +29,32 @@ T4_BASIS = ("estimate, not measured: steps that run on the CPU in any case (data
 
 # minutes per notebook: fast = FAST mode (Netflix subset), cmu = full mode on CMU's size; "t4_*" are estimates
 COSTS: dict[str, dict[str, float | None]] = {
-    "01": {"fast": None, "netflix": None, "cmu": None, "t4_fast": None, "t4_cmu": None, "cmu_peak_gb": None},
+    "01": {"fast": 0.24, "cmu": 0.6, "t4_fast": 0.24, "t4_cmu": 0.6, "cmu_peak_gb": 1.5},
+    "02": {"fast": 0.20, "cmu": 3.1, "t4_fast": 0.20, "t4_cmu": 3.1, "cmu_peak_gb": 2.4},
+    "03": {"fast": 0.41, "cmu": 4.8, "t4_fast": 0.41, "t4_cmu": 4.8, "cmu_peak_gb": 1.9},
+    "04a": {"fast": 0.65, "cmu": 7.6, "t4_fast": 0.65, "t4_cmu": 7.6, "cmu_peak_gb": 2.0},
+    "04b": {"fast": 2.7, "cmu": 15.3, "t4_fast": 1.5, "t4_cmu": 7, "cmu_peak_gb": 2.8},
+    "05a": {"fast": 0.95, "cmu": 25, "t4_fast": 0.7, "t4_cmu": 12, "cmu_peak_gb": 2.0},
+    "05b": {"fast": 2.3, "cmu": 45, "t4_fast": 1.5, "t4_cmu": 10, "cmu_peak_gb": 3.7},
+    "06": {"fast": 0.34, "cmu": 0.4, "t4_fast": 0.34, "t4_cmu": 0.4, "cmu_peak_gb": 0.9},
+    "07": {"fast": 0.92, "cmu": 8.2, "t4_fast": 0.7, "t4_cmu": 4, "cmu_peak_gb": 2.8},
+    "08": {"fast": 1.1, "cmu": None, "t4_fast": 1.0, "t4_cmu": None, "cmu_peak_gb": None},
+    "09": {"fast": 0.9, "cmu": None, "t4_fast": 0.9, "t4_cmu": None, "cmu_peak_gb": None},
 }
+# CPU figures that are estimates, not a full-size run: 05a/05b from a rehearsal at a tenth of CMU's size
+# plus measured per-plot rates (fine-tuning is fixed-size on a CPU, so it does not scale with the corpus)
+ESTIMATED = {("05a", "cmu"), ("05b", "cmu")}
 
 COLUMNS = (("fast", "FAST, CPU"), ("t4_fast", "FAST, T4*"), ("cmu", "full CMU, CPU"), ("t4_cmu", "full CMU, T4*"))
 BEGIN, END = "<!-- cost:begin -->", "<!-- cost:end -->"
 
 
-def minutes(value: float | None) -> str:
-    """``"< 1 min"``, ``"12 min"``, ``"1.5 h"``; ``"–"`` when not measured."""
+def minutes(value: float | None, estimate: bool = False) -> str:
+    """``"< 1 min"``, ``"12 min"``, ``"1.5 h"``, ``"≈ 25 min (est.)"``; ``"not measured"`` when unknown."""
     if value is None:
-        return "–"
+        return "not measured"
+    if estimate:
+        return f"≈ {minutes(value)} (est.)"
     if value < 1:
         return "< 1 min"
     if value < 90:
@@ -58,8 +73,10 @@ def readme_table() -> str:
              "|---|" + "---|" * (len(COLUMNS) + 1)]
     for prefix, c in COSTS.items():
         peak = f"{c['cmu_peak_gb']:.1f} GB" if c.get("cmu_peak_gb") else "–"
-        lines.append(f"| {prefix} | " + " | ".join(minutes(c.get(k)) for k, _ in COLUMNS) + f" | {peak} |")
-    lines += ["", f"Measured {MEASURED} on a {MACHINE}. *T4: {T4_BASIS}."]
+        lines.append(f"| {prefix} | " + " | ".join(minutes(c.get(k), (prefix, k) in ESTIMATED) for k, _ in COLUMNS) + f" | {peak} |")
+    lines += ["", f"Measured {MEASURED} on a {MACHINE}; full CMU size by `python -m utils.rehearse --cmu-scale` "
+              f"(05a and 05b: estimates from a rehearsal at a tenth of the size and measured per-plot rates; 08 "
+              f"and 09 not yet rehearsed at CMU size). *T4: {T4_BASIS}."]
     return "\n".join(lines)
 
 
@@ -71,7 +88,7 @@ def notebook_table(prefix: str) -> str:
         "",
         "| | FAST (a subset of Netflix) | full size, CMU |",
         "|---|---|---|",
-        f"| CPU, 2 cores | {minutes(c.get('fast'))} | {minutes(c.get('cmu'))} |",
+        f"| CPU, 2 cores | {minutes(c.get('fast'))} | {minutes(c.get('cmu'), (prefix, 'cmu') in ESTIMATED)} |",
         f"| Colab T4 GPU (estimate) | {minutes(c.get('t4_fast'))} | {minutes(c.get('t4_cmu'))} |",
         "",
         f"Measured {MEASURED} with `python -m utils.run_course` and `python -m utils.rehearse --cmu-scale` "

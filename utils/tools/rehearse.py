@@ -112,7 +112,7 @@ def run_notebook(prefix: str, corpus_dir: Path, work: Path, timeout: int | None 
     """One notebook in full mode on the synthetic corpus, in its own process tree; its cost."""
     env = {**os.environ, "COURSE_DATA_DIR": str(corpus_dir), "COURSE_DATASET": "cmu", "COURSE_FAST": "0",
            "COURSE_OUTPUT_DIR": str(work), "PYTHONPATH": str(config.ROOT)}
-    cmd = [sys.executable, "-m", "utils.run_course", "--full", "--dataset", "cmu", "--only", prefix,
+    cmd = [sys.executable, "-m", "utils.run_course", "--full", "--yes", "--dataset", "cmu", "--only", prefix,
            "--out", str(work / "runs")] + (["--timeout", str(timeout)] if timeout else [])
     load_before = os.getloadavg()[0]   # other jobs on the machine make every time an upper bound
     start = time.perf_counter()
