@@ -111,6 +111,17 @@ def _check_thresholds(path: Path, thresholds, genres: list) -> None:
         raise ModelFormatError(f"{path}: 'thresholds.default' is 'per_genre' but there are no per-genre thresholds.")
 
 
+def read_json_object(path: Path, fmt: str, remedy: str, what: str = "file") -> dict:
+    """A JSON object whose ``format`` is ``fmt`` from ``path``; else :class:`ModelFormatError` ending in ``remedy``."""
+    try:
+        obj = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelFormatError(f"{path} is not valid UTF-8 JSON ({err}): {remedy}.") from None
+    if not isinstance(obj, dict) or obj.get("format") != fmt:
+        raise ModelFormatError(f"{path} is not a {fmt} {what}: {remedy}.")
+    return obj
+
+
 def read_manifest(folder) -> dict:
     """Read and check ``predictor.json`` field by field; raise :class:`ModelFormatError` naming the file and field."""
     folder = Path(folder)

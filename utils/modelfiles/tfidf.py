@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.modelfiles.predictor import ModelFormatError, Predictor
+from utils.modelfiles.predictor import ModelFormatError, Predictor, read_json_object
 
 MODEL_NAME = "tfidf_logreg"   # name under results/ and models/
 KIND = "tfidf_logreg"         # predictor kind in utils.modelfiles.predictor.KINDS
@@ -133,12 +133,7 @@ class TfidfPredictor(Predictor):
 
 
 def _read_settings(path: Path) -> dict:
-    try:
-        settings = json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ModelFormatError(f"{path} is not valid UTF-8 JSON ({err}): re-run notebook 03.") from None
-    if not isinstance(settings, dict) or settings.get("format") != FORMAT:
-        raise ModelFormatError(f"{path} is not a {FORMAT} file: re-run notebook 03.")
+    settings = read_json_object(path, FORMAT, "re-run notebook 03")
     checks = {"vocabulary": lambda v: isinstance(v, list) and v and all(isinstance(w, str) for w in v),
               "ngram_range": lambda v: isinstance(v, list) and len(v) == 2 and all(isinstance(n, int) for n in v),
               "sublinear_tf": lambda v: isinstance(v, bool), "lowercase": lambda v: isinstance(v, bool),

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from utils import config
-from utils.modelfiles.predictor import MANIFEST, ModelFormatError, Predictor, read_manifest
+from utils.modelfiles.predictor import MANIFEST, ModelFormatError, Predictor, read_json_object, read_manifest
 
 CARD = "model_card.json"
 CARD_FORMAT = "course-serving/1"
@@ -207,12 +207,7 @@ def read_card(folder) -> dict:
     path = folder / CARD
     if not path.is_file():
         return build_card(folder)
-    try:
-        card = json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ModelFormatError(f"{path} is not valid UTF-8 JSON ({err}): export the model again.") from None
-    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
-        raise ModelFormatError(f"{path} is not a {CARD_FORMAT} model card: export the model again.")
+    card = read_json_object(path, CARD_FORMAT, "export the model again", what="model card")
     for key in ("genres", "thresholds", "kind"):
         if card.get(key) != manifest.get(key):
             raise ModelFormatError(f"{path}: field {key!r} differs from {MANIFEST}: the folder was edited; "
