@@ -22,7 +22,6 @@ import numpy as np
 
 FAST_SIZES = {"max_train": 2000, "max_eval": 500}   # as the other models
 FAST_FINETUNE = {"max_train": 256, "epochs": 1}
-CPU_FINETUNE_EPOCHS = 2       # full mode: end-to-end epochs of the fine-tuned member (best val loss kept)
 MEMBER_NAMES = ("tfidf", "tfidf_tuned", "minilm_heads", "knn", "minilm_finetuned", "bilstm")   # what can be trained
 
 
