@@ -44,6 +44,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 
+from utils.lessons.thresholds import tune_per_genre_thresholds   # notebook 06
+
 
 def to_logit(prob, eps=1e-4):
     """log(p / (1 - p)), clipped: the stacker's inputs (a linear model works best on this scale)."""
@@ -89,3 +91,9 @@ def cross_fit_stack(val_probs, y_val, test_probs, folds=5, seed=0, C=1.0, make_m
             val_out[held_out, j] = model.predict_proba(x_val[held_out, j])[:, 1]
             test_out[:, j] += model.predict_proba(x_test[:, j])[:, 1] / folds
     return val_out, test_out
+
+
+def shrunk_thresholds(y_val, val_prob, shrink=0.5, min_positives=20):
+    """One threshold per genre, tuned on validation and pulled ``shrink`` of the way back to the global
+    threshold (notebook 06); genres with fewer than ``min_positives`` validation positives keep the global one."""
+    return tune_per_genre_thresholds(y_val, val_prob, min_positives=min_positives, shrink=shrink)

@@ -34,7 +34,7 @@ def _scores(y_val, val_prob, y_test, test_prob, genres, shrink: float | None = N
     """
     from utils.evaluation.metrics import evaluate
     from utils.evaluation.results import choose_thresholds
-    from utils.lessons.thresholds import tune_per_genre_thresholds
+    from utils.lessons.ensembles import shrunk_thresholds
 
     thresholds = choose_thresholds(y_val, val_prob, genres)
     per = np.array([thresholds["per_genre"][g] for g in genres])
@@ -43,8 +43,7 @@ def _scores(y_val, val_prob, y_test, test_prob, genres, shrink: float | None = N
            "val": evaluate(y_val, val_prob, thresholds["global"]),
            "threshold": thresholds["global"]}
     if shrink is not None:
-        shrunk = tune_per_genre_thresholds(y_val, val_prob, min_positives=20, fallback=thresholds["global"],
-                                           shrink=shrink)
+        shrunk = shrunk_thresholds(y_val, val_prob, shrink)
         out = {**out, "test_global": {"model": "one global threshold", "test": out["test"], "val": out["val"]},
                "test": evaluate(y_test, test_prob, shrunk), "val": evaluate(y_val, val_prob, shrunk),
                "thresholds_per_genre": {g: round(float(t), 3) for g, t in zip(genres, shrunk)}}
