@@ -429,6 +429,9 @@ def save_model(model, encoder: HubEncoder, folder, genres, thresholds: dict, dat
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    from utils.files import _UMASK
+
+    os.chmod(tmp, 0o777 & ~_UMASK)   # mkdtemp makes 0700: give the model folder normal permissions
     try:
         model.save(str(tmp / SAVED_MODEL_DIR), include_optimizer=False, save_format="tf")
         write_manifest(tmp, KIND, genres, thresholds, dataset, handle=encoder.handle,
@@ -462,7 +465,9 @@ class BertHubPredictor(Predictor):
 def load_predictor(folder) -> BertHubPredictor:
     """Reload a folder written by :func:`save_model` with ``tf.saved_model.load``.
 
-    Works from a fresh process and whether or not ``TF_USE_LEGACY_KERAS`` is set: the
+    The SavedModel's graph is read as data first (:func:`utils.modelfiles.savedmodel_check.check_saved_model`):
+    a folder whose graph holds any op the course's BERT is not made of (file I/O, Python calls) is
+    refused before TensorFlow runs any of it. Works from a fresh process and whether or not ``TF_USE_LEGACY_KERAS`` is set: the
     SavedModel is plain TensorFlow. Needs ``tensorflow_text`` (imported here) for the
     preprocessing ops, but no network and no TF Hub cache.
     """
@@ -481,6 +486,9 @@ def load_predictor(folder) -> BertHubPredictor:
     except ImportError as err:
         raise ModelFormatError(f"Loading {folder} needs tensorflow and tensorflow-text ({err}): "
                                f"python -m pip install -r requirements.txt") from err
+    from utils.modelfiles.savedmodel_check import check_saved_model
+
+    check_saved_model(path)   # read as data first: refuse any op that could touch files or run code
     try:
         model = tf.saved_model.load(str(path))
     except Exception as err:

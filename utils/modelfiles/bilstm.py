@@ -228,7 +228,11 @@ def load_predictor(folder) -> BiLSTMPredictor:
     except Exception as err:
         raise ModelFormatError(f"Could not load {folder / MODEL_FILE} ({type(err).__name__}: {err}). "
                                f"It was saved with {manifest.get('versions', {})}; re-run notebook {NOTEBOOK}.") from err
-    vocabulary = read_vocabulary(folder / VOCAB_FILE)
+    try:
+        vocabulary = read_vocabulary(folder / VOCAB_FILE)
+    except UnicodeDecodeError as err:
+        raise ModelFormatError(f"{folder / VOCAB_FILE} is not UTF-8 text ({err.reason} at byte {err.start}): "
+                               f"re-run notebook {NOTEBOOK}.") from None
     if vocabulary[:2] != [PAD, UNK] or len(vocabulary) != manifest.get("vocabulary_size", len(vocabulary)):
         raise ModelFormatError(f"{folder / VOCAB_FILE} does not match predictor.json: re-run notebook {NOTEBOOK}.")
     n_in = int(model.get_layer("word2vec").input_dim)

@@ -68,6 +68,9 @@ def write_manifest(folder: Path, kind: str, genres, thresholds: dict, dataset: s
 
     if kind not in KINDS:
         raise ValueError(f"unknown predictor kind {kind!r}; known: {sorted(KINDS)}")
+    if not _is_dataset_name(dataset):
+        raise ValueError(f"dataset must be the dataset's folder name (config.dataset_name(), e.g. netflix or "
+                         f"csv-1a2b3c4d5e6f), not {dataset!r}.")
     versions = {}
     for name in ("numpy", "sklearn", "tensorflow", "keras", "tf_keras", "keras_hub"):
         try:
@@ -80,6 +83,16 @@ def write_manifest(folder: Path, kind: str, genres, thresholds: dict, dataset: s
     manifest = {"kind": kind, "format_version": FORMAT_VERSION, "genres": list(genres),
                 "thresholds": thresholds, "dataset": dataset, "versions": versions, **extra}
     return atomic_write_json(Path(folder) / MANIFEST, manifest)
+
+
+def _is_dataset_name(name) -> bool:
+    from utils.config import check_dataset_name
+
+    try:
+        check_dataset_name(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_thresholds(path: Path, thresholds, genres: list) -> None:
@@ -111,12 +124,25 @@ def _check_thresholds(path: Path, thresholds, genres: list) -> None:
         raise ModelFormatError(f"{path}: 'thresholds.default' is 'per_genre' but there are no per-genre thresholds.")
 
 
+MAX_JSON_BYTES = 256 * 2**20   # a TF-IDF vocabulary of 200,000 word pairs takes a few MB
+
+
+def _json_bytes(path: Path, remedy: str) -> bytes:
+    size = Path(path).stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise ModelFormatError(f"{path} has {size:,} bytes, more than any file the course writes "
+                               f"({MAX_JSON_BYTES:,}): {remedy}.")
+    return Path(path).read_bytes()
+
+
 def read_json_object(path: Path, fmt: str, remedy: str, what: str = "file") -> dict:
     """A JSON object whose ``format`` is ``fmt`` from ``path``; else :class:`ModelFormatError` ending in ``remedy``."""
     try:
-        obj = json.loads(Path(path).read_bytes().decode("utf-8"))
+        obj = json.loads(_json_bytes(path, remedy).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ModelFormatError(f"{path} is not valid UTF-8 JSON ({err}): {remedy}.") from None
+    except RecursionError:
+        raise ModelFormatError(f"{path} is nested too deeply to be a file the course writes: {remedy}.") from None
     if not isinstance(obj, dict) or obj.get("format") != fmt:
         raise ModelFormatError(f"{path} is not a {fmt} {what}: {remedy}.")
     return obj
@@ -132,8 +158,11 @@ def read_manifest(folder) -> dict:
     if not path.is_file():
         raise ModelFormatError(f"{folder} has no {MANIFEST}: it is not a model saved by this course.")
     try:
-        manifest = json.loads(path.read_bytes().decode("utf-8"),
+        manifest = json.loads(_json_bytes(path, "save the model again").decode("utf-8"),
                               parse_constant=lambda name: float("nan"))
+    except RecursionError:
+        raise ModelFormatError(f"{path} is nested too deeply to be a file the course writes; save the model "
+                               f"again.") from None
     except UnicodeDecodeError as err:
         raise ModelFormatError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); save the model again.") from None
     except json.JSONDecodeError as err:
@@ -153,8 +182,10 @@ def read_manifest(folder) -> dict:
     if "thresholds" not in manifest:
         raise ModelFormatError(f"{path}: field 'thresholds' is missing.")
     _check_thresholds(path, manifest["thresholds"], genres)
-    if not isinstance(manifest.get("dataset", ""), str):
-        raise ModelFormatError(f"{path}: field 'dataset' must be a string.")
+    dataset = manifest.get("dataset")
+    if dataset is not None and not _is_dataset_name(dataset):
+        raise ModelFormatError(f"{path}: field 'dataset' must be a dataset folder name (lowercase letters, "
+                               f"digits, '_', '-'; e.g. netflix or csv-1a2b3c4d5e6f), not {str(dataset)[:80]!r}.")
     return manifest
 
 

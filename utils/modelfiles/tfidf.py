@@ -75,6 +75,11 @@ def _arrays(pipeline) -> tuple[dict, dict]:
     settings = {"format": FORMAT, "ngram_range": list(vectorizer.ngram_range),
                 "sublinear_tf": bool(vectorizer.sublinear_tf), "token_pattern": vectorizer.token_pattern,
                 "lowercase": bool(vectorizer.lowercase), "norm": "l2", "vocabulary": [str(f) for f in features]}
+    try:
+        check_settings(settings)
+    except ModelFormatError as err:   # never write a model the loader would refuse
+        raise ValueError(f"save_model cannot save this TF-IDF: {err}".replace("; re-run notebook 03 to save "
+                                                                              "the model again", "")) from None
     coef = np.stack([np.ravel(e.coef_) for e in estimators]).astype(np.float64)
     intercept = np.array([float(np.ravel(e.intercept_)[0]) for e in estimators], dtype=np.float64)
     return settings, {"idf": np.asarray(vectorizer.idf_, np.float64), "coef": coef, "intercept": intercept}
@@ -132,27 +137,81 @@ class TfidfPredictor(Predictor):
         return sum(t in self.vocabulary for t in tokens), len(tokens)
 
 
+# What the course's TF-IDF can write (notebook 03 splits cleaned text on spaces; scikit-learn's default
+# patterns are accepted too). A pattern is never taken from the file otherwise: a crafted one could
+# backtrack for hours (ReDoS) or not compile at all.
+TOKEN_PATTERNS = (r"\S+", r"(?u)\b\w\w+\b", r"(?u)\b\w+\b")
+MAX_NGRAM = 3
+MAX_VOCABULARY = 5_000_000
+MAX_TERM_CHARS = 1_000
+SETTINGS_FIELDS = {"format", "ngram_range", "sublinear_tf", "token_pattern", "lowercase", "norm", "vocabulary"}
+
+
+def check_settings(settings: dict, where: str = SETTINGS_FILE) -> None:
+    """Check ``tfidf.json``'s fields against what :func:`save_model` can write; one-line :class:`ModelFormatError`."""
+    def bad(field, must):
+        return ModelFormatError(f"{where}: field {field!r} {must}; re-run notebook 03 to save the model again.")
+
+    unknown = sorted(set(settings) - SETTINGS_FIELDS)
+    if unknown:
+        raise bad(unknown[0], f"is not a field the course writes (known: {sorted(SETTINGS_FIELDS)})")
+    pattern = settings.get("token_pattern")
+    if pattern not in TOKEN_PATTERNS:
+        raise bad("token_pattern", f"must be one of the patterns the course writes {list(TOKEN_PATTERNS)}, not "
+                                   f"{str(pattern)[:60]!r} (a pattern from a file is never compiled)")
+    ngrams = settings.get("ngram_range")
+    if (not isinstance(ngrams, list) or len(ngrams) != 2 or not all(type(n) is int for n in ngrams)
+            or not 1 <= ngrams[0] <= ngrams[1] <= MAX_NGRAM):
+        raise bad("ngram_range", f"must be [lo, hi] with 1 <= lo <= hi <= {MAX_NGRAM}, not {str(ngrams)[:60]}")
+    for field in ("sublinear_tf", "lowercase"):
+        if not isinstance(settings.get(field), bool):
+            raise bad(field, "must be true or false")
+    if settings.get("norm", "l2") != "l2":
+        raise bad("norm", "must be \"l2\"")
+    vocabulary = settings.get("vocabulary")
+    if not isinstance(vocabulary, list) or not vocabulary or len(vocabulary) > MAX_VOCABULARY:
+        raise bad("vocabulary", f"must be a non-empty list of at most {MAX_VOCABULARY:,} terms")
+    lo, hi = ngrams
+    for term in vocabulary:
+        if (not isinstance(term, str) or not 0 < len(term) <= MAX_TERM_CHARS
+                or not lo <= term.count(" ") + 1 <= hi):
+            raise bad("vocabulary", f"holds {str(term)[:40]!r}, not a term of {lo} to {hi} words of at most "
+                                    f"{MAX_TERM_CHARS} characters")
+    if len(set(vocabulary)) != len(vocabulary):
+        raise bad("vocabulary", "holds the same term twice")
+
+
 def _read_settings(path: Path) -> dict:
     settings = read_json_object(path, FORMAT, "re-run notebook 03")
-    checks = {"vocabulary": lambda v: isinstance(v, list) and v and all(isinstance(w, str) for w in v),
-              "ngram_range": lambda v: isinstance(v, list) and len(v) == 2 and all(isinstance(n, int) for n in v),
-              "sublinear_tf": lambda v: isinstance(v, bool), "lowercase": lambda v: isinstance(v, bool),
-              "token_pattern": lambda v: isinstance(v, str)}
-    for field, ok in checks.items():
-        if not ok(settings.get(field)):
-            raise ModelFormatError(f"{path}: field {field!r} is missing or has the wrong type.")
+    check_settings(settings, str(path))
     return settings
 
 
 def _read_arrays(path: Path, n_features: int, n_genres: int) -> dict:
+    import zipfile
+    import zlib
+
+    want = {"idf": (n_features,), "coef": (n_genres, n_features), "intercept": (n_genres,)}
+    try:
+        with zipfile.ZipFile(path) as archive:   # sizes first: a crafted header could ask for terabytes
+            sizes = {info.filename: info.file_size for info in archive.infolist()}
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise ModelFormatError(f"{path} is damaged or not an .npz archive ({type(err).__name__}: {err}): "
+                               f"re-run notebook 03.") from None
+    for name, shape in want.items():
+        limit = 8 * int(np.prod(shape)) + 4096   # float64 data and the .npy header
+        if sizes.get(f"{name}.npy", 0) > limit:
+            raise ModelFormatError(f"{path}: {name} holds {sizes[name + '.npy']:,} bytes, more than the "
+                                   f"{limit:,} its shape {shape} needs: re-run notebook 03.")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: np.asarray(z[k], dtype=np.float64) for k in ("idf", "coef", "intercept")}
     except KeyError as err:
         raise ModelFormatError(f"{path} lacks the array {err}: re-run notebook 03.") from None
-    except (ValueError, OSError) as err:  # a pickled object array, a truncated or foreign file
-        raise ModelFormatError(f"{path} is not a plain-array .npz file ({err}): re-run notebook 03.") from None
-    want = {"idf": (n_features,), "coef": (n_genres, n_features), "intercept": (n_genres,)}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        # a pickled object array, a truncated or foreign file
+        raise ModelFormatError(f"{path} is not a plain-array .npz file ({type(err).__name__}: {err}): "
+                               f"re-run notebook 03.") from None
     for name, shape in want.items():
         if arrays[name].shape != shape:
             raise ModelFormatError(f"{path}: {name} has shape {arrays[name].shape}, expected {shape}.")
