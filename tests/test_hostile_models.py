@@ -381,6 +381,13 @@ SAVEDMODEL_SCRIPT = textwrap.dedent("""
         asset.filename = "../../../outside.txt"
     pb.write_bytes(sm.SerializeToString())
     folders["asset_escape"] = escape
+    # the legitimate table model without its object graph: TensorFlow would load it the TF 1 way
+    tf1 = out / "tf1"
+    shutil.copytree(folders["asset"], tf1)
+    sm.ParseFromString((tf1 / "saved_model" / "saved_model.pb").read_bytes())
+    sm.meta_graphs[0].ClearField("object_graph_def")
+    (tf1 / "saved_model" / "saved_model.pb").write_bytes(sm.SerializeToString())
+    folders["tf1"] = tf1
 
     report = {}
     for name, folder in folders.items():
@@ -430,6 +437,7 @@ def savedmodels(tmp_path_factory):
     ("read", "'ReadFile', which reads a file"),
     ("table_from_constant", "whose name is computed in the graph"),  # an allowed op, a file outside the folder
     ("asset_escape", "outside its assets/ folder"),
+    ("tf1", "TensorFlow 1 SavedModel"),                              # loaded by running its main graph
 ])
 def test_crafted_savedmodels_are_refused_by_predict_and_serve(savedmodels, name, says):
     r = savedmodels[name]

@@ -167,7 +167,7 @@ def test_export_refuses_pickles_and_edited_cards(folders, tmp_path):
     copy = shutil.copytree(dest, tmp_path / "copy")
     (copy / "weights.npz").unlink()
     (copy / "pipeline.joblib").write_bytes(b"\x80\x04not loaded")
-    with pytest.raises(ModelFormatError, match="pickle"):
+    with pytest.raises(ModelFormatError, match="weights.npz. named in predictor.json is missing"):
         ex.load_export(copy)
     copy2 = shutil.copytree(dest, tmp_path / "copy2")
     card = json.loads((copy2 / ex.CARD).read_text())

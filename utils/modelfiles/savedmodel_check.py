@@ -25,7 +25,8 @@ data (protobuf, nothing executed) before TensorFlow loads it:
 * the one file-reading op the model needs, ``InitializeTableFromTextFileV2`` (the WordPiece
   vocabulary), must get its file name from one of the SavedModel's own assets, passed down
   unchanged through function arguments; asset names must be plain names inside ``assets/``;
-* no symbolic links, no Python-registered savers, one meta graph.
+* no symbolic links, no Python-registered savers, one meta graph with an object graph (without
+  one, TensorFlow loads the model the TF 1 way, by running the main graph and its saver).
 
 A model saved by another TensorFlow version may use an op missing here: the message says so
 and names the op; re-save it with the pinned TensorFlow (requirements.txt).
@@ -137,6 +138,9 @@ def check_saved_model(path) -> None:
     if len(saved.meta_graphs) != 1:
         raise _fail(path, f"it holds {len(saved.meta_graphs)} meta graphs, the course saves one")
     meta = saved.meta_graphs[0]
+    if not meta.HasField("object_graph_def") or not meta.object_graph_def.nodes:
+        # TensorFlow loads such a (TF 1) SavedModel by running its main graph, saver included
+        raise _fail(path, "it is a TensorFlow 1 SavedModel (no object graph), which loads by running its main graph")
     library = {f.signature.name: f for f in meta.graph_def.library.function}
     objects = meta.object_graph_def
 
