@@ -293,6 +293,9 @@ def test_an_export_edited_after_export_is_refused(model_dir, tmp_path):
     ex.load_export(dest, warm_up=False)
     (dest / "extra.bin").write_bytes(b"x")                     # outside the listed files: not loaded, ignored
     ex.load_export(dest, warm_up=False)
+    (dest / ex.CARD).write_text(json.dumps({**card, "version": "tfidf_logreg-000000000000"}))
+    with pytest.raises(ModelFormatError, match="'version'"):
+        ex.load_export(dest)
     del card["sha256"]
     (dest / ex.CARD).write_text(json.dumps(card))
     with pytest.raises(ModelFormatError, match="no file hashes"):

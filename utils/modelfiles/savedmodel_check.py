@@ -33,7 +33,6 @@ and names the op; re-save it with the pinned TensorFlow (requirements.txt).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from utils.modelfiles.predictor import ModelFormatError
@@ -239,5 +238,5 @@ def _check_asset_names(path: Path, meta) -> None:
                 or "\x00" in name):
             raise _fail(path, f"it names the asset file {name!r}, outside its assets/ folder")
         target = assets / name
-        if not target.is_file() or target.is_symlink() or os.path.realpath(target) != str(target.resolve()):
+        if not target.is_file() or target.is_symlink():
             raise _fail(path, f"its asset file assets/{name} is missing or not a plain file")

@@ -319,6 +319,9 @@ def verify_files(folder, card: dict) -> None:
     if not isinstance(want, dict) or not want or not all(isinstance(v, str) for v in want.values()):
         raise ModelFormatError(f"{path} records no file hashes (field 'sha256'): it was written by an older "
                                f"version of the course, or edited. Export the model again.")
+    if card.get("version") != f"{card.get('name')}-{_fingerprint(want)}":
+        raise ModelFormatError(f"{path}: field 'version' is not the model's name plus the hash of the files the "
+                               f"card lists: the card was edited. Export the model again.")
     have = file_hashes(folder, card["files"])
     changed = sorted(n for n in want.keys() & have.keys() if want[n] != have[n])
     missing, extra = sorted(want.keys() - have.keys()), sorted(have.keys() - want.keys())
