@@ -59,6 +59,15 @@ ALLOWED_OPS = frozenset({
     "CaseFoldUTF8", "NormalizeUTF8", "RegexSplitWithOffsets", "WordpieceTokenizeWithOffsets",
     # the WordPiece vocabulary table (its file name is checked: an asset of the folder)
     "HashTableV2", "LookupTableFindV2", "InitializeTableFromTextFileV2",
+}) | frozenset({
+    # pure computation that a BERT exported by another Model Garden / TF version may use instead
+    # (no files, no Python, no network: the same guarantee as above)
+    "AddN", "Neg", "Abs", "Square", "Sqrt", "Exp", "Log", "Log1p", "Reciprocal", "Softplus", "Relu6", "Elu",
+    "Selu", "LeakyRelu", "Gelu", "LogSoftmax", "Prod", "Min", "Any", "ArgMax", "ArgMin", "Cumsum",
+    "NotEqual", "LogicalOr", "LogicalNot", "ZerosLike", "OnesLike", "Rank", "Size", "Slice", "Split", "SplitV",
+    "Where", "GatherNd", "ClipByValue", "Round", "Floor", "FloorMod", "Sign", "Einsum", "BatchMatMulV3",
+    "StatelessRandomUniformV2", "StatelessRandomGetKeyCounter", "StatelessRandomGetKeyCounterAlg",
+    "StatelessRandomNormalV2", "RandomStandardNormal", "TruncatedNormal", "Assert",
 })
 # variables checkpoint: only in functions tf.saved_model.load never runs (see the module's docstring)
 CHECKPOINT_OPS = frozenset({"SaveV2", "RestoreV2", "MergeV2Checkpoints", "ShardedFilename"})

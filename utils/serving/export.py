@@ -132,7 +132,7 @@ def file_hashes(folder: Path, files: list[str]) -> dict[str, str]:
 
 def _fingerprint(hashes: dict[str, str]) -> str:
     digest = hashlib.sha256()
-    for name, value in hashes.items():
+    for name, value in sorted(hashes.items()):
         digest.update(name.encode())
         digest.update(bytes.fromhex(value))
     return digest.hexdigest()[:12]
