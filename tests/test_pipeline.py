@@ -42,7 +42,7 @@ def test_prepare_writes_the_four_files(prepared):
     info = json.loads((prepared.folder / "genres.json").read_text())
     assert info["dataset"] == "netflix" and info["genres"] == TOP5
     assert info["counts"] == {"Drama": 25, "Comedy": 18, "World Cinema": 18, "Documentary": 12, "Romance": 12}
-    assert info["settings"] == {"top_n": 5, "min_count": 6, "seed": 11}
+    assert info["settings"] == {"top_n": 5, "min_count": 6, "seed": 11, "labelled_titles": 62}
     movies = pd.read_parquet(prepared.folder / "movies.parquet")
     assert len(movies) == 61  # 60 + the drama/sports one; the other three are left out
     assert {"s61", "s62", "s63"}.isdisjoint(movies["id"])
@@ -122,7 +122,8 @@ def test_prepare_is_deterministic_and_skips_when_ready(prepared, capsys):
 def test_seed_comes_from_the_environment(course_dirs, netflix_file, nltk_data, monkeypatch):
     monkeypatch.setenv("COURSE_SEED", "5")
     prepare("netflix", top_n=3, min_count=1, verbose=False)
-    assert pipeline.read_genres_file("netflix")["settings"] == {"top_n": 3, "min_count": 1, "seed": 5}
+    assert pipeline.read_genres_file("netflix")["settings"] == {"top_n": 3, "min_count": 1, "seed": 5,
+                                                                "labelled_titles": 62}
 
 
 def test_not_prepared_says_what_to_run(course_dirs):
@@ -150,8 +151,9 @@ def test_split_file_that_misses_movies(prepared):
     path = prepared.folder / "split.csv"
     lines = path.read_text().splitlines()
     path.write_text("\n".join(lines[:-3]) + "\n")
-    with pytest.raises(CorpusNotPrepared, match="manifest.json does not vouch"):
+    with pytest.raises(CorpusNotPrepared, match="its split.csv is damaged .* bytes, manifest.json says") as err:
         load_corpus("netflix")
+    assert "Prepare it again" in str(err.value) and "prepare('netflix', force=True)" in str(err.value)
 
 
 def test_default_dataset_from_environment(prepared, monkeypatch):
@@ -183,15 +185,21 @@ def test_ensure_prepared_builds_only_what_is_missing(course_dirs, netflix_file, 
 
     assert not is_prepared("netflix", need_clean=False)
     ensure_prepared("netflix", verbose=True, min_count=1)
-    assert "building it now" in capsys.readouterr().out
+    assert "does not exist yet" in capsys.readouterr().out
     assert is_prepared("netflix")
     stamp = (config.processed_dir("netflix") / "movies.parquet").stat().st_mtime_ns
-    ensure_prepared("netflix")                      # complete: nothing is rebuilt
+    ensure_prepared("netflix", min_count=1)         # complete, same settings: nothing is rebuilt
     assert (config.processed_dir("netflix") / "movies.parquet").stat().st_mtime_ns == stamp
+    ensure_prepared("netflix")                      # the course's rule (min_count 10 here): rebuilt, and said
+    out = capsys.readouterr().out
+    assert "was prepared with top_n=20, min_count=1" in out and "building it now" in out
+    assert pipeline.read_genres_file("netflix")["settings"]["min_count"] == 10
+    stamp = (config.processed_dir("netflix") / "movies.parquet").stat().st_mtime_ns
     (config.processed_dir("netflix") / "clean.parquet").unlink()
     assert is_prepared("netflix", need_clean=False) and not is_prepared("netflix")
     ensure_prepared("netflix", need_clean=False)    # notebook 02 will write clean.parquet itself
     assert not (config.processed_dir("netflix") / "clean.parquet").exists()
+    assert (config.processed_dir("netflix") / "movies.parquet").stat().st_mtime_ns == stamp
 
 
 def test_by_split_matches_texts_and_labels_of_each_split(prepared):
