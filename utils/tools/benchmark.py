@@ -23,6 +23,12 @@ What a model's ``benchmark`` returns (every key optional except ``test``):
 ``--model`` also accepts ``package.module:function`` for a model outside the registry.
 ``--seeds 1,2,3`` runs each model once per seed (``COURSE_SEED`` of the worker), saves one record
 per seed (``...-seed<k>.json``) and prints the mean and spread of the test F1 over the seeds.
+
+A run holds the dataset's run lock (:func:`utils.files.run_lock`): a second benchmark or
+``run_course`` on the same dataset refuses, naming this one (``--wait``: queues behind it). Each
+worker runs under :mod:`utils.tools.procguard`, so killing this process, even with ``kill -9``,
+also ends the worker and every pool process it started; the next start removes the temporary
+``bench-<pid>-*`` folders that killed runs left.
 """
 from __future__ import annotations
 

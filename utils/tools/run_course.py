@@ -7,7 +7,9 @@ Every notebook runs in order, each in a fresh kernel (nbclient), with the workin
 directory ``notebooks/`` as in Jupyter. The executed copies go to ``runs/<dataset>-<mode>/``
 (ignored by git; the committed notebooks are never written). The run stops at the
 first failing cell and says which notebook, which cell and which error; when every
-notebook passes it ends with the model comparison table of notebook 06.
+notebook passes it ends with the model comparison table of notebook 06. The run holds the
+dataset's run lock (:func:`utils.files.run_lock`) throughout: a second run or a benchmark on
+the same dataset refuses, naming it (``--wait``: starts when it ends).
 """
 from __future__ import annotations
 
