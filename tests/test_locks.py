@@ -15,12 +15,14 @@ from utils import config
 from utils.files import FileLock, LockBusy, run_lock
 
 HOLD = r"""
-import sys, time
+import os, sys, time
 sys.path.insert(0, sys.argv[1])
 from utils.files import run_lock
 with run_lock("netflix"):
     print("holding", flush=True)
-    time.sleep(float(sys.argv[2]))
+    end = time.time() + float(sys.argv[2])
+    while time.time() < end and not os.path.exists(sys.argv[3]):   # the test ends it by creating the file
+        time.sleep(0.05)
 """
 
 
@@ -40,9 +42,9 @@ def workspace(tmp_path, monkeypatch):
     return nbs
 
 
-def _holder(seconds: float):
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(config.ROOT), str(seconds)], stdout=subprocess.PIPE,
-                            text=True, env=os.environ.copy())
+def _holder(seconds: float, release="/nonexistent"):
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(config.ROOT), str(seconds), str(release)],
+                            stdout=subprocess.PIPE, text=True, env=os.environ.copy())
     assert proc.stdout.readline().strip() == "holding"
     return proc
 
@@ -72,12 +74,25 @@ def test_a_second_run_on_the_same_dataset_refuses_and_names_the_first(workspace,
 
 
 def test_wait_starts_when_the_first_run_ends(workspace, tmp_path):
-    holder = _holder(4)
-    run = _command("utils.run_course", "--fast", "--dataset", "netflix", "--notebooks", str(workspace),
-                   "--out", str(tmp_path / "runs"), "--wait")
-    holder.wait()
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert f"waiting for pid {holder.pid}" in run.stdout and "All 1 notebook(s) ran" in run.stdout
+    release = tmp_path / "release"
+    holder = _holder(120, release)
+    run = subprocess.Popen([sys.executable, "-m", "utils.run_course", "--fast", "--dataset", "netflix",
+                            "--notebooks", str(workspace), "--out", str(tmp_path / "runs"), "--wait"],
+                           cwd=config.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           env=os.environ.copy())
+    try:
+        first = run.stdout.readline()
+        assert f"waiting for pid {holder.pid}" in first, first
+        assert holder.poll() is None and run.poll() is None        # it waits while the first run goes on
+        release.touch()                                            # the first run ends ...
+        holder.wait(timeout=60)
+        rest = run.communicate(timeout=240)[0]                     # ... and the second starts
+    finally:
+        for proc in (holder, run):
+            if proc.poll() is None:
+                proc.kill()
+    assert run.returncode == 0, rest
+    assert "All 1 notebook(s) ran" in rest
     assert not list((config.PROCESSED_DIR).glob(".*.lock"))          # released and removed
 
 

@@ -381,13 +381,14 @@ sys.path.insert(0, sys.argv[1])
 from utils import config
 config.PROCESSED_DIR = Path(sys.argv[2])
 from utils.data import pipeline
-real = pipeline.clean_table
-def slow(*a, **k):                      # long enough for the other process to arrive meanwhile
-    time.sleep(float(sys.argv[3]))
+real, release, end = pipeline.clean_table, Path(sys.argv[3]), time.time() + 120
+def slow(*a, **k):                      # holds on until the test says the other process is waiting
+    while sys.argv[3] and not release.exists() and time.time() < end:
+        time.sleep(0.05)
     return real(*a, **k)
 pipeline.clean_table = slow
 pipeline.prepare("netflix", top_n=5, min_count=6, seed=1, force=True)
-print("done")
+print("done", flush=True)
 """
 
 
@@ -399,18 +400,26 @@ def test_two_concurrent_forced_prepares_are_serialised(course_dirs, netflix_file
 
     env = {**__import__("os").environ, "COURSE_DATA_DIR": str(course_dirs.extra)}
     args = [sys.executable, "-c", SLOW_PREPARE, str(config.ROOT), str(course_dirs.processed)]
-    first = subprocess.Popen(args + ["3"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    release = course_dirs.root / "release"
+    first = subprocess.Popen(args + [str(release)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lock = course_dirs.processed / ".netflix.prepare.lock"
     deadline = time.time() + 60
     while not (lock.exists() and str(first.pid) in lock.read_text()):
         assert time.time() < deadline and first.poll() is None, first.communicate()
         time.sleep(0.05)
-    second = subprocess.Popen(args + ["0"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out1, err1 = first.communicate(timeout=180)
-    out2, err2 = second.communicate(timeout=180)
+    second = subprocess.Popen(args + [""], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = second.stdout.readline()
+        assert f"waiting for pid {first.pid}" in line, line + second.stderr.read()[-2000:]   # it waits, says for whom
+        release.touch()                                            # the first goes on, while the second waits
+        out1, err1 = first.communicate(timeout=180)
+        out2, err2 = second.communicate(timeout=180)
+    finally:
+        for proc in (first, second):
+            if proc.poll() is None:
+                proc.kill()
     assert first.returncode == 0 and "done" in out1, err1[-2000:]
     assert second.returncode == 0 and "done" in out2, err2[-2000:]
-    assert f"waiting for pid {first.pid}" in out2                 # it waited, and said for whom
     assert is_prepared("netflix") and load_corpus("netflix", require_clean=True).sizes()
     assert not list(course_dirs.processed.glob(".netflix.*"))      # no temporary folder, no lock file left
 

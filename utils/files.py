@@ -36,7 +36,7 @@ try:
 except ImportError:       # Windows: the pid-file fallback below
     fcntl = None
 
-_HELD: dict[str, list] = {}     # lock path -> [fd, depth]: a process may take its own lock again
+_HELD: dict[str, list] = {}     # "lock path@thread" -> [fd, depth]: a thread may take its own lock again
 
 
 class LockBusy(RuntimeError):
@@ -142,7 +142,9 @@ class FileLock:
         import time
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        key = str(self.path.parent.resolve() / self.path.name)
+        import threading
+
+        key = f"{self.path.parent.resolve() / self.path.name}@{threading.get_ident()}"   # re-entrant per thread
         if key in _HELD:
             _HELD[key][1] += 1
             self._key = key

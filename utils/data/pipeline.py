@@ -262,7 +262,7 @@ def _lock(dataset: str, verbose: bool = True) -> FileLock:
     """The lock that serialises every preparation of ``dataset`` (processes and notebooks)."""
     folder = config.processed_dir(dataset)
     return FileLock(folder.parent / f".{folder.name}.prepare.lock", purpose=f"the preparation of {folder.name}",
-                    wait=True, log=print if verbose else (lambda *_: None))
+                    wait=True, log=(lambda msg: print(msg, flush=True)) if verbose else (lambda *_: None))
 
 
 def _move_caches(src: Path, dst: Path) -> None:
