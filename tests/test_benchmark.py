@@ -42,6 +42,16 @@ FAKE_MODEL = textwrap.dedent('''
         with open(os.environ["BENCH_PID_FILE"], "w") as f:
             f.write(str(os.getpid()))
         time.sleep(120)
+
+    def _sleepy(folder):
+        import time
+        open(os.path.join(folder, str(os.getpid())), "w").close()
+        time.sleep(120)
+
+    def pool(corpus, fast):
+        """What a full-mode model does: a joblib (loky) pool of worker processes, busy for a while."""
+        from joblib import Parallel, delayed
+        Parallel(n_jobs=2)(delayed(_sleepy)(os.environ["BENCH_POOL_DIR"]) for _ in range(2))
 ''')
 
 
@@ -63,7 +73,8 @@ def processed(tmp_path_factory):
     config.PROCESSED_DIR = root
     try:
         split = make_split(df["id"], binarize(df["genres"], GENRES), seed=0)
-        pipeline.save_labelled(df, GENRES, split, "netflix")
+        # the course's rule keeps all three genres here (each has far more than 10 of the 200 titles)
+        pipeline.save_labelled(df, GENRES, split, "netflix", pipeline.preparation_settings(df, seed=0))
         # the synthetic plots have no stopwords: light_text is their clean text (no NLTK needed)
         from utils.data.text import light_text
 
@@ -229,3 +240,56 @@ def test_worker_ends_when_the_benchmark_is_killed(processed, fake_module, tmp_pa
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_killing_a_full_mode_benchmark_leaves_no_process_and_no_temporary_folder(processed, fake_module, tmp_path):
+    """kill -9 of the benchmark while its worker's joblib pool runs: the pool and its trackers die too,
+    within seconds; the next benchmark removes the killed one's bench-<pid>-* temporary folder."""
+    import signal
+    import tempfile
+    import time
+    from pathlib import Path
+
+    import psutil
+
+    pool_dir = tmp_path / "pool"
+    pool_dir.mkdir()
+    env = {**os.environ, "BENCH_POOL_DIR": str(pool_dir)}
+    env["PYTHONPATH"] = os.pathsep.join([str(config.ROOT), str(fake_module), env.get("PYTHONPATH", "")])
+    parent = subprocess.Popen([sys.executable, "-m", "utils.benchmark", "--dataset", "netflix", "--processed-dir",
+                               str(processed), "--out", str(tmp_path), "--model", "bench_fake_model:pool"],
+                              cwd=config.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while len(list(pool_dir.iterdir())) < 2:
+            assert time.time() < deadline and parent.poll() is None, "the pool never started"
+            time.sleep(0.2)
+        family = psutil.Process(parent.pid).children(recursive=True)
+        pool_pids = {int(p.name) for p in pool_dir.iterdir()}
+        assert pool_pids <= {p.pid for p in family} and len(family) >= 4   # guard, worker, 2 pool workers (+ tracker)
+        temp = list(Path(tempfile.gettempdir()).glob(f"bench-{parent.pid}-*"))
+        assert len(temp) == 1
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        _, alive = psutil.wait_procs(family, timeout=10)
+        alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert not alive, [" ".join(p.cmdline()[:6]) for p in alive]
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    assert temp[0].exists()                    # a kill -9 leaves it; the next start removes it
+    run = cli(["--model", "bench_fake_model:benchmark", "--fast"], processed, tmp_path / "next", fake_module)
+    assert run.returncode == 0, run.stderr
+    assert not temp[0].exists() and f"removed {temp[0]}" in run.stdout
+
+
+def test_only_stale_temporary_folders_are_removed(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale, live, other = (tmp_path / f"bench-{dead.pid}-abc", tmp_path / f"bench-{os.getpid()}-def",
+                          tmp_path / "bench-xyz")
+    for folder in (stale, live, other):
+        folder.mkdir()
+        (folder / "figures.json").write_text("{}")
+    assert benchmark.clean_stale_temp(tmp_path) == [stale]
+    assert not stale.exists() and live.exists() and other.exists()

@@ -225,3 +225,89 @@ def test_failed_attempts_do_not_leak_file_descriptors(http_server, tmp_path, no_
     after = [fail_both() for _ in range(5)]
     assert max(after) <= before  # 15 failed attempts: not one more open file
     assert _leftovers(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- a download killed half-way
+KILLED_DOWNLOAD = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+from utils.data.download import download
+download(sys.argv[2], sys.argv[3], quiet=True, retries=1)
+"""
+
+
+@pytest.fixture
+def stalling_server():
+    """A loopback HTTP server: ``/stall`` sends half of 5 MB then hangs; ``/whole`` sends it all."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    body = PAYLOAD * 100
+    release = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.path == "/stall":
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                release.wait(60)
+                return
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", body
+    release.set()
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
+def test_a_killed_download_leaves_a_part_file_that_the_next_start_removes(stalling_server, tmp_path, sig):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from utils import config
+
+    base, body = stalling_server
+    dest = tmp_path / "MovieSummaries.tar.gz"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_DOWNLOAD, str(config.ROOT), f"{base}/stall", str(dest)])
+    deadline = time.time() + 60
+    while not [p for p in tmp_path.glob("*.part") if p.stat().st_size > 0]:
+        assert time.time() < deadline and proc.poll() is None, "the download never started"
+        time.sleep(0.05)
+    proc.send_signal(getattr(signal, sig))
+    proc.wait(timeout=30)
+    parts = list(tmp_path.glob(".MovieSummaries.tar.gz.*.part"))
+    assert len(parts) == 1 and not dest.exists()              # what a killed download leaves
+    download(f"{base}/whole", dest, quiet=True)               # the next start
+    assert dest.read_bytes() == body
+    assert _leftovers(tmp_path) == ["MovieSummaries.tar.gz"]   # the stale .part is gone
+
+
+def test_a_part_file_still_being_written_is_left_alone(stalling_server, tmp_path, capsys):
+    """Only parts whose writer is gone are removed: a download in progress holds a lock on its part."""
+    import fcntl
+
+    base, body = stalling_server
+    dest = tmp_path / "file.bin"
+    live = tmp_path / ".file.bin.abc123.part"
+    stale = tmp_path / ".file.bin.def456.part"
+    live.write_bytes(b"being written")
+    stale.write_bytes(b"left by a killed run")
+    with open(live, "rb") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)               # as a running download holds it
+        download(f"{base}/whole", dest)
+    assert dest.read_bytes() == body
+    assert live.exists() and not stale.exists()
+    assert "removed .file.bin.def456.part" in capsys.readouterr().out

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -42,7 +43,7 @@ def test_prepare_writes_the_four_files(prepared):
     info = json.loads((prepared.folder / "genres.json").read_text())
     assert info["dataset"] == "netflix" and info["genres"] == TOP5
     assert info["counts"] == {"Drama": 25, "Comedy": 18, "World Cinema": 18, "Documentary": 12, "Romance": 12}
-    assert info["settings"] == {"top_n": 5, "min_count": 6, "seed": 11}
+    assert info["settings"] == {"top_n": 5, "min_count": 6, "seed": 11, "labelled_titles": 62}
     movies = pd.read_parquet(prepared.folder / "movies.parquet")
     assert len(movies) == 61  # 60 + the drama/sports one; the other three are left out
     assert {"s61", "s62", "s63"}.isdisjoint(movies["id"])
@@ -122,7 +123,8 @@ def test_prepare_is_deterministic_and_skips_when_ready(prepared, capsys):
 def test_seed_comes_from_the_environment(course_dirs, netflix_file, nltk_data, monkeypatch):
     monkeypatch.setenv("COURSE_SEED", "5")
     prepare("netflix", top_n=3, min_count=1, verbose=False)
-    assert pipeline.read_genres_file("netflix")["settings"] == {"top_n": 3, "min_count": 1, "seed": 5}
+    assert pipeline.read_genres_file("netflix")["settings"] == {"top_n": 3, "min_count": 1, "seed": 5,
+                                                                "labelled_titles": 62}
 
 
 def test_not_prepared_says_what_to_run(course_dirs):
@@ -150,8 +152,9 @@ def test_split_file_that_misses_movies(prepared):
     path = prepared.folder / "split.csv"
     lines = path.read_text().splitlines()
     path.write_text("\n".join(lines[:-3]) + "\n")
-    with pytest.raises(CorpusNotPrepared, match="manifest.json does not vouch"):
+    with pytest.raises(CorpusNotPrepared, match="its split.csv is damaged .* bytes, manifest.json says") as err:
         load_corpus("netflix")
+    assert "Prepare it again" in str(err.value) and "prepare('netflix', force=True)" in str(err.value)
 
 
 def test_default_dataset_from_environment(prepared, monkeypatch):
@@ -183,15 +186,21 @@ def test_ensure_prepared_builds_only_what_is_missing(course_dirs, netflix_file, 
 
     assert not is_prepared("netflix", need_clean=False)
     ensure_prepared("netflix", verbose=True, min_count=1)
-    assert "building it now" in capsys.readouterr().out
+    assert "does not exist yet" in capsys.readouterr().out
     assert is_prepared("netflix")
     stamp = (config.processed_dir("netflix") / "movies.parquet").stat().st_mtime_ns
-    ensure_prepared("netflix")                      # complete: nothing is rebuilt
+    ensure_prepared("netflix", min_count=1)         # complete, same settings: nothing is rebuilt
     assert (config.processed_dir("netflix") / "movies.parquet").stat().st_mtime_ns == stamp
+    ensure_prepared("netflix")                      # the course's rule (min_count 10 here): rebuilt, and said
+    out = capsys.readouterr().out
+    assert "was prepared with top_n=20, min_count=1" in out and "building it now" in out
+    assert pipeline.read_genres_file("netflix")["settings"]["min_count"] == 10
+    stamp = (config.processed_dir("netflix") / "movies.parquet").stat().st_mtime_ns
     (config.processed_dir("netflix") / "clean.parquet").unlink()
     assert is_prepared("netflix", need_clean=False) and not is_prepared("netflix")
     ensure_prepared("netflix", need_clean=False)    # notebook 02 will write clean.parquet itself
     assert not (config.processed_dir("netflix") / "clean.parquet").exists()
+    assert (config.processed_dir("netflix") / "movies.parquet").stat().st_mtime_ns == stamp
 
 
 def test_by_split_matches_texts_and_labels_of_each_split(prepared):
@@ -279,7 +288,188 @@ def test_forced_prepare_killed_at_any_point_never_leaves_a_mix(course_dirs, netf
                     load_corpus("netflix")
             prepare("netflix", top_n=5, min_count=6, seed=1, verbose=False)   # the next run recovers ...
             assert is_prepared("netflix")
+            assert (folder / "embeddings" / "cache.npz").exists(), (kill_at, when)   # ... with the caches
             if _fingerprint(folder) != old:                                   # ... then back to the old set
                 prepare("netflix", top_n=5, min_count=6, seed=1, force=True, verbose=False)
     assert "old" in outcomes                                 # most kill points keep the old set
     assert not list(folder.parent.glob(".netflix.*")), "no temporary folder survives the next run"
+
+
+# --------------------------------------------------------------------------- one preparation rule
+RULE_GENRES = {"Drama": 160, "Comedy": 90, "Horror": 55, "Western": 30, "Romance": 14, "War": 6}
+RULE_WORDS = {"Drama": "tears family loss", "Comedy": "joke prank laugh", "Horror": "ghost blood scream",
+              "Western": "sheriff saloon cowboy", "Romance": "love kiss wedding", "War": "soldier battle trench"}
+
+
+def _rule_csv(path):
+    """355 films whose genres have 160 ... 6 titles: the rule keeps five genres (min 10), 50 would keep three."""
+    import csv
+
+    pool = [g for g, n in RULE_GENRES.items() for _ in range(n)]
+    rng = np.random.default_rng(3)
+    rng.shuffle(pool)
+    rows = [[f"Film {i}", f"{RULE_WORDS[g]} in a small town, film {i} of the tale.", g] for i, g in enumerate(pool)]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["title", "plot", "genre"])
+        w.writerows(rows)
+    return path
+
+
+def _notebook_01(dataset, seed):
+    """Run notebook 01's own cells from loading to saving (the notebook-style preparation);
+    ``dataset`` is what its parameters cell gives (the folder name, csv-<hash> for a CSV)."""
+    import nbformat
+
+    nb = nbformat.read(config.NOTEBOOKS_DIR / "01_metadata_exploration.ipynb", as_version=4)
+    cells = {c.get("id"): c.source for c in nb.cells if c.cell_type == "code"}
+    ns = {"DATASET": dataset, "SEED": seed, "FAST": True, "display": lambda *a, **k: None}
+    for cell in ("imports", "load", "tail", "label", "select", "restrict", "split", "save"):
+        exec(compile(cells[cell], f"notebook 01, cell {cell}", "exec"), ns)
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    return ns
+
+
+def test_one_rule_whichever_command_prepares_first(course_dirs, nltk_data, tmp_path, monkeypatch):
+    """The benchmark (prepare) and notebook 01 choose the same genres from the same CSV, into the same folder."""
+    spec = f"csv:{_rule_csv(tmp_path / 'films.csv')}"
+    monkeypatch.setenv("COURSE_DATASET", spec)
+    name = config.resolve_dataset(spec)
+    folder = course_dirs.processed / name
+    prepare(spec, verbose=False)                               # what the benchmark runs on a fresh workspace
+    by_prepare = pipeline.read_genres_file(name)
+    assert by_prepare["genres"] == ["Drama", "Comedy", "Horror", "Western", "Romance"]   # War (6) < 10
+    assert by_prepare["settings"] == {"top_n": 20, "min_count": 10, "seed": 42, "labelled_titles": 355}
+    files = {f: (folder / f).read_bytes() for f in ("genres.json", "split.csv")}
+    movies = pd.read_parquet(folder / "movies.parquet")
+    for f in pipeline.LABELLED_FILES + pipeline.CLEAN_FILES + (pipeline.MANIFEST,):
+        (folder / f).unlink()
+    ns = _notebook_01(name, seed=42)                           # notebook 01 on the same fresh workspace
+    assert ns["GENRES"] == by_prepare["genres"] and ns["MIN_COUNT"] == 10
+    assert {f: (folder / f).read_bytes() for f in files} == files        # same genres, counts, settings, split
+    pd.testing.assert_frame_equal(pd.read_parquet(folder / "movies.parquet"), movies)
+    assert pipeline.needs_preparing(name, need_clean=False) is None      # the benchmark takes the notebook's folder
+
+
+def test_a_folder_prepared_with_other_settings_is_detected_and_prepared_again(prepared, capsys):
+    assert pipeline.settings_problem("netflix", top_n=5, min_count=6) is None
+    problem = pipeline.settings_problem("netflix")
+    assert "was prepared with top_n=5, min_count=6" in problem and "top_n=20" in problem and "= 10" in problem
+    assert pipeline.needs_preparing("netflix") == problem
+    prepare("netflix", top_n=5, min_count=6, seed=11)               # same settings: kept
+    assert "is ready" in capsys.readouterr().out
+    prepare("netflix", verbose=True)                                # the course's rule: prepared again, and said
+    assert problem in capsys.readouterr().out
+    info = pipeline.read_genres_file("netflix")
+    assert info["settings"]["min_count"] == 10 and info["settings"]["top_n"] == 20
+    assert pipeline.settings_problem("netflix") is None
+    # a folder written without a record of the rule (an older notebook 01, a hand-made folder) is detected too
+    settings = {"top_n": 20, "min_count": 50, "seed": 42}
+    corpus = load_corpus("netflix")
+    pipeline.save_labelled(corpus.df.drop(columns=["split", "clean_text", "light_text"]), corpus.genres,
+                           corpus.df.set_index("id")["split"], "netflix", settings)
+    assert "without a record of the rule" in pipeline.settings_problem("netflix")
+
+
+# --------------------------------------------------------------------------- concurrent prepares
+SLOW_PREPARE = r"""
+import sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from utils import config
+config.PROCESSED_DIR = Path(sys.argv[2])
+from utils.data import pipeline
+real, release, end = pipeline.clean_table, Path(sys.argv[3]), time.time() + 120
+def slow(*a, **k):                      # holds on until the test says the other process is waiting
+    while sys.argv[3] and not release.exists() and time.time() < end:
+        time.sleep(0.05)
+    return real(*a, **k)
+pipeline.clean_table = slow
+pipeline.prepare("netflix", top_n=5, min_count=6, seed=1, force=True)
+print("done", flush=True)
+"""
+
+
+def test_two_concurrent_forced_prepares_are_serialised(course_dirs, netflix_file, nltk_data):
+    """Two `prepare(force=True)` on one folder at once: the second waits for the first; both succeed."""
+    import subprocess
+    import sys
+    import time
+
+    env = {**__import__("os").environ, "COURSE_DATA_DIR": str(course_dirs.extra)}
+    args = [sys.executable, "-c", SLOW_PREPARE, str(config.ROOT), str(course_dirs.processed)]
+    release = course_dirs.root / "release"
+    first = subprocess.Popen(args + [str(release)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock = course_dirs.processed / ".netflix.prepare.lock"
+    deadline = time.time() + 60
+    while not (lock.exists() and str(first.pid) in lock.read_text()):
+        assert time.time() < deadline and first.poll() is None, first.communicate()
+        time.sleep(0.05)
+    second = subprocess.Popen(args + [""], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = second.stdout.readline()
+        assert f"waiting for pid {first.pid}" in line, line + second.stderr.read()[-2000:]   # it waits, says for whom
+        release.touch()                                            # the first goes on, while the second waits
+        out1, err1 = first.communicate(timeout=180)
+        out2, err2 = second.communicate(timeout=180)
+    finally:
+        for proc in (first, second):
+            if proc.poll() is None:
+                proc.kill()
+    assert first.returncode == 0 and "done" in out1, err1[-2000:]
+    assert second.returncode == 0 and "done" in out2, err2[-2000:]
+    assert is_prepared("netflix") and load_corpus("netflix", require_clean=True).sizes()
+    assert not list(course_dirs.processed.glob(".netflix.*"))      # no temporary folder, no lock file left
+
+
+# --------------------------------------------------------------------------- a swap cut short
+@pytest.mark.parametrize("cut", ["between the two renames", "before the caches move"])
+def test_a_swap_cut_short_keeps_the_caches_and_the_next_start_recovers(prepared, monkeypatch, cut):
+    """A kill at the wrong moment of the swap must not lose word2vec/ (the next start puts things right)."""
+    import os
+
+    folder = prepared.folder
+    (folder / "word2vec").mkdir()
+    (folder / "word2vec" / "vectors.npz").write_bytes(b"hours of training")
+    old = _fingerprint(folder)
+    real = os.replace
+
+    def replace(src, dst):            # the kill: stop right before the chosen rename of the swap
+        src, dst = Path(src), Path(dst)
+        if cut == "between the two renames" and src.name.startswith(".netflix.tmp-") and dst == folder:
+            raise KeyboardInterrupt
+        if cut == "before the caches move" and src.name == "word2vec":
+            raise KeyboardInterrupt
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        prepare("netflix", top_n=5, min_count=6, seed=2, force=True, verbose=False)
+    monkeypatch.setattr(os, "replace", real)
+    assert list(folder.parent.glob(".netflix.old-*"))             # the intermediate state is on disk
+    if cut == "between the two renames":
+        assert not folder.exists()                                 # the old folder waits in .netflix.old-*/
+    assert pipeline.needs_preparing("netflix", top_n=5, min_count=6) is not None
+    pipeline.ensure_prepared("netflix", top_n=5, min_count=6, verbose=False)   # the next start
+    assert (folder / "word2vec" / "vectors.npz").read_bytes() == b"hours of training"
+    assert is_prepared("netflix") and not list(folder.parent.glob(".netflix.*"))
+    if cut == "between the two renames":
+        assert _fingerprint(folder) == old                         # the old set, usable as it was
+    else:
+        assert _fingerprint(folder) != old                         # the new set was in place already
+
+
+def test_a_truncated_clean_file_is_reported_damaged_not_missing(prepared, capsys):
+    path = prepared.folder / "clean.parquet"
+    size = path.stat().st_size
+    path.write_bytes(path.read_bytes()[: size // 2])
+    with pytest.raises(CorpusNotPrepared) as err:
+        load_corpus("netflix", require_clean=True)
+    message = str(err.value)
+    assert "clean.parquet is damaged" in message and f"{size:,}" in message and "missing" not in message
+    assert "Run notebook 02 (text cleaning) again" in message and "prepare('netflix', force=True)" in message
+    assert "damaged" in pipeline.needs_preparing("netflix", top_n=5, min_count=6)
+    pipeline.ensure_prepared("netflix", top_n=5, min_count=6, verbose=False)
+    assert load_corpus("netflix", require_clean=True).texts("train", kind="clean")

@@ -17,6 +17,7 @@ def write_nb(path, *sources):
 @pytest.fixture
 def course(tmp_path, monkeypatch):
     monkeypatch.setattr(config, "RESULTS_DIR", tmp_path / "results")   # no results: table says so
+    monkeypatch.setattr(config, "PROCESSED_DIR", tmp_path / "processed")   # the run lock goes there, not in data/
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
     write_nb(nbs / "01_pass.ipynb",

@@ -78,16 +78,17 @@ class Corpus:
 
 def load_corpus(dataset: str | None = None, require_clean: bool = False) -> Corpus:
     """Read the processed files of ``dataset`` (default ``COURSE_DATASET``)."""
-    from utils.data.pipeline import CLEAN_FILES, files_match, is_prepared, read_genres_file
+    from utils.data.pipeline import CLEAN_FILES, LABELLED_FILES, file_problems, read_genres_file
 
     dataset = config.resolve_dataset(dataset) if dataset else config.dataset_name()
     folder = config.processed_dir(dataset)
-    if not is_prepared(dataset, need_clean=False):
-        needed = ["movies.parquet", "genres.json", "split.csv"]
-        missing = [f for f in needed if not (folder / f).exists()]
-        what = f"lacks {missing}" if missing else "holds files that its manifest.json does not vouch for (an interrupted run?)"
+    problems = file_problems(folder, LABELLED_FILES)
+    if problems:
+        missing = [f for f, p in problems.items() if p == "missing"]
+        what = "; ".join([f"lacks {missing}"] * bool(missing) +
+                         [f"its {f} is {p}" for f, p in problems.items() if p != "missing"])
         raise CorpusNotPrepared(
-            f"{folder} {what}. Run notebook 01 (metadata exploration) with "
+            f"{folder}: {what}. Prepare it again: run notebook 01 (metadata exploration) with "
             f"COURSE_DATASET={dataset}, or: python -c \"from utils.data.pipeline import prepare; prepare('{dataset}', force=True)\"")
     df = pd.read_parquet(folder / "movies.parquet")
     df["genres"] = df["genres"].map(list)
@@ -96,8 +97,12 @@ def load_corpus(dataset: str | None = None, require_clean: bool = False) -> Corp
     if df["split"].isna().any():
         raise CorpusNotPrepared(f"{folder}/split.csv does not cover every movie: re-run notebook 01.")
     clean_path = folder / "clean.parquet"
-    if files_match(folder, CLEAN_FILES):          # notebook 01's files were checked above
+    clean_problem = file_problems(folder, CLEAN_FILES).get("clean.parquet")   # notebook 01's files were checked above
+    if clean_problem is None:
         df = df.merge(pd.read_parquet(clean_path), on="id", how="left")
-    elif require_clean:
+    elif require_clean and clean_problem == "missing":
         raise CorpusNotPrepared(f"{clean_path} is missing: run notebook 02 (text cleaning) first.")
+    elif require_clean:
+        raise CorpusNotPrepared(f"{clean_path} is {clean_problem}. Run notebook 02 (text cleaning) again, or: "
+                                f"python -c \"from utils.data.pipeline import prepare; prepare('{dataset}', force=True)\"")
     return Corpus(dataset, read_genres_file(dataset)["genres"], df)

@@ -3,7 +3,9 @@
 * :func:`download` fetches a URL to a temporary name with a progress bar, retries
   transient failures, checks the size, and renames the file into place only when
   it is complete. Being offline gives :class:`DownloadError` with a fix, not a
-  traceback from deep inside urllib.
+  traceback from deep inside urllib. A download killed where Python cannot clean up
+  (SIGTERM, ``kill -9``, a closed laptop) leaves its ``.part`` file: the next download
+  of the same file removes it (:func:`remove_stale_parts`), never one still being written.
 * :func:`safe_extract` unpacks a tar archive refusing absolute paths, ``..``,
   links and device files.
 * :func:`git_blob_sha1` / :func:`sha256` hash files to verify what was downloaded.
@@ -22,7 +24,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path, PurePosixPath
 
+try:
+    import fcntl
+except ImportError:     # Windows: stale parts are recognised by their age instead
+    fcntl = None
+
 CHUNK = 1 << 20
+STALE_PART_S = 24 * 3600   # without fcntl: a .part file untouched this long is stale
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -59,6 +67,40 @@ def _progress(total: int | None, desc: str, quiet: bool):
                 disable=quiet, leave=False)
 
 
+def _part_is_stale(path: Path) -> bool:
+    """Whether no running download writes ``path``: a writer holds ``flock`` on it until it ends."""
+    if fcntl is None:
+        try:
+            return time.time() - path.stat().st_mtime > STALE_PART_S
+        except OSError:
+            return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:      # held: a download in progress (this process or another)
+        return False
+    finally:
+        os.close(fd)
+
+
+def remove_stale_parts(dest: Path, quiet: bool = False) -> list[Path]:
+    """Remove the ``.part`` files of ``dest`` left by downloads that were killed; keep those in progress."""
+    dest = Path(dest)
+    removed = []
+    for part in sorted(dest.parent.glob(f".{dest.name}.*.part")) if dest.parent.is_dir() else []:
+        if part.is_file() and not part.is_symlink() and _part_is_stale(part):
+            size = part.stat().st_size
+            part.unlink(missing_ok=True)
+            removed.append(part)
+            if not quiet:
+                print(f"removed {part.name} ({size / 2**20:.1f} MiB), the unfinished download of a run that was killed")
+    return removed
+
+
 def download(url: str, dest: Path, retries: int = 3, timeout: float = 30.0,
              backoff: float = 1.0, quiet: bool = False) -> Path:
     """Download ``url`` to ``dest`` (atomically); return ``dest``.
@@ -68,9 +110,12 @@ def download(url: str, dest: Path, retries: int = 3, timeout: float = 30.0,
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(dest, quiet=quiet)
     last_error: Exception | None = None
     for attempt in range(1, retries + 1):
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)   # "in progress" for remove_stale_parts, until the file is closed
         try:
             req = urllib.request.Request(url, headers={"User-Agent": "movie-genres-course"})
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -84,8 +129,9 @@ def download(url: str, dest: Path, retries: int = 3, timeout: float = 30.0,
                         bar.update(len(chunk))
                 if total is not None and got != total:
                     raise DownloadError(f"truncated download: got {got:,} of {total:,} bytes")
-            os.chmod(tmp, 0o666 & ~_UMASK)
-            os.replace(tmp, dest)
+                out.flush()
+                os.chmod(tmp, 0o666 & ~_UMASK)
+                os.replace(tmp, dest)        # while still locked: never taken for a stale part
             return dest
         except urllib.error.HTTPError as err:
             if 400 <= err.code < 500:

@@ -23,6 +23,12 @@ What a model's ``benchmark`` returns (every key optional except ``test``):
 ``--model`` also accepts ``package.module:function`` for a model outside the registry.
 ``--seeds 1,2,3`` runs each model once per seed (``COURSE_SEED`` of the worker), saves one record
 per seed (``...-seed<k>.json``) and prints the mean and spread of the test F1 over the seeds.
+
+A run holds the dataset's run lock (:func:`utils.files.run_lock`): a second benchmark or
+``run_course`` on the same dataset refuses, naming this one (``--wait``: queues behind it). Each
+worker runs under :mod:`utils.tools.procguard`, so killing this process, even with ``kill -9``,
+also ends the worker and every pool process it started; the next start removes the temporary
+``bench-<pid>-*`` folders that killed runs left.
 """
 from __future__ import annotations
 
@@ -146,13 +152,11 @@ def _maxrss_mb(who) -> float:
 
 
 def ensure_prepared(dataset: str) -> None:
-    """Build ``data/processed/<dataset>/`` with :func:`utils.data.pipeline.prepare` if it is missing."""
-    from utils.data.pipeline import is_prepared, prepare
+    """Build ``data/processed/<dataset>/`` with :func:`utils.data.pipeline.prepare` if it is missing,
+    incomplete or prepared with other settings than the course's rule (the one notebook 01 applies)."""
+    from utils.data import pipeline
 
-    if not is_prepared(dataset):
-        print(f"{config.processed_dir(dataset)} is missing or incomplete: preparing it (once) ...",
-              flush=True)
-        prepare(dataset)
+    pipeline.ensure_prepared(dataset)
 
 
 # --------------------------------------------------------------------------- worker (child process)
@@ -220,13 +224,13 @@ def run_worker(model: str, dataset: str, fast: bool, out: Path) -> None:
 # --------------------------------------------------------------------------- parent
 
 
-def tree_rss_mb(proc) -> float:
-    """Current resident memory of ``proc`` and all its descendants, in MiB."""
+def tree_rss_mb(proc, include_root: bool = True) -> float:
+    """Current resident memory of ``proc`` (unless ``include_root`` is false) and all its descendants, in MiB."""
     import psutil
 
     total = 0
     try:
-        procs = [proc] + proc.children(recursive=True)
+        procs = [proc] * include_root + proc.children(recursive=True)
     except psutil.Error:
         return 0.0
     for p in procs:
@@ -255,9 +259,12 @@ def run_model(model: str, dataset: str, fast: bool, timeout: float | None = None
     if seed is not None:
         env["COURSE_SEED"] = str(seed)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(config.ROOT), env.get("PYTHONPATH")]))
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-") as tmp:
         out = Path(tmp) / "figures.json"
-        cmd = [sys.executable, "-m", "utils.tools.benchmark", "--worker", str(out),
+        # the worker runs under a guard (utils.tools.procguard): if this process is killed, even by
+        # kill -9, the guard kills the worker and every process it started (loky pools, trackers)
+        cmd = [sys.executable, "-m", "utils.tools.procguard", "--parent", str(os.getpid()), "--pid-env", PARENT_ENV,
+               "--", sys.executable, "-m", "utils.tools.benchmark", "--worker", str(out),
                "--dataset", dataset, "--model", model,
                "--processed-dir", str(config.PROCESSED_DIR)] + (["--fast"] if fast else [])
         start = time.perf_counter()
@@ -266,14 +273,13 @@ def run_model(model: str, dataset: str, fast: bool, timeout: float | None = None
         peak = 0.0
         try:
             while child.poll() is None:
-                peak = max(peak, tree_rss_mb(proc))
+                peak = max(peak, tree_rss_mb(proc, include_root=False))   # the guard itself is not the model's
                 if timeout is not None and time.perf_counter() - start > timeout:
-                    child.kill()
-                    child.wait()
+                    _stop(child)
                     raise BenchmarkError(f"{label} ran longer than {timeout:.0f} s and was stopped.")
                 time.sleep(0.1)
         except KeyboardInterrupt:
-            child.kill()
+            _stop(child)
             raise
         wall = time.perf_counter() - start
         if child.returncode != 0 or not out.exists():
@@ -311,6 +317,39 @@ def run_model(model: str, dataset: str, fast: bool, timeout: float | None = None
     atomic_write_json(path, record)
     record["path"] = str(path)
     return record
+
+
+def _stop(child, grace: float = 10.0) -> None:
+    """Stop a guarded worker: SIGTERM makes the guard kill the whole tree; SIGKILL if it does not end."""
+    child.terminate()
+    try:
+        child.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+TEMP_PREFIX = "bench-"     # bench-<pid of the benchmark>-<random>: its temporary folder
+
+
+def clean_stale_temp(folder: Path | None = None) -> list[Path]:
+    """Remove the temporary folders of benchmarks that were killed (their pid is no longer running).
+
+    Only this user's folders named ``bench-<pid>-*``; those of running benchmarks are kept.
+    """
+    from utils.files import pid_alive
+
+    removed = []
+    for path in Path(folder or tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*-*"):
+        pid = path.name[len(TEMP_PREFIX):].split("-", 1)[0]
+        try:
+            mine = path.is_dir() and not path.is_symlink() and path.stat().st_uid == os.getuid()
+        except (OSError, AttributeError):
+            mine = False
+        if mine and pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def _load_average():
@@ -435,6 +474,8 @@ def main(argv=None) -> int:
                         help="folder for the JSON records (default results/benchmarks)")
     parser.add_argument("--seeds", default=None,
                         help="comma-separated seeds (e.g. 1,2,3): one run per seed, then the mean and spread")
+    parser.add_argument("--wait", action="store_true",
+                        help="when another run holds this dataset, wait for it to end (default: refuse at once)")
     parser.add_argument("--worker", metavar="OUT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
@@ -468,6 +509,20 @@ def main(argv=None) -> int:
             resolve(m)
     except BenchmarkError as err:
         parser.error(str(err))
+    from utils.files import LockBusy, run_lock
+
+    for path in clean_stale_temp():
+        print(f"removed {path}, left by a benchmark that was killed", flush=True)
+    try:
+        with run_lock(args.dataset, wait=args.wait, log=lambda msg: print(msg, flush=True)):
+            return _run(args, models, seeds)
+    except LockBusy as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(args, models, seeds) -> int:
+    """The benchmark proper, with the dataset's run lock held."""
     ensure_prepared(args.dataset)
     machine = machine_info()
     records, failures, summaries = [], [], []

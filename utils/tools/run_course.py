@@ -7,7 +7,9 @@ Every notebook runs in order, each in a fresh kernel (nbclient), with the workin
 directory ``notebooks/`` as in Jupyter. The executed copies go to ``runs/<dataset>-<mode>/``
 (ignored by git; the committed notebooks are never written). The run stops at the
 first failing cell and says which notebook, which cell and which error; when every
-notebook passes it ends with the model comparison table of notebook 06.
+notebook passes it ends with the model comparison table of notebook 06. The run holds the
+dataset's run lock (:func:`utils.files.run_lock`) throughout: a second run or a benchmark on
+the same dataset refuses, naming it (``--wait``: starts when it ends).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from utils import config
+from utils.files import LockBusy, run_lock
 from utils.tools.colab import notebook_files
 
 RUNS_DIR = config.ROOT / "runs"
@@ -220,11 +223,14 @@ def check_budget(prefixes, fast: bool, dataset: str, go_ahead: bool = False, bud
 def run(notebooks_dir: Path = config.NOTEBOOKS_DIR, out_dir: Path | None = None, fast: bool | None = None,
         dataset: str | None = None, only=None, start=None, timeout: int | None = None,
         data_dir: str | None = None, log=print, table: bool = True, go_ahead: bool = True,
-        budget_minutes: float | None = None) -> RunReport:
+        budget_minutes: float | None = None, wait: bool = False) -> RunReport:
     """Execute the course's notebooks in order; stop at the first failing cell.
 
     A full CMU run that :func:`check_budget` expects to take hours without a GPU is refused
-    unless ``go_ahead`` (the command line asks for ``--yes``).
+    unless ``go_ahead`` (the command line asks for ``--yes``). The run holds the dataset's run
+    lock (:func:`utils.files.run_lock`) from the first notebook to the last: a second run on the
+    same dataset (or a benchmark) refuses with :class:`utils.files.LockBusy` naming this one,
+    or with ``wait`` starts when this one ends.
     """
     notebooks_dir = Path(notebooks_dir)
     fast = config.fast_mode() if fast is None else fast
@@ -242,10 +248,10 @@ def run(notebooks_dir: Path = config.NOTEBOOKS_DIR, out_dir: Path | None = None,
     if data_dir:
         env["COURSE_DATA_DIR"] = str(Path(data_dir).expanduser().resolve())
     report = RunReport(out_dir=out_dir)
-    log(f"Running {len(notebooks)} notebook(s) from {notebooks_dir} | dataset={dataset} | "
-        f"{mode.upper()} mode | executed copies -> {out_dir}")
-    total = time.time()
-    with _environment(env):
+    with run_lock(dataset, wait=wait, log=log), _environment(env):
+        log(f"Running {len(notebooks)} notebook(s) from {notebooks_dir} | dataset={dataset} | "
+            f"{mode.upper()} mode | executed copies -> {out_dir}")
+        total = time.time()
         for i, path in enumerate(notebooks, 1):
             log(f"[{i}/{len(notebooks)}] {path.name} ...")
             seconds, failure = execute_notebook(path, out_dir / path.name, timeout=timeout, log=log)
@@ -259,14 +265,14 @@ def run(notebooks_dir: Path = config.NOTEBOOKS_DIR, out_dir: Path | None = None,
                 return report
             report.finished.append((path.name, seconds))
             log(f"[{i}/{len(notebooks)}] {path.name} ok in {_fmt_seconds(seconds)}")
-    log(f"All {len(notebooks)} notebook(s) ran in {_fmt_seconds(time.time() - total)}:")
-    for name, seconds in report.finished:
-        log(f"  {_fmt_seconds(seconds):>12}  {name}")
-    if table:
-        from utils.evaluation.compare import comparison_text
+        log(f"All {len(notebooks)} notebook(s) ran in {_fmt_seconds(time.time() - total)}:")
+        for name, seconds in report.finished:
+            log(f"  {_fmt_seconds(seconds):>12}  {name}")
+        if table:
+            from utils.evaluation.compare import comparison_text
 
-        log("")
-        log(comparison_text(dataset))
+            log("")
+            log(comparison_text(dataset))
     return report
 
 
@@ -287,14 +293,17 @@ def main(argv=None) -> int:
     parser.add_argument("--budget", type=float, default=None, metavar="MINUTES",
                         help="refuse a full CMU run expected to take longer than this")
     parser.add_argument("--yes", action="store_true", help="go ahead with a full CMU run that takes hours on a CPU")
+    parser.add_argument("--wait", action="store_true",
+                        help="when another run holds this dataset, wait for it to end (default: refuse at once)")
     parser.add_argument("--notebooks", default=str(config.NOTEBOOKS_DIR), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
         report = run(notebooks_dir=Path(args.notebooks), out_dir=args.out, fast=args.fast,
                      dataset=args.dataset, only=[o.strip() for o in args.only.split(",") if o.strip()] if args.only else None,
                      start=args.start, timeout=args.timeout, data_dir=args.data_dir,
-                     log=lambda msg: print(msg, flush=True), go_ahead=args.yes, budget_minutes=args.budget)
-    except ValueError as err:
+                     log=lambda msg: print(msg, flush=True), go_ahead=args.yes, budget_minutes=args.budget,
+                     wait=args.wait)
+    except (ValueError, LockBusy) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0 if report.ok else 1
