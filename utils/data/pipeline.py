@@ -192,6 +192,18 @@ def default_min_count(n_titles: int) -> int:
     return min(DEFAULT_MIN_COUNT, max(10, n_titles // 100))
 
 
+def check_dataset(dataset: str | None = None, top_n: int | None = DEFAULT_TOP_N, min_count: int | None = None,
+                  verbose: bool = True) -> None:
+    """Load, label and select the genres as :func:`prepare` does, writing nothing: a file the course cannot
+    use fails here, with the error (:class:`utils.data.datasets.DatasetError`) that ``prepare`` and notebook
+    01 would give later. ``python -m utils.run_course`` calls it before the first notebook."""
+    dataset = config.resolve_dataset(dataset) if dataset else config.dataset_name()
+    raw = load_dataset(dataset, verbose=verbose)
+    labelled = label_movies(raw, genre_source(dataset), verbose=False)
+    min_count = default_min_count(len(labelled)) if min_count is None else min_count
+    select_genres(labelled["genres"], top_n=top_n, min_count=min_count)
+
+
 def prepare(dataset: str | None = None, top_n: int | None = DEFAULT_TOP_N, min_count: int | None = None,
             seed: int | None = None, force: bool = False, verbose: bool = True, **load_kwargs) -> None:
     """Run notebooks 01-02's steps: load, label, select genres, split, clean, save (all or nothing)."""
