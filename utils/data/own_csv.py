@@ -20,6 +20,11 @@ The columns are found by name (case-insensitive): the text in ``plot``, ``descri
 ``{"Film-Noir": "Crime", "Superhero": ["Action & Adventure", "Sci-Fi & Fantasy"], "Musical": null}``
 (``null``: leave the genre out). Without it, names are mapped onto the course's canonical
 genres by :func:`utils.data.genres.map_csv_genre` and reported (:func:`genre_report`).
+
+UTF-8 is read as it is, UTF-16 is recognised, and any other file is read as Windows-1252 after a
+one-line note (:func:`decode`). A file the course cannot use (empty, binary, a header with no rows,
+fewer than :data:`MIN_TITLES` titles with a plot and a genre, ...) raises :class:`CsvFormatError` with a
+message that says what is wrong and what the smallest working file looks like (:func:`smallest_file`).
 """
 from __future__ import annotations
 
