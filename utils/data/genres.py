@@ -316,7 +316,7 @@ def select_genres(genre_lists: Iterable[Iterable[str]], top_n: int | None = None
             f"{which} {min_count} titles or more (the most frequent genres: {most}): the data is too small to "
             f"learn genres from. The course needs at least two genres with {min_count} titles each: use a larger "
             f"file, or (your own CSV) map rare genre names onto broader ones with a mapping file "
-            f"(see utils/data/own_csv.py).")
+            f"(README, \"Your own CSV\").")
     return kept[:top_n] if top_n is not None else kept
 
 
