@@ -64,6 +64,13 @@ def label_movies(df: pd.DataFrame, source: str, verbose: bool = True) -> pd.Data
     if verbose:
         print(f"canonical genres: {len(df) - int(keep.sum()):,} of {len(df):,} titles have no genre "
               f"in the taxonomy and are left out")
+    if len(df) and not keep.any():
+        from utils.data.datasets import DatasetError
+
+        raise DatasetError(f"None of the {len(df):,} titles keeps a genre: every genre name they carry is left out "
+                           f"(labels of form rather than story, such as 'TV Movie' or 'Short Film', or names your "
+                           f"mapping file maps to null). Check the genre column, or map its names with a mapping file "
+                           f"(README, \"Your own CSV\").")
     return out.loc[keep].reset_index(drop=True)
 
 
