@@ -94,7 +94,7 @@ def fake_module(tmp_path_factory):
 
 
 def cli(args, processed, out, fake_module=None, extra_env=None, timeout=300):
-    env = {**os.environ, **(extra_env or {})}
+    env = {**os.environ, "COURSE_FAST": "0", **(extra_env or {})}    # the mode comes from the arguments
     paths = [str(config.ROOT)] + ([str(fake_module)] if fake_module else [])
     env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")])
     cmd = [sys.executable, "-m", "utils.benchmark", "--dataset", "netflix",
@@ -134,6 +134,25 @@ def test_fake_model_runs_in_its_own_process(processed, fake_module, tmp_path):
     for text in ("split sizes", "micro", "peak RSS", "wall", "| dataset | model |", "| netflix | bench_fake_model-benchmark | fast |"):
         assert text in out, text
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_course_fast_sets_the_mode_as_for_every_command(processed, fake_module, tmp_path):
+    """COURSE_FAST=1 means FAST here too (as in the notebooks and run_course); --full overrides it."""
+    run = cli(["--model", "bench_fake_model:benchmark"], processed, tmp_path, fake_module, {"COURSE_FAST": "1"})
+    assert run.returncode == 0, run.stderr
+    record = json.loads((tmp_path / "netflix-bench_fake_model-benchmark-fast.json").read_text())
+    assert record["mode"] == "fast" and record["figures"]["fast_arg"] is True
+    assert "FAST mode, as COURSE_FAST=1 asks (--full overrides it)" in run.stdout
+    run = cli(["--model", "bench_fake_model:benchmark", "--full"], processed, tmp_path, fake_module,
+              {"COURSE_FAST": "1"})
+    assert run.returncode == 0, run.stderr
+    record = json.loads((tmp_path / "netflix-bench_fake_model-benchmark-full.json").read_text())
+    assert record["mode"] == "full" and record["figures"]["course_fast"] == "0"   # the worker too
+    assert "COURSE_FAST" not in run.stdout
+    run = cli(["--model", "tfidf"], processed, tmp_path, extra_env={"COURSE_FAST": "maybe"})
+    assert run.returncode == 2 and "COURSE_FAST='maybe' is not a yes/no value" in run.stderr
+    help_text = cli(["--help"], processed, tmp_path).stdout
+    assert "COURSE_FAST=1" in help_text and "--full" in help_text
 
 
 def test_model_environment_is_set_only_for_its_model(processed, fake_module, tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ import pytest
 
 from utils import config
 from utils.data import genres
+from utils.data.datasets import DatasetError
 from utils.data.genres import (
     CANONICAL_GENRES,
     CMU_GROUPS,
@@ -99,8 +100,12 @@ def test_select_genres_order_top_n_and_min_count():
 def test_select_genres_errors():
     with pytest.raises(ValueError, match="top_n must be at least 1"):
         select_genres(LISTS, top_n=0)
-    with pytest.raises(ValueError, match="lower min_count"):
+    with pytest.raises(DatasetError, match=r"No genre has 5 titles or more \(the most frequent genres: A 4, B 3, "
+                                           r"C 2, D 1\): the data is too small"):
         select_genres(LISTS, min_count=5)
+    with pytest.raises(DatasetError, match=r"Only one genre \(A\) has 4 titles or more.*two genres with 4 titles"):
+        select_genres(LISTS, min_count=4)                   # one genre is no classification problem
+    assert select_genres(LISTS, top_n=1, min_count=4) == ["A"]   # ... unless one is asked for
 
 
 # --------------------------------------------------------------------------- coverage

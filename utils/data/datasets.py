@@ -51,6 +51,18 @@ class DatasetError(ValueError):
     """A dataset that is unknown, missing, corrupt or not in the expected format."""
 
 
+# Errors that say the DATA is the problem (a bad or missing file, a failed download), not the code: the
+# commands print their message alone, with no traceback, and say so (`utils.benchmark`, `utils.run_course`).
+DATA_ERROR_NAMES = ("DatasetError", "CsvFormatError", "ArchiveError", "DownloadError")
+
+
+def data_errors() -> tuple[type[Exception], ...]:
+    """The exception classes of :data:`DATA_ERROR_NAMES`, to catch."""
+    from utils.data.own_csv import CsvFormatError
+
+    return DatasetError, CsvFormatError, ArchiveError, DownloadError
+
+
 # --------------------------------------------------------------------------- helpers
 def find_file(*candidates: str) -> Path | None:
     """First existing ``data_dir / candidate`` over :func:`config.data_dirs`."""
@@ -319,9 +331,11 @@ def load_dataset(name: str | None = None, **kwargs) -> pd.DataFrame:
                                f"(COURSE_DATASET=csv:/path/to/movies.csv or --dataset csv:/path/to/movies.csv).")
         try:
             table = own_csv.load(path, verbose=kwargs.get("verbose", True))
+            usable = _finish(table, name, kwargs.get("verbose", True))
+            own_csv.check_size(table, usable, path)      # before any plot or split meets an empty table
         except own_csv.CsvFormatError as err:
             raise DatasetError(str(err)) from None
-        return _finish(table, name, kwargs.get("verbose", True))
+        return usable
     name = name.lower()
     if name == "csv" and "path" not in kwargs:
         raise DatasetError("Name your CSV file: csv:PATH (COURSE_DATASET=csv:/path/to/movies.csv), "

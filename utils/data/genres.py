@@ -303,14 +303,21 @@ def select_genres(genre_lists: Iterable[Iterable[str]], top_n: int | None = None
     Ordered by frequency (most frequent first), ties by name, so the column order is stable.
     """
     counts = genre_counts(genre_lists)
+    if top_n is not None and top_n < 1:
+        raise ValueError(f"top_n must be at least 1, not {top_n}.")
     kept = sorted((g for g, n in counts.items() if n >= min_count), key=lambda g: (-counts[g], g))
-    if top_n is not None:
-        if top_n < 1:
-            raise ValueError(f"top_n must be at least 1, not {top_n}.")
-        kept = kept[:top_n]
-    if not kept:
-        raise ValueError(f"No genre has at least {min_count} movies: lower min_count.")
-    return kept
+    if len(kept) < min(2, top_n or 2):
+        from utils.data.datasets import DatasetError
+
+        ranked = sorted(counts, key=lambda g: (-counts[g], g))
+        most = ", ".join(f"{g} {counts[g]:,}" for g in ranked[:5]) or "none"
+        which = "No genre has" if not kept else f"Only one genre ({kept[0]}) has"
+        raise DatasetError(
+            f"{which} {min_count} titles or more (the most frequent genres: {most}): the data is too small to "
+            f"learn genres from. The course needs at least two genres with {min_count} titles each: use a larger "
+            f"file, or (your own CSV) map rare genre names onto broader ones with a mapping file "
+            f"(README, \"Your own CSV\").")
+    return kept[:top_n] if top_n is not None else kept
 
 
 class _CsvLookup:

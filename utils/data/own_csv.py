@@ -20,6 +20,11 @@ The columns are found by name (case-insensitive): the text in ``plot``, ``descri
 ``{"Film-Noir": "Crime", "Superhero": ["Action & Adventure", "Sci-Fi & Fantasy"], "Musical": null}``
 (``null``: leave the genre out). Without it, names are mapped onto the course's canonical
 genres by :func:`utils.data.genres.map_csv_genre` and reported (:func:`genre_report`).
+
+UTF-8 is read as it is, UTF-16 is recognised, and any other file is read as Windows-1252 after a
+one-line note (:func:`decode`). A file the course cannot use (empty, binary, a header with no rows,
+fewer than :data:`MIN_TITLES` titles with a plot and a genre, ...) raises :class:`CsvFormatError` with a
+message that says what is wrong and what the smallest working file looks like (:func:`smallest_file`).
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ from pathlib import Path
 import pandas as pd
 
 from utils import config
+from utils.data.text import MAX_CHARS as MAX_TEXT   # characters in one plot: the models refuse more
 
 TEXT_COLUMNS = ("plot", "description", "overview", "summary", "synopsis", "storyline", "plot_summary", "text")
 GENRE_COLUMNS = ("genres", "genre", "listed_in", "categories", "category", "tags", "labels")
@@ -39,12 +45,43 @@ ID_COLUMNS = ("id", "movie_id", "imdb_id", "tconst", "show_id", "film_id")
 YEAR_COLUMNS = ("year", "release_year", "startyear", "release_date", "date")
 SIDECAR_KEYS = {"text_column", "genres_column", "genre_sep", "title_column", "id_column", "delimiter",
                 "mapping", "encoding"}
+MIN_TITLES = 100               # usable titles (plot and genre) below which the course refuses a CSV
+MIN_GENRE_TITLES = 50          # titles of each of two genres in the smallest file that surely works
 MAX_GENRE_VALUE = 2_000        # characters in one genre cell: more is not a genre list
 MAX_GENRES_PER_TITLE = 100
 
 
 class CsvFormatError(ValueError):
     """A CSV, sidecar or mapping file the course cannot use as it is (the message says how to fix it)."""
+
+
+def smallest_file() -> str:
+    """The sentence that ends every "too small" error: what the smallest file that works looks like."""
+    return (f"The smallest file that works has {MIN_TITLES} titles, each with a plot and at least one genre, and "
+            f"two genres with {MIN_GENRE_TITLES} titles each; a few thousand titles give steadier scores.")
+
+
+def check_size(table: pd.DataFrame, usable: pd.DataFrame, path) -> None:
+    """Refuse a CSV with too few titles that have both a plot and a genre, saying which and why.
+
+    ``table`` is the file as read (one row per title), ``usable`` what is left once titles without a
+    plot or without a genre are dropped (with the counts in ``usable.attrs["dropped"]``).
+    """
+    if len(usable) >= MIN_TITLES:
+        return
+    cols = table.attrs.get("columns", {"text": "text", "genres": "genres"})
+    dropped = usable.attrs.get("dropped", {})
+    lost = [f"{dropped[k]:,} {what}" for k, what in (("without text", f"have an empty {cols['text']!r}"),
+                                                      ("without genres", f"have no genre in {cols['genres']!r}"))
+            if dropped.get(k)]
+    why = f" ({' and '.join(lost)})" if lost else ""
+    if usable.empty:
+        problem = f"none of its {len(table):,} titles has both a plot and a genre{why}"
+    else:
+        which = (f"only {len(usable):,} of its {len(table):,} titles have both a plot and a genre{why}"
+                 if len(usable) < len(table) else f"it has only {len(usable):,} titles")
+        problem = f"{which}: too few to train, tune and test a classifier"
+    raise CsvFormatError(f"{path}: {problem}. {smallest_file()}")
 
 
 def sidecar_path(path: Path) -> Path:
@@ -157,25 +194,129 @@ def _guess_sep(values: pd.Series) -> str:
     return ","
 
 
-def read_table(path: Path, options: dict) -> pd.DataFrame:
-    """The CSV as ``id, title, text, genres`` (raw names), one row per title."""
+BOMS = ((b"\xef\xbb\xbf", "utf-8-sig", "UTF-8"), (b"\xff\xfe\x00\x00", "utf-32", "UTF-32"),
+        (b"\x00\x00\xfe\xff", "utf-32", "UTF-32"), (b"\xff\xfe", "utf-16", "UTF-16"),
+        (b"\xfe\xff", "utf-16", "UTF-16"))
+SIGNATURES = ((b"PK\x03\x04", "a ZIP archive or an Excel .xlsx workbook"), (b"\x1f\x8b", "a gzip-compressed file"),
+              (b"\xd0\xcf\x11\xe0", "an old Excel .xls workbook"), (b"%PDF", "a PDF document"),
+              (b"PAR1", "a Parquet file"), (b"SQLite format 3", "an SQLite database"))
+SAVE_AS = "Open it in a spreadsheet and save it as \"CSV UTF-8 (comma delimited)\""
+
+
+def decode(path: Path, options: dict, verbose: bool = True) -> str:
+    """The CSV's text. UTF-8 (with or without a byte-order mark) is read as it is; UTF-16/32 with a
+    byte-order mark and UTF-16 without one are recognised; any other file that is not UTF-8 is read as
+    Windows-1252 (what Excel on Windows writes; Latin-1 is a subset) after a one-line note. An
+    ``"encoding"`` in the sidecar is used as it is. Empty and binary files are clear errors."""
+    data = path.read_bytes()
+    side = sidecar_path(path).name
+    if not data.strip():
+        raise CsvFormatError(f"{path} is empty ({len(data)} bytes): a CSV needs a header row (e.g. title,plot,genres) "
+                             f"and one row per title.")
+    if options.get("encoding"):
+        try:
+            return data.decode(options["encoding"])
+        except LookupError:
+            raise CsvFormatError(f"{sidecar_path(path)}: {options['encoding']!r} is not an encoding Python knows "
+                                 f"(e.g. utf-8, cp1252, latin-1, utf-16).") from None
+        except UnicodeDecodeError as err:
+            raise CsvFormatError(f"{path} is not {options['encoding']} ({err.reason} at byte {err.start}): fix "
+                                 f"\"encoding\" in {side}, or remove it to let the course guess.") from None
+    for bom, encoding, label in BOMS:
+        if data.startswith(bom):
+            try:
+                text = data.decode(encoding)
+            except UnicodeDecodeError as err:
+                raise CsvFormatError(f"{path} starts like {label} text but is not ({err.reason} at byte "
+                                     f"{err.start}). {SAVE_AS}.") from None
+            if encoding != "utf-8-sig" and verbose:
+                print(f"note: {path.name} is {label} (it starts with a {label} byte-order mark): read as such.")
+            return text
+    for magic, what in SIGNATURES:
+        if data.startswith(magic):
+            raise CsvFormatError(f"{path} is {what}, not a CSV text file. {SAVE_AS}.")
+    head = data[:65536]
+    if b"\x00" in head:
+        even, odd = head[0::2].count(0), head[1::2].count(0)   # UTF-16 without a byte-order mark: ASCII
+        for encoding, nuls, other in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):   # letters have a 0 byte
+            if nuls > len(head) // 4 and other == 0 and len(data) % 2 == 0:
+                try:
+                    text = data.decode(encoding)
+                except UnicodeDecodeError:
+                    break
+                if verbose:
+                    print(f"note: {path.name} is UTF-16 without a byte-order mark: read as {encoding.upper()}.")
+                return text
+        raise CsvFormatError(f"{path} is not a text file (it holds NUL bytes): is it a spreadsheet, an archive or "
+                             f"another binary format? {SAVE_AS}.")
     try:
-        raw = pd.read_csv(path, sep=options.get("delimiter") or ",", dtype=str, keep_default_na=False,
-                          encoding=options.get("encoding") or "utf-8-sig")
+        return data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise CsvFormatError(f"{path} is not UTF-8 ({err.reason} at byte {err.start}); save it as UTF-8 or set "
-                             f"\"encoding\" in {sidecar_path(path).name}.") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise CsvFormatError(f"{path} is not a readable CSV ({err}).") from None
+        where, byte = err.start, data[err.start:err.start + 1].hex().upper()
+    label = "Windows-1252 (cp1252)"
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:                           # one of the 5 bytes cp1252 leaves undefined
+        label, text = "Latin-1 (ISO-8859-1)", data.decode("latin-1")
+    control = sum(1 for c in text[:65536] if ord(c) < 32 and c not in "\t\r\n")
+    if control > len(text[:65536]) // 100:
+        raise CsvFormatError(f"{path} is not a text file ({control} control characters in its first "
+                             f"{min(len(text), 65536):,}): is it a spreadsheet, an archive or another binary format? "
+                             f"{SAVE_AS}.")
+    if verbose:
+        print(f"note: {path.name} is not UTF-8 (byte 0x{byte} at position {where:,}); read it as {label}, "
+              f"the usual encoding of Windows exports. If accented letters look wrong, save it as UTF-8 or set "
+              f"\"encoding\" in {side}.")
+    return text
+
+
+def _delimiter(text: str, options: dict, path: Path, verbose: bool) -> str:
+    """The sidecar's delimiter; else a comma, or a semicolon or tab when the header has those and no comma."""
+    if options.get("delimiter"):
+        return options["delimiter"]
+    header = text.lstrip("\ufeff").split("\n", 1)[0]
+    if "," not in header:
+        for sep, name in ((";", "semicolons"), ("\t", "tabs")):
+            if sep in header:
+                if verbose:
+                    print(f"note: the header of {path.name} has {name} and no comma: read with {sep!r} as the "
+                          f"delimiter (set \"delimiter\" in {sidecar_path(path).name} to choose).")
+                return sep
+    return ","
+
+
+def read_table(path: Path, options: dict, verbose: bool = True) -> pd.DataFrame:
+    """The CSV as ``id, title, text, genres`` (raw names), one row per title."""
+    import io
+
+    text = decode(path, options, verbose).removeprefix("\ufeff")
+    if not text.strip():
+        raise CsvFormatError(f"{path} holds no text: a CSV needs a header row (e.g. title,plot,genres) and one row "
+                             f"per title.")
+    try:
+        raw = pd.read_csv(io.StringIO(text), sep=_delimiter(text, options, path, verbose), dtype=str,
+                          keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        raise CsvFormatError(f"{path} is not a readable CSV ({str(err).strip()}).") from None
+    del text
     cols = list(raw.columns)
     text_col = _find(cols, options.get("text_column"), TEXT_COLUMNS, "text", path)
     genre_col = _find(cols, options.get("genres_column"), GENRE_COLUMNS, "genres", path)
+    if raw.empty:
+        raise CsvFormatError(f"{path} has a header row ({', '.join(map(str, cols))}) but no rows under it. "
+                             f"{smallest_file()}")
     title_col = _find(cols, options.get("title_column"), TITLE_COLUMNS, "title", path, required=False)
     id_col = _find(cols, options.get("id_column"), ID_COLUMNS, "id", path, required=False)
     year_col = _find(cols, None, YEAR_COLUMNS, "year", path, required=False)
     sep = options.get("genre_sep") or _guess_sep(raw[genre_col])
     genres = [parse_genres(v, sep, f"{path.name} row {i + 2}, column {genre_col!r}")
               for i, v in enumerate(raw[genre_col])]
+    too_long = raw[text_col].str.len() > MAX_TEXT
+    if too_long.any():
+        row = int(too_long.to_numpy().argmax())
+        raise CsvFormatError(f"{path.name} row {row + 2}, column {text_col!r}: a plot of "
+                             f"{len(raw[text_col].iloc[row]):,} characters (at most {MAX_TEXT:,}): is {text_col!r} "
+                             f"really a plot, and is the file's quoting intact?")
     table = pd.DataFrame({"title": raw[title_col] if title_col else "", "text": raw[text_col], "genres": genres})
     table["id"] = raw[id_col].astype(str) if id_col else None
     years = raw[year_col].astype(str).str.extract(r"((?:18|19|20)\d\d)")[0] if year_col else None
@@ -188,7 +329,9 @@ def read_table(path: Path, options: dict) -> pd.DataFrame:
                        "genres": lambda lists: list(dict.fromkeys(g for gs in lists for g in gs))}))
     if not id_col:
         table["id"] = [str(i) for i in range(len(table))]
-    return table[["id", "title", "text", "genres", "year"]]
+    table = table[["id", "title", "text", "genres", "year"]]
+    table.attrs["columns"] = {"text": text_col, "genres": genre_col}
+    return table
 
 
 def genre_report(raw_lists, mapping_override=None) -> pd.DataFrame:
@@ -218,7 +361,7 @@ def load(path, verbose: bool = True) -> pd.DataFrame:
         raise CsvFormatError(f"{path} does not exist.")
     options = read_options(path)
     read_mapping(path, options)                        # fail early on a broken mapping file
-    table = read_table(path, options)
+    table = read_table(path, options, verbose)
     table.attrs["csv_path"] = str(path)
     return table
 

@@ -97,6 +97,13 @@ def label_movies(df: pd.DataFrame, source: str, verbose: bool = True) -> pd.Data
     if verbose:
         print(f"canonical genres: {len(df) - int(keep.sum()):,} of {len(df):,} titles have no genre "
               f"in the taxonomy and are left out")
+    if len(df) and not keep.any():
+        from utils.data.datasets import DatasetError
+
+        raise DatasetError(f"None of the {len(df):,} titles keeps a genre: every genre name they carry is left out "
+                           f"(labels of form rather than story, such as 'TV Movie' or 'Short Film', or names your "
+                           f"mapping file maps to null). Check the genre column, or map its names with a mapping file "
+                           f"(README, \"Your own CSV\").")
     return out.loc[keep].reset_index(drop=True)
 
 
@@ -317,6 +324,18 @@ def _swap_into_place(tmp: Path, folder: Path) -> None:
     os.replace(tmp, folder)                 # killed after this: recover() moves the caches over
     _move_caches(old / folder.name, folder)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def check_dataset(dataset: str | None = None, top_n: int | None = DEFAULT_TOP_N, min_count: int | None = None,
+                  verbose: bool = True) -> None:
+    """Load, label and select the genres as :func:`prepare` does, writing nothing: a file the course cannot
+    use fails here, with the error (:class:`utils.data.datasets.DatasetError`) that ``prepare`` and notebook
+    01 would give later. ``python -m utils.run_course`` calls it before the first notebook."""
+    dataset = config.resolve_dataset(dataset) if dataset else config.dataset_name()
+    raw = load_dataset(dataset, verbose=verbose)
+    labelled = label_movies(raw, genre_source(dataset), verbose=False)
+    settings = preparation_settings(labelled, top_n=top_n, min_count=min_count)
+    select_genres(labelled["genres"], top_n=settings["top_n"], min_count=settings["min_count"])
 
 
 def prepare(dataset: str | None = None, top_n: int | None = DEFAULT_TOP_N, min_count: int | None = None,

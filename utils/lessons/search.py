@@ -63,6 +63,31 @@ def random_search_tfidf(x_train, y_train, x_val, y_val, space=TFIDF_SPACE, n_tri
                        "seconds": time.perf_counter() - start})
     return trials
 
+# --- notebooks/08_search_and_ensembles.ipynb, cell 'importance-def'
+import pandas as pd
+
+
+def setting_labels(values):
+    """Each setting's value as a text label: ``None`` (a part left out, e.g. no character n-grams) becomes
+    "None", a tuple "(1, 2)". Not ``astype(str)``: pandas 3 keeps ``None`` as a missing value there, which
+    ``groupby`` silently drops and ``sorted`` cannot compare with text."""
+    def label(v):
+        return "None" if v is None or (not isinstance(v, (tuple, list)) and pd.isna(v)) else str(v)
+
+    return pd.Series([label(v) for v in values], index=getattr(values, "index", None), dtype=object)
+
+
+def importance(trials, params, objective="val_micro_f1", bins=4):
+    """Share of the objective's variance explained by each setting alone (numbers binned in quantiles)."""
+    table, shares = pd.DataFrame(trials), {}
+    total = table[objective].var()
+    for p in params:
+        col = table[p]
+        numeric = pd.api.types.is_numeric_dtype(col) and col.notna().all() and col.nunique() > bins
+        groups = pd.qcut(col.rank(method="first"), bins, labels=False) if numeric else setting_labels(col)
+        shares[p] = float(table.groupby(groups)[objective].transform("mean").var() / total) if total > 0 else 0.0
+    return pd.Series(shares).sort_values(ascending=False)
+
 # --- notebooks/08_search_and_ensembles.ipynb, cell 'search-head'
 import keras
 import keras_tuner as kt

@@ -1,7 +1,7 @@
 """Benchmark the course's models on a dataset at full size, one model per process.
 
     python -m utils.benchmark --dataset netflix --model tfidf
-    python -m utils.benchmark --dataset netflix --model all --fast
+    python -m utils.benchmark --dataset netflix --model all --fast    # or COURSE_FAST=1, as everywhere
     python -m utils.benchmark --dataset netflix --model tfidf --markdown
     python -m utils.benchmark --dataset netflix --model ensemble --seeds 1,2,3
 
@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from utils import config
+from utils.data.datasets import data_errors
 
 REGISTRY = {
     "tfidf": "utils.modelfiles.tfidf:benchmark",
@@ -266,7 +267,7 @@ def run_model(model: str, dataset: str, fast: bool, timeout: float | None = None
         cmd = [sys.executable, "-m", "utils.tools.procguard", "--parent", str(os.getpid()), "--pid-env", PARENT_ENV,
                "--", sys.executable, "-m", "utils.tools.benchmark", "--worker", str(out),
                "--dataset", dataset, "--model", model,
-               "--processed-dir", str(config.PROCESSED_DIR)] + (["--fast"] if fast else [])
+               "--processed-dir", str(config.PROCESSED_DIR), "--fast" if fast else "--full"]
         start = time.perf_counter()
         child = subprocess.Popen(cmd, env=env, cwd=config.ROOT)
         proc = psutil.Process(child.pid)
@@ -465,7 +466,12 @@ def main(argv=None) -> int:
                         help="cmu, netflix or csv:PATH for your own file (default: COURSE_DATASET or cmu)")
     parser.add_argument("--model", default="tfidf",
                         help=f"one of {', '.join(REGISTRY)}, 'all', or package.module:function")
-    parser.add_argument("--fast", action="store_true", help="FAST mode: subsampled, few epochs")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--fast", dest="fast", action="store_true", default=None,
+                      help="FAST mode: subsampled, few epochs (the default when COURSE_FAST=1, as for every "
+                           "command of the course)")
+    mode.add_argument("--full", dest="fast", action="store_false",
+                      help="full data and training (the default unless COURSE_FAST=1)")
     parser.add_argument("--markdown", action="store_true", help="also print README table rows")
     parser.add_argument("--timeout", type=float, default=None, help="seconds allowed per model")
     parser.add_argument("--processed-dir", type=Path, default=None,
@@ -482,6 +488,12 @@ def main(argv=None) -> int:
         seeds = parse_seeds(args.seeds)
     except ValueError as err:
         parser.error(str(err))
+    from_env = args.fast is None
+    if from_env:
+        try:
+            args.fast = config.fast_mode()
+        except ValueError as err:
+            parser.error(str(err))
     if args.processed_dir is not None:
         config.PROCESSED_DIR = args.processed_dir.expanduser().resolve()
     try:
@@ -511,6 +523,8 @@ def main(argv=None) -> int:
         parser.error(str(err))
     from utils.files import LockBusy, run_lock
 
+    if from_env and args.fast:
+        print("FAST mode, as COURSE_FAST=1 asks (--full overrides it)", flush=True)
     for path in clean_stale_temp():
         print(f"removed {path}, left by a benchmark that was killed", flush=True)
     try:
@@ -523,7 +537,12 @@ def main(argv=None) -> int:
 
 def _run(args, models, seeds) -> int:
     """The benchmark proper, with the dataset's run lock held."""
-    ensure_prepared(args.dataset)
+    try:
+        ensure_prepared(args.dataset)
+    except data_errors() as err:
+        print(f"error: {err}\nThe data is the problem, not the benchmark: fix the file as the message says, then run "
+              f"the same command again.", file=sys.stderr)
+        return 2
     machine = machine_info()
     records, failures, summaries = [], [], []
     started = time.perf_counter()

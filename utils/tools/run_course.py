@@ -163,8 +163,19 @@ def report_failure(f: Failure, log=print, resume: str = "") -> None:
         log(f"  {line}")
     log(f"Executed copy with outputs up to the failing cell: {f.executed_copy}")
     log(f"The kernel process's own messages (crashes, C++ logs): {f.executed_copy.with_suffix('.kernel.log')}")
-    log(f"Fix the notebook (or its module), then resume with: python -m utils.run_course "
-        f"--from {f.notebook.split('_')[0]}{resume}")
+    again = f"python -m utils.run_course --from {f.notebook.split('_')[0]}{resume}"
+    if is_data_error(f):
+        log(f"The data is the problem, not the notebook: {f.error.split(':', 1)[0]} says what is wrong with the "
+            f"dataset's file (or its download). Fix the data, then resume with: {again}")
+    else:
+        log(f"Fix the notebook (or its module), then resume with: {again}")
+
+
+def is_data_error(f: Failure) -> bool:
+    """Whether a notebook failed on bad data (a bad or missing file, a failed download), not on its code."""
+    from utils.data.datasets import DATA_ERROR_NAMES
+
+    return f.error.split(":", 1)[0].strip().rsplit(".", 1)[-1] in DATA_ERROR_NAMES
 
 
 def has_gpu() -> bool:
@@ -220,6 +231,26 @@ def check_budget(prefixes, fast: bool, dataset: str, go_ahead: bool = False, bud
             f"pick notebooks with --only, or add --yes to go ahead anyway.")
 
 
+class DataError(ValueError):
+    """The dataset cannot be used (the message says why): found before any notebook runs."""
+
+
+def check_data(spec: str, log=print) -> None:
+    """Read your CSV as notebook 01 will, before the first notebook: a file the course cannot use is
+    refused in seconds with the loader's message, not after minutes of notebooks."""
+    from utils.data.datasets import data_errors
+    from utils.data.pipeline import check_dataset, is_prepared
+
+    dataset = config.resolve_dataset(spec)
+    if is_prepared(dataset, need_clean=False):
+        return
+    log(f"Checking {spec} ...")
+    try:
+        check_dataset(spec, verbose=True)
+    except data_errors() as err:
+        raise DataError(str(err)) from None
+
+
 def run(notebooks_dir: Path = config.NOTEBOOKS_DIR, out_dir: Path | None = None, fast: bool | None = None,
         dataset: str | None = None, only=None, start=None, timeout: int | None = None,
         data_dir: str | None = None, log=print, table: bool = True, go_ahead: bool = True,
@@ -243,6 +274,8 @@ def run(notebooks_dir: Path = config.NOTEBOOKS_DIR, out_dir: Path | None = None,
     if not notebooks:
         raise ValueError(f"No notebooks (NN_name.ipynb) in {notebooks_dir}.")
     check_budget([p.name.split("_")[0] for p in notebooks], fast, dataset, go_ahead, budget_minutes, log=log)
+    if dataset.startswith("csv-"):
+        check_data(spec, log)
     out_dir.mkdir(parents=True, exist_ok=True)
     env = {"COURSE_FAST": "1" if fast else "0", "COURSE_DATASET": spec if dataset.startswith("csv-") else dataset}
     if data_dir:
@@ -303,6 +336,10 @@ def main(argv=None) -> int:
                      start=args.start, timeout=args.timeout, data_dir=args.data_dir,
                      log=lambda msg: print(msg, flush=True), go_ahead=args.yes, budget_minutes=args.budget,
                      wait=args.wait)
+    except DataError as err:
+        print(f"error: {err}\nThe data is the problem, not the course: fix the file as the message says, then run "
+              f"the same command again. No notebook was run.", file=sys.stderr)
+        return 2
     except (ValueError, LockBusy) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
