@@ -240,6 +240,40 @@ def test_reliability_bins_and_ece():
     assert comparison.reliability_bins([[1]], [[0.95]])["count"].iloc[-1] == 1
 
 
+def test_reliability_bins_match_sklearns_calibration_curve():
+    from sklearn.calibration import calibration_curve
+
+    rng = np.random.default_rng(3)
+    p = rng.beta(0.5, 3.0, (3000, 6))                          # skewed toward 0, like genre probabilities
+    y = (rng.random(p.shape) < np.clip(1.3 * p, 0, 1)).astype(int)   # probabilities a little too low
+    bins = comparison.reliability_bins(y, p)
+    used = bins[bins["count"] > 0]
+    frequency, confidence = calibration_curve(y.ravel(), p.ravel(), n_bins=10, strategy="uniform")
+    assert len(used) == len(frequency)
+    assert np.allclose(used["frequency"], frequency) and np.allclose(used["confidence"], confidence)
+    # the ECE from sklearn's bins: weights = the pairs per non-empty bin
+    counts = np.bincount(np.minimum((p.ravel() * 10).astype(int), 9), minlength=10)
+    counts = counts[counts > 0]
+    ece = float((counts / counts.sum() * np.abs(frequency - confidence)).sum())
+    assert comparison.expected_calibration_error(y, p) == pytest.approx(ece)
+
+
+def test_classwise_ece_averages_the_genres_and_ece_terms_sum_to_the_pooled_one():
+    rng = np.random.default_rng(4)
+    rare = rng.uniform(0.0, 0.05, (5000, 4))                   # four rare genres, calibrated
+    common = rng.uniform(0.3, 0.9, (5000, 1))                  # one frequent genre, probabilities too high by 0.2
+    p = np.hstack([rare, common])
+    y = (rng.random(p.shape) < np.hstack([rare, common - 0.2])).astype(int)
+    per_genre = [comparison.expected_calibration_error(y[:, j], p[:, j]) for j in range(5)]
+    assert comparison.classwise_ece(y, p) == pytest.approx(np.mean(per_genre))
+    assert per_genre[4] == pytest.approx(0.2, abs=0.02) and max(per_genre[:4]) < 0.01
+    bins = comparison.reliability_bins(y, p)
+    terms = comparison.ece_terms(bins)
+    assert terms.sum() == pytest.approx(comparison.expected_calibration_error(y, p))
+    assert bins["count"].iloc[0] / bins["count"].sum() == pytest.approx(0.8, abs=0.01)   # the rare genres' pairs
+    assert terms.iloc[0] < 0.01 < terms.iloc[3:9].sum()        # the first bin is well calibrated, the gap is above
+
+
 def test_temperature_scaling_recovers_the_temperature():
     rng = np.random.default_rng(2)
     z = rng.normal(0, 2, (3000, 4))

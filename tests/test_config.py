@@ -1,6 +1,7 @@
 """utils.config: environment switches and paths."""
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -109,3 +110,51 @@ def test_set_seeds_makes_runs_repeatable(monkeypatch):
     assert (random.random(), np.random.rand()) == a
     config.set_seeds(124)
     assert (random.random(), np.random.rand()) != a
+
+
+def _fresh_switches(monkeypatch, at_start=None):
+    """A kernel that started with the switches ``at_start`` (default: none set) and no cell run yet."""
+    at_start = at_start or {}
+    for name in config.SWITCHES:
+        monkeypatch.setenv(name, "placeholder")       # so that monkeypatch restores the session's value
+        if name in at_start:
+            monkeypatch.setenv(name, at_start[name])
+        else:
+            monkeypatch.delenv(name)
+    monkeypatch.setattr(config, "_AT_START", {name: at_start.get(name) for name in config.SWITCHES})
+    monkeypatch.setattr(config, "_WRITTEN", {})
+
+
+def test_an_edited_parameters_cell_run_again_takes_effect(monkeypatch):
+    from utils.tools import notebook
+
+    _fresh_switches(monkeypatch)
+    assert notebook.parameters(False, "cmu", 42) == (False, "cmu", 42)
+    assert os.environ["COURSE_SEED"] == "42"               # written back for the utils functions
+    # the student edits the cell and runs it again in the same kernel: the new values hold
+    assert notebook.parameters(True, "netflix", 7) == (True, "netflix", 7)
+    assert (config.fast_mode(), config.dataset_name(), config.seed()) == (True, "netflix", 7)
+    assert notebook.parameters(False, "cmu", 42) == (False, "cmu", 42)
+
+
+def test_switches_set_before_the_kernel_started_win_on_every_run(monkeypatch):
+    from utils.tools import notebook
+
+    _fresh_switches(monkeypatch, {"COURSE_FAST": "1", "COURSE_DATASET": "netflix", "COURSE_SEED": "3"})
+    assert notebook.parameters(False, "cmu", 42) == (True, "netflix", 3)
+    assert notebook.parameters(False, "cmu", 9) == (True, "netflix", 3)      # re-run: still CI's values
+    _fresh_switches(monkeypatch, {"COURSE_SEED": "3"})                       # only one switch from outside
+    assert notebook.parameters(False, "cmu", 42) == (False, "cmu", 3)
+    assert notebook.parameters(True, "netflix", 9) == (True, "netflix", 3)
+
+
+def test_a_switch_set_by_other_code_after_the_cell_still_overrides(monkeypatch):
+    from utils.tools import notebook
+
+    _fresh_switches(monkeypatch)
+    notebook.parameters(False, "cmu", 42)
+    monkeypatch.setenv("COURSE_SEED", "5")                 # not the cell's echo: an explicit setting
+    assert notebook.parameters(False, "cmu", 42) == (False, "cmu", 5)
+    assert config.switch_override("COURSE_FAST") is None   # the cell's own echo
+    with pytest.raises(ValueError, match="not one of the notebook switches"):
+        config.switch_override("HOME")

@@ -64,6 +64,39 @@ def seed() -> int:
         raise ValueError(f"COURSE_SEED={raw!r} is not an integer.") from None
 
 
+# --------------------------------------------------------------------------- the parameters cell's switches
+
+SWITCHES = ("COURSE_FAST", "COURSE_DATASET", "COURSE_SEED")
+_AT_START = {name: os.environ.get(name) for name in SWITCHES}   # as the process (the kernel) started
+_WRITTEN: dict[str, str] = {}                                   # what write_switches() put there since
+
+
+def switch_override(name: str) -> str | None:
+    """The environment's value of a notebook switch when it overrides the ``parameters`` cell, else ``None``.
+
+    A value overrides the cell when it came from outside the cell: it was set before the process (the
+    notebook's kernel) started, as CI and ``python -m utils.run_course`` do, or set later by other code.
+    The value that an earlier run of the cell wrote back (:func:`write_switches`) is no override, so an
+    edited ``parameters`` cell that is run again in a live kernel takes effect.
+    """
+    if name not in SWITCHES:
+        raise ValueError(f"{name!r} is not one of the notebook switches {SWITCHES}.")
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    if value == _WRITTEN.get(name) and value != _AT_START[name]:
+        return None          # our own echo of an earlier run of the cell
+    return value
+
+
+def write_switches(fast: bool, dataset: str, seed: int) -> None:
+    """Write the notebook's final FAST, dataset and seed to the environment, so that every ``utils``
+    function (and a process the notebook starts) agrees with it; remembered as no override."""
+    values = {"COURSE_FAST": "1" if fast else "0", "COURSE_DATASET": str(dataset), "COURSE_SEED": str(int(seed))}
+    os.environ.update(values)
+    _WRITTEN.update(values)
+
+
 _DATASET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 CSV_PREFIX = "csv:"
 CSV_SIDECAR_SUFFIX = ".course.json"     # my.csv -> my.csv.course.json: column names, separator, mapping

@@ -18,11 +18,20 @@ def reliability_bins(y_true, y_prob, n_bins=10):
                         index=pd.Index(edges, name="bin"))
 
 
+def ece_terms(bins):
+    """Each bin's term of the ECE: (share of the pairs) x |share true - mean probability| (0 for an empty bin)."""
+    return (bins["count"] / bins["count"].sum() * (bins["frequency"] - bins["confidence"]).abs()).fillna(0.0)
+
+
 def expected_calibration_error(y_true, y_prob, n_bins=10):
     """ECE: sum over the bins of (share of the pairs) x |share true - mean probability|."""
-    bins = reliability_bins(y_true, y_prob, n_bins)
-    used = bins[bins["count"] > 0]
-    return float((used["count"] / used["count"].sum() * (used["frequency"] - used["confidence"]).abs()).sum())
+    return float(ece_terms(reliability_bins(y_true, y_prob, n_bins)).sum())
+
+
+def classwise_ece(y_true, y_prob, n_bins=10):
+    """Classwise ECE: the ECE of each genre's column on its own, averaged over the genres."""
+    y, p = np.asarray(y_true, dtype=float), np.asarray(y_prob, dtype=float)
+    return float(np.mean([expected_calibration_error(y[:, j], p[:, j], n_bins) for j in range(y.shape[1])]))
 
 # --- notebooks/06_thresholds_and_f1.ipynb, cell 'temperature-fns'
 def to_logits(y_prob, eps=1e-7):

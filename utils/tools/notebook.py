@@ -192,18 +192,20 @@ def parameters(fast: bool, dataset: str, seed: int) -> tuple[bool, str, int]:
     ``dataset`` is ``cmu``, ``netflix`` or ``csv:PATH``; the name returned is the folder name
     (``csv-<hash>`` for a CSV, keyed by its content).
 
-    ``COURSE_FAST``, ``COURSE_DATASET`` and ``COURSE_SEED`` (what CI and
-    ``python -m utils.run_course`` set) win over the cell; the final values are written
-    back to the environment so that every ``utils`` function agrees with the notebook,
-    the seeds are set, and one line says how the notebook is about to run.
+    ``COURSE_FAST``, ``COURSE_DATASET`` and ``COURSE_SEED`` set from outside the cell (by CI and
+    ``python -m utils.run_course`` before the kernel starts) win over the cell; the final values are
+    written back to the environment so that every ``utils`` function agrees with the notebook, the
+    seeds are set, and one line says how the notebook is about to run. What an earlier run of the
+    cell wrote back does not count as an override: an edited cell run again takes effect
+    (:func:`utils.config.switch_override`).
     """
     import os
 
-    if "COURSE_FAST" in os.environ:
+    if config.switch_override("COURSE_FAST") is not None:
         fast = config.fast_mode()
-    if os.environ.get("COURSE_DATASET", "").strip():
+    if (config.switch_override("COURSE_DATASET") or "").strip():
         dataset = os.environ["COURSE_DATASET"]
-    if "COURSE_SEED" in os.environ:
+    if config.switch_override("COURSE_SEED") is not None:
         seed = config.seed()
     if not isinstance(fast, bool):
         raise TypeError(f"FAST must be True or False, not {fast!r}.")
@@ -213,8 +215,7 @@ def parameters(fast: bool, dataset: str, seed: int) -> tuple[bool, str, int]:
     if not spec:
         raise ValueError("DATASET must name a dataset: 'cmu', 'netflix' or 'csv:/path/to/your.csv'.")
     name = config.resolve_dataset(spec)          # csv:PATH -> csv-<hash of the file>
-    os.environ.update({"COURSE_FAST": "1" if fast else "0", "COURSE_DATASET": spec if name.startswith("csv-") else name,
-                       "COURSE_SEED": str(seed)})
+    config.write_switches(fast, spec if name.startswith("csv-") else name, seed)
     config.set_seeds(seed)
     source = f" (your file {config.csv_source(name)})" if name.startswith("csv-") else ""
     print(f"dataset={name}{source} | FAST={fast} ({'a random subset, few epochs' if fast else 'full size'}) | seed={seed}")
