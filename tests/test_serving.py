@@ -301,7 +301,7 @@ def test_bad_requests_get_a_4xx_json_error_that_says_what_was_wrong(client, body
 
 @pytest.mark.parametrize("raw, status, message", [
     (b'{"text": "unterminated', 400, "not valid JSON"),
-    (b"\xff\xfe garbage", 400, "not valid JSON"),
+    (b"\xff\xfe garbage", 400, "not UTF-8"),
     (b"", 422, "JSON object"),
 ])
 def test_wrong_json_is_a_400(client, raw, status, message):
