@@ -25,6 +25,7 @@ USER course
 
 VOLUME ["/model"]
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)"
+# /ready runs a tiny prediction through the model thread (or sees its heartbeat): a stuck model turns it 503
+HEALTHCHECK --interval=30s --timeout=8s --start-period=60s --retries=3 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/ready', timeout=7)"
 CMD ["python", "-m", "utils.serve", "--model", "/model", "--host", "0.0.0.0", "--port", "8000"]

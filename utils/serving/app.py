@@ -180,11 +180,14 @@ def _describe(errors) -> tuple[int, str, list]:
     return 422, f"Invalid request ({problems}).", details
 
 
-def parse_json_body(body: bytes, content_type: str | None, model):
-    """Bytes of a request -> a validated ``model``; :class:`ApiError` (400, 415, 422) says what was wrong."""
+def parse_json_body(body: bytes, content_type: str | None, model, also=()):
+    """Bytes of a request -> a validated ``model``; :class:`ApiError` (400, 415, 422) says what was wrong.
+
+    No Content-Type is read as JSON; another type than JSON (or one of ``also``) is a 415.
+    """
     if content_type:
         mime = content_type.split(";")[0].strip().lower()
-        if mime != "application/json" and not mime.endswith("+json"):
+        if mime != "application/json" and not mime.endswith("+json") and mime not in also:
             raise ApiError(415, f"Content-Type is {mime!r}; send the body as JSON with "
                                 f"'Content-Type: application/json'.", [{"field": "Content-Type", "problem": mime}])
     if not body.strip():
@@ -198,9 +201,9 @@ def parse_json_body(body: bytes, content_type: str | None, model):
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ApiError(400, f"The request body is not valid JSON ({err.msg} at line {err.lineno}, column "
-                            f"{err.colno}): send a JSON object such as {{\"text\": \"A plot.\"}}.",
-                       [{"field": "body", "problem": f"{err.msg} at line {err.lineno}, column {err.colno}"}]) from None
+        where = f"{err.msg} (line {err.lineno}, column {err.colno})"
+        raise ApiError(400, f"The request body is not valid JSON: {where}. Send a JSON object such as "
+                            f"{{\"text\": \"A plot.\"}}.", [{"field": "body", "problem": where}]) from None
     except RecursionError:
         raise ApiError(400, "The request body is nested too deeply: send a flat JSON object such as "
                             "{\"text\": \"A plot.\"}.", [{"field": "body", "problem": "nested too deeply"}]) from None
@@ -537,7 +540,9 @@ def create_app(served, limits: dict | None = None, window_ms: float | None = Non
         if name != card["name"]:
             raise ApiError(404, f"No model named {name[:60]!r} here: this server has {card['name']!r}.",
                            [{"field": "name", "problem": "unknown model"}])
-        req = parse_json_body(await request.body(), request.headers.get("content-type"), TFServingRequest)
+        # curl -d (TensorFlow Serving's documented call) sends form-urlencoded: read as JSON like TF Serving does
+        req = parse_json_body(await request.body(), request.headers.get("content-type"), TFServingRequest,
+                              also=("application/x-www-form-urlencoded",))
         if not req.instances:
             raise ApiError(422, "\"instances\" is empty: give at least one plot.")
         texts = []
@@ -560,7 +565,7 @@ def create_app(served, limits: dict | None = None, window_ms: float | None = Non
 
     @app.get("/health", summary="Liveness: the process answers (no model call)")
     async def health():
-        return {"status": "ok", "model": version, "uptime_s": round(time.time() - started, 1),
+        return {"status": "ok", "model": version, "pid": os.getpid(), "uptime_s": round(time.time() - started, 1),
                 **counts, "batching": batcher.stats()}
 
     @app.get("/ready", summary="Readiness: the model thread answers a tiny prediction",

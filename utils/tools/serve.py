@@ -152,5 +152,7 @@ def main(argv=None) -> int:
                          **options["guards"])
         uvicorn.run(app, **run)
     else:
-        uvicorn.run("utils.serving.app:app_from_env", factory=True, workers=args.workers, **run)
+        # a worker answers the parent's health pings only once its model is loaded (TensorFlow: tens of seconds)
+        uvicorn.run("utils.serving.app:app_from_env", factory=True, workers=args.workers,
+                    timeout_worker_healthcheck=180, **run)
     return 0
