@@ -8,6 +8,7 @@ flight, and the model version as an info metric.
 from __future__ import annotations
 
 import bisect
+import time
 from collections import defaultdict
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -69,6 +70,16 @@ class Metrics:
         self.inflight = 0
         self.batcher = None
         self.counts = {}
+        self.gc_pause = defaultdict(lambda: Histogram(LATENCY_BUCKETS))   # generation -> pauses
+        self._gc_start = None
+
+    def observe_gc(self, phase: str, info: dict) -> None:
+        """A ``gc.callbacks`` hook: how long each garbage collection stopped the process."""
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        elif self._gc_start is not None:
+            self.gc_pause[info.get("generation", -1)].observe(time.perf_counter() - self._gc_start)
+            self._gc_start = None
 
     def observe_request(self, path: str, status: int, seconds: float) -> None:
         route = route_of(path)
@@ -111,6 +122,10 @@ class Metrics:
                   "# HELP movie_genres_queue_rejected_total Requests refused with 503 because the queue was full.",
                   "# TYPE movie_genres_queue_rejected_total counter",
                   f"movie_genres_queue_rejected_total {self.batcher.rejected if self.batcher else 0}",
+                  "# HELP movie_genres_gc_pause_seconds Python garbage collections: the whole process waits.",
+                  "# TYPE movie_genres_gc_pause_seconds histogram",
+                  *[line for gen, hist in sorted(self.gc_pause.items())
+                    for line in hist.lines("movie_genres_gc_pause_seconds", f'generation="{gen}"')],
                   "# HELP movie_genres_requests_in_flight Requests being answered now.",
                   "# TYPE movie_genres_requests_in_flight gauge",
                   f"movie_genres_requests_in_flight {self.inflight}"]
