@@ -984,3 +984,32 @@ def test_workers_serve_through_the_app_factory(folders, tmp_path):
     finally:
         lt.stop_server(proc)
     assert "2 workers" in log.read_text()
+
+
+def test_loadtest_never_calls_a_goal_met_on_a_contended_machine():
+    from utils.tools.loadtest import verdict
+
+    row = {"rps": 5000, "p99_ms": 1.0, "errors": 0, "refused": 0, "load_during": 3.5}
+    assert verdict(row, 2, 2000, 10).startswith("contended (load average 3.5 > 2 cores)")
+    assert verdict({**row, "load_during": 0.5}, 2, 2000, 10) == "met"
+    assert verdict({**row, "load_during": 0.5, "p99_ms": 20}, 2, 2000, 10) == "NOT met"
+    crowd = {**row, "load_during": 0.5, "errors": 5, "refused": 5}
+    assert verdict(crowd, 2, None, 1000, crowd=True) == "met", "deliberate 503s are allowed at 200 clients"
+    assert verdict({**crowd, "refused": 4}, 2, None, 1000, crowd=True) == "NOT met"
+
+
+def test_start_up_freezes_the_loaded_objects_out_of_the_collector(served):
+    import gc
+
+    gc.unfreeze()
+    with TestClient(create_app(served, gc_freeze=False)) as c:
+        assert gc.get_freeze_count() == 0 and c.get("/health").status_code == 200
+    with TestClient(create_app(served)) as c:
+        assert gc.get_freeze_count() > 10_000, "the model and libraries are out of the collector's sight"
+        gc.collect(0)
+        assert "movie_genres_gc_pause_seconds_bucket" in c.get("/metrics").text
+
+
+def test_transform_cost_is_measured(folders):
+    cost = lt.transform_cost(folders["tfidf"][0], RAW, repeats=1)
+    assert cost["arrays_ms"] > 0 and cost["sklearn_ms"] > 0 and cost["texts"] == len(RAW)
