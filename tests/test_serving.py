@@ -1013,3 +1013,44 @@ def test_start_up_freezes_the_loaded_objects_out_of_the_collector(served):
 def test_transform_cost_is_measured(folders):
     cost = lt.transform_cost(folders["tfidf"][0], RAW, repeats=1)
     assert cost["arrays_ms"] > 0 and cost["sklearn_ms"] > 0 and cost["texts"] == len(RAW)
+
+
+def _image_selections() -> list[str]:
+    """The package-name patterns of the Dockerfile's `grep -E '^(a|b|...)=='` lines: [tfidf, neural, no-deps]."""
+    import re
+
+    return re.findall(r"grep -E '\^\(([^)]*)\)=='", (config.ROOT / "Dockerfile").read_text())
+
+
+def test_docker_tfidf_image_has_no_tensorflow():
+    tfidf, neural, nodeps = _image_selections()
+    pins = [line.split("==")[0] for line in (config.ROOT / "requirements.txt").read_text().splitlines() if "==" in line]
+    slim = tfidf.split("|")
+    assert set(slim) <= set(pins) and {"numpy", "scikit-learn", "nltk", "fastapi", "uvicorn", "httptools"} <= set(slim)
+    assert not [p for p in slim if "tensorflow" in p or "keras" in p]
+    assert "tensorflow-text" not in neural.split("|") and set(nodeps.split("|")) == {"tensorflow-text", "keras-hub"}
+    text = (config.ROOT / "Dockerfile").read_text()
+    assert "sed 's/^tensorflow==/tensorflow-cpu==/'" in text and "--no-deps -r /tmp/nodeps-requirements.txt" in text
+
+
+def test_tfidf_serves_with_tensorflow_absent(folders):
+    """What the slim image holds: TF-IDF is served with TensorFlow, Keras and the neural packages unimportable."""
+    code = f"""
+import sys
+BLOCKED = {{"tensorflow", "keras", "keras_hub", "tensorflow_text", "tensorflow_hub", "safetensors", "pyarrow",
+           "gensim", "matplotlib", "torch", "transformers"}}
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError("not in the slim image: " + name)
+sys.meta_path.insert(0, Block())
+from fastapi.testclient import TestClient
+from utils.serving.app import create_app
+from utils.serving.export import load_export
+with TestClient(create_app(load_export({str(folders["tfidf"][1])!r}))) as c:
+    r = c.post("/predict", json={{"text": "An alien space ship lands."}})
+    assert r.status_code == 200 and c.get("/ready").status_code == 200, r.text
+print("served", r.json()["labels"][0]["genre"])
+"""
+    r = subprocess.run([sys.executable, "-c", code], cwd=config.ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "served Sci-Fi" in r.stdout, r.stderr[-2000:]
