@@ -656,6 +656,27 @@ def test_concurrency_limit_answers_503(served):
     assert all("2 requests already" in _is_error(r, 503)["error"] and r.headers["retry-after"] for r in refused)
 
 
+def test_liveness_and_metrics_answer_at_the_concurrency_cap(served):
+    import httpx
+
+    app = create_app(Slow(served, 0.5), max_concurrency=1, max_queue=100)
+
+    async def main():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as c:
+            busy = asyncio.ensure_future(c.post("/predict", json={"text": "a plot"}))
+            await asyncio.sleep(0.2)
+            rs = await c.get("/health"), await c.get("/metrics"), await c.post("/predict", json={"text": "b"})
+            await busy
+            return rs
+
+    health, metrics, refused = asyncio.run(main())
+    app.state.batcher.close()
+    assert health.status_code == 200 and metrics.status_code == 200
+    assert "movie_genres_requests_in_flight 2" in metrics.text
+    _is_error(refused, 503)
+
+
 def test_request_deadline_answers_503_and_the_model_lives_on(served):
     app = create_app(Slow(served, 1.0), request_timeout_s=0.2)
     (r,) = _concurrently(app, 1)

@@ -56,6 +56,7 @@ BATCHING = {"window_ms": 5.0, "max_batch": 64}
 # back-pressure and timeouts; python -m utils.serve --help lists them
 GUARDS = {"max_queue": 512, "max_concurrency": 256, "body_timeout_s": 10.0, "request_timeout_s": 10.0,
           "stall_s": 30.0, "access_log": True, "gc_freeze": True}
+UNCAPPED = {"/health", "/metrics"}   # cheap, and what an orchestrator polls: answered even at the cap
 ENV = "COURSE_SERVE_OPTIONS"   # the options a --workers process reads (app_from_env)
 NO_KNOWN_WORDS = ("None of the plot's words is in the model's vocabulary: the probabilities are the model's "
                   "prior (what it says about any text), not a prediction from this plot.")
@@ -325,7 +326,7 @@ class Guard:
         self.inflight += 1
         self.metrics.inflight = self.inflight
         try:
-            if self.inflight > self.settings["max_concurrency"]:
+            if self.inflight > self.settings["max_concurrency"] and scope.get("path") not in UNCAPPED:
                 await refuse(503, f"The server is answering {self.settings['max_concurrency']} requests "
                                   f"already: retry in a second.", headers={"Retry-After": "1"})
                 return
