@@ -301,7 +301,7 @@ def test_bad_requests_get_a_4xx_json_error_that_says_what_was_wrong(client, body
 
 @pytest.mark.parametrize("raw, status, message", [
     (b'{"text": "unterminated', 400, "not valid JSON"),
-    (b"\xff\xfe garbage", 400, "not valid JSON"),
+    (b"\xff\xfe garbage", 400, "not UTF-8"),
     (b"", 422, "JSON object"),
 ])
 def test_wrong_json_is_a_400(client, raw, status, message):
@@ -470,7 +470,7 @@ def test_loadtest_command_against_a_running_server(live):
 class WebDriver:
     """The W3C WebDriver protocol over HTTP, enough to type, click and read (no selenium needed)."""
 
-    def __init__(self, driver: str, browser: str, port: int):
+    def __init__(self, driver: str, browser: str, port: int, extra_args=()):
         self.proc = subprocess.Popen([driver, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -483,7 +483,7 @@ class WebDriver:
                     raise
                 time.sleep(0.2)
         caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
-            "binary": browser, "args": FLAGS}}}}
+            "binary": browser, "args": [*FLAGS, *extra_args]}}}}
         self.session = self._call("POST", "/session", caps)["sessionId"]
 
     def _call(self, method, path, body=None):
@@ -569,7 +569,8 @@ def test_dockerfile_is_cpu_non_root_with_a_healthcheck():
     d = _dockerfile()
     assert d["FROM"][0].startswith("python:3.11")
     assert d["USER"] and d["USER"][-1] not in ("root", "0")
-    assert any("/health" in h for h in d["HEALTHCHECK"])
+    assert any("/ready" in h for h in d["HEALTHCHECK"]), "readiness: the model thread answers"
+
     assert any("tensorflow-cpu" in r or "tensorflow" in r for r in d["RUN"])
     assert d["VOLUME"] and d["EXPOSE"] == ["8000"]
     ignore = (config.ROOT / ".dockerignore").read_text().split()
@@ -594,3 +595,483 @@ def test_dockerfile_command_starts_the_server_locally(folders, tmp_path):
         assert health["status"] == "ok" and health["model"].startswith("tfidf_logreg-")
     finally:
         lt.stop_server(proc)
+
+
+# --------------------------------------------------------------------------- the open internet: guards
+
+
+class Slow:
+    """A served model whose every pass takes ``seconds`` (a stuck or overloaded model)."""
+
+    def __init__(self, served, seconds):
+        self.genres, self.card, self.batched, self.predictor = served.genres, served.card, False, served.predictor
+        self.seconds, self._fast = seconds, None
+
+    def threshold_vector(self, which=None):
+        return self.predictor.threshold_vector(which)
+
+    def predict_proba(self, texts):
+        time.sleep(self.seconds)
+        return np.full((len(texts), len(self.genres)), 0.5, np.float32)
+
+
+def _concurrently(app, n, body=None, path="/predict"):
+    import httpx
+
+    async def main():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as c:
+            return await asyncio.gather(*(c.post(path, json=body or {"text": f"plot {i}"}) for i in range(n)))
+
+    try:
+        return asyncio.run(main())
+    finally:
+        app.state.batcher.close()
+
+
+def _is_error(r, status):
+    body = r.json()
+    assert r.status_code == status, r.text
+    assert set(body) == {"error", "details", "request_id"} and body["error"], body
+    assert body["request_id"] == r.headers["x-request-id"]
+    return body
+
+
+def test_full_queue_answers_503_with_retry_after(served):
+    app = create_app(Slow(served, 0.3), max_queue=2)
+    rs = _concurrently(app, 8)
+    codes = sorted(r.status_code for r in rs)
+    refused = [r for r in rs if r.status_code == 503]
+    assert codes.count(200) >= 2 and refused, codes
+    for r in refused:
+        assert r.headers["retry-after"] == "1" and "queue is full" in _is_error(r, 503)["error"]
+    assert app.state.batcher.stats()["rejected"] == len(refused)
+
+
+def test_concurrency_limit_answers_503(served):
+    app = create_app(Slow(served, 0.3), max_concurrency=2, max_queue=100)
+    rs = _concurrently(app, 6)
+    refused = [r for r in rs if r.status_code == 503]
+    assert len(refused) >= 3 and sum(r.status_code == 200 for r in rs) >= 2, [r.status_code for r in rs]
+    assert all("2 requests already" in _is_error(r, 503)["error"] and r.headers["retry-after"] for r in refused)
+
+
+def test_liveness_and_metrics_answer_at_the_concurrency_cap(served):
+    import httpx
+
+    app = create_app(Slow(served, 0.5), max_concurrency=1, max_queue=100)
+
+    async def main():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as c:
+            busy = asyncio.ensure_future(c.post("/predict", json={"text": "a plot"}))
+            await asyncio.sleep(0.2)
+            rs = await c.get("/health"), await c.get("/metrics"), await c.post("/predict", json={"text": "b"})
+            await busy
+            return rs
+
+    health, metrics, refused = asyncio.run(main())
+    app.state.batcher.close()
+    assert health.status_code == 200 and metrics.status_code == 200
+    assert "movie_genres_requests_in_flight 2" in metrics.text
+    _is_error(refused, 503)
+
+
+def test_request_deadline_answers_503_and_the_model_lives_on(served):
+    app = create_app(Slow(served, 1.0), request_timeout_s=0.2)
+    (r,) = _concurrently(app, 1)
+    assert "not answered within 0.2 s" in _is_error(r, 503)["error"] and r.headers["retry-after"] == "1"
+
+
+def test_ready_checks_the_model_thread(served):
+    with TestClient(create_app(served)) as c:
+        assert c.get("/ready").json()["status"] == "ready"
+    import httpx
+
+    app = create_app(Slow(served, 1.5), stall_s=0.3)
+
+    async def main():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as c:
+            busy = asyncio.ensure_future(c.post("/predict", json={"text": "a plot"}))
+            await asyncio.sleep(0.8)                      # the pass is now 0.8 s old: past stall_s
+            ready, live = await c.get("/ready"), await c.get("/health")
+            await busy
+            return ready, live
+
+    ready, live = asyncio.run(main())
+    app.state.batcher.close()
+    assert "model thread has been on one batch" in _is_error(ready, 503)["error"]
+    assert live.status_code == 200, "liveness does not depend on the model"
+
+
+@pytest.mark.parametrize("request_kwargs, status, message", [
+    ({"method": "GET", "url": "/nowhere"}, 404, "Nothing at GET /nowhere"),
+    ({"method": "GET", "url": "/predict"}, 405, "use POST"),
+    ({"method": "DELETE", "url": "/model"}, 405, "use GET"),
+    ({"method": "POST", "url": "/predict", "content": b'{"text": "a"}', "headers": {"Content-Type": "text/plain"}},
+     415, "Content-Type is 'text/plain'"),
+    ({"method": "POST", "url": "/predict", "content": b'{"text": "caf\xe9"}',
+      "headers": {"Content-Type": "application/json"}}, 400, "not UTF-8 text (byte 0xe9 at offset 13)"),
+    ({"method": "POST", "url": "/predict", "content": b"[" * 100_000, "headers": {"Content-Type": "application/json"}},
+     400, "nested too deeply"),
+    ({"method": "POST", "url": "/predict", "content": b'{"text": "a",}', "headers": {"Content-Type": "application/json"}},
+     400, "line 1, column 14"),
+    ({"method": "POST", "url": "/predict", "content": b'["a"]', "headers": {"Content-Type": "application/json"}},
+     422, "must be a JSON object"),
+    ({"method": "POST", "url": "/v1/models/other:predict", "json": {"instances": ["a"]}}, 404, "No model named 'other'"),
+])
+def test_one_error_shape_everywhere(client, request_kwargs, status, message):
+    r = client.request(**request_kwargs)
+    assert message in _is_error(r, status)["error"]
+
+
+def test_request_id_is_echoed_or_made(client):
+    r = client.get("/health", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    r = client.get("/health", headers={"X-Request-ID": "bad id\twith spaces"})
+    assert r.headers["x-request-id"] != "bad id\twith spaces" and len(r.headers["x-request-id"]) == 16
+
+
+def test_openapi_documents_what_the_server_sends(client):
+    schema = client.get("/openapi.json").json()
+    post = schema["paths"]["/predict"]["post"]
+    ref = post["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref.rsplit("/", 1)[1] in schema["components"]["schemas"]
+    refs = {code: json.dumps(r) for code, r in post["responses"].items()}
+    assert "PredictResponse" in refs["200"]
+    for code in ("400", "413", "415", "422", "503"):
+        assert "ErrorResponse" in refs[code], code
+    error = schema["components"]["schemas"]["ErrorResponse"]
+    assert set(error["properties"]) == {"error", "details", "request_id"}
+    tfs = schema["paths"]["/v1/models/{name}:predict"]["post"]
+    assert "TFServingRequest" in json.dumps(tfs["requestBody"]) and "TFServingRequest" in schema["components"]["schemas"]
+
+
+def test_docs_and_redoc_are_served_from_the_app(client):
+    for route, asset in (("/docs", "/static/docs/swagger-ui-bundle.js"), ("/redoc", "/static/docs/redoc.standalone.js")):
+        page = client.get(route)
+        assert page.status_code == 200 and asset in page.text
+        assert "://" not in page.text, f"{route} loads nothing from another host"
+        js = client.get(asset)
+        assert js.status_code == 200 and len(js.content) > 500_000
+    assert client.get("/static/docs/swagger-ui.css").status_code == 200
+
+
+def test_metrics_parse_as_prometheus_text(client):
+    parser = pytest.importorskip("prometheus_client.parser", reason="pip install prometheus_client (requirements.txt)")
+    client.post("/predict", json={"texts": ["An alien.", "A ghost.", "A kiss."]})
+    client.post("/predict", json={"text": ""})
+    client.get("/nowhere")
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain; version=0.0.4")
+    families = {f.name: f for f in parser.text_string_to_metric_families(r.text)}
+    assert {"movie_genres_http_request_duration_seconds", "movie_genres_batch_size", "movie_genres_queue_texts",
+            "movie_genres_http_errors", "movie_genres_http_requests", "movie_genres_model_info"} <= set(families)
+    assert families["movie_genres_http_request_duration_seconds"].type == "histogram"
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
+    assert samples[("movie_genres_http_errors_total", (("code", "422"),))] >= 1
+    assert samples[("movie_genres_http_errors_total", (("code", "404"),))] >= 1
+    assert samples[("movie_genres_batch_size_bucket", (("le", "4.0"),))] >= 1
+    assert samples[("movie_genres_batch_size_count", ())] >= 1
+    assert ("movie_genres_queue_texts", ()) in samples
+
+
+def test_access_log_is_one_json_line_per_request_without_text(client, caplog):
+    caplog.set_level(logging.INFO, logger="utils.serving.access")
+    client.post("/predict", json={"text": SECRET}, headers={"X-Request-ID": "req-1"})
+    client.get(f"/?text={SECRET}")
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "utils.serving.access"]
+    assert [x["path"] for x in lines] == ["/predict", "/"]
+    first = lines[0]
+    assert first["request_id"] == "req-1" and first["status"] == 200 and first["latency_ms"] > 0
+    assert first["model"].startswith("tfidf_logreg-") and first["texts"] == 1
+    assert SECRET not in caplog.text
+
+
+def test_a_plot_the_model_knows_nothing_of_says_so(client):
+    gibberish = client.post("/predict", json={"text": "<p><b>Zzqxv</b> &nbsp; qwrtp</p>"}).json()
+    assert gibberish["known_words"]["known"] == 0 and "prior" in gibberish["warning"]
+    known = client.post("/predict", json={"texts": ["An alien space ship lands on a planet."]}).json()["results"][0]
+    assert 0 < known["known_words"]["share"] <= 1 and "warning" not in known
+
+
+def test_tf_serving_route_matches_predict(client, served):
+    name = served.card["name"]
+    texts = ["A ghost haunts a house.", "Two lovers at a wedding."]
+    r = client.post(f"/v1/models/{name}:predict", json={"instances": [texts[0], {"text": texts[1]}]})
+    assert r.status_code == 200, r.text
+    got = np.array(r.json()["predictions"])
+    ours = client.post("/predict", json={"texts": texts}).json()["results"]
+    np.testing.assert_allclose(got, [[x["probabilities"][g] for g in GENRES] for x in ours], atol=1e-7)
+    # TF Serving's documented call is curl -d without a Content-Type (form-urlencoded)
+    r = client.post(f"/v1/models/{name}:predict", content=json.dumps({"instances": texts}).encode(),
+                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200 and len(r.json()["predictions"]) == 2
+    assert client.get(f"/v1/models/{name}").json()["model_version_status"][0]["state"] == "AVAILABLE"
+    assert "instances" in _is_error(client.post(f"/v1/models/{name}:predict", json={"instances": [3]}), 422)["error"]
+
+
+@pytest.mark.parametrize("ngram_range, sublinear_tf", [((1, 1), False), ((1, 2), True), ((2, 3), False)])
+def test_tfidf_transform_from_arrays_equals_scikit_learn(tmp_path, nltk_data, ngram_range, sublinear_tf):
+    from utils.data.text import clean_text
+    from utils.lessons.tfidf import fit, predict_proba
+    from utils.modelfiles import tfidf
+
+    cleaned = [clean_text(t) for t in TRAIN]
+    pipe = fit(cleaned, Y, min_df=1, max_df=1.0, ngram_range=ngram_range, sublinear_tf=sublinear_tf)
+    folder = tfidf.save_model(pipe, tmp_path / "m", GENRES, THRESHOLDS, "toy")
+    predictor = tfidf.load_predictor(folder)
+    probe = RAW + ["<b>the</b> of", "zzz qqq", "alien alien alien space"] + TRAIN[:8]
+    want = predict_proba(pipe, [clean_text(t) for t in probe])
+    np.testing.assert_allclose(predictor.predict_proba(probe), want, atol=1e-6)
+    probs, known = predictor.predict_with_known_words(probe)
+    np.testing.assert_allclose(probs, want, atol=1e-6)
+    assert known.tolist() == [list(predictor.known_words(t)) for t in probe]
+
+
+# --------------------------------------------------------------------------- guards on a live server
+
+
+@pytest.fixture(scope="module")
+def guarded(folders, tmp_path_factory):
+    """A live server with short timeouts and a small connection cap: (process, url)."""
+    log = tmp_path_factory.mktemp("guarded") / "server.log"
+    proc, url = lt.start_server(str(folders["tfidf"][1]), log_path=log, timeout=120, extra_args=[
+        "--header-timeout", "1", "--body-timeout", "1", "--max-connections", "20"])
+    yield proc, url
+    lt.stop_server(proc)
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def _read_response(sock, timeout=10.0) -> bytes:
+    sock.settimeout(timeout)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the server's memory from /proc")
+def test_chunked_50_mb_body_is_refused_with_memory_bounded(guarded):
+    import select
+    import socket
+
+    proc, url = guarded
+    host, port = lt.check_loopback(url)
+    before = _rss_kb(proc.pid)
+    sock = socket.create_connection((host, port))
+    sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n")
+    chunk, sent, answer = b"a" * 65536, 0, b""
+    try:
+        while sent < 50 * 2**20 and not answer:
+            sock.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+            sent += len(chunk)
+            if select.select([sock], [], [], 0)[0]:
+                answer = _read_response(sock)
+    except OSError:   # the server closed the connection after its 413
+        pass
+    answer = answer or _read_response(sock)
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert sent < 50 * 2**20, "refused before the whole body was sent"
+    grown_mb = (_rss_kb(proc.pid) - before) / 1024
+    assert grown_mb < 20, f"server memory grew by {grown_mb:.0f} MB for a refused body"
+    with urllib.request.urlopen(url + "/health", timeout=5) as r:
+        assert json.loads(r.read())["status"] == "ok"
+
+
+def test_declared_oversized_body_is_refused_before_reading(guarded):
+    import socket
+
+    _, url = guarded
+    sock = socket.create_connection(lt.check_loopback(url))
+    sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 52428800\r\n\r\n")
+    answer = _read_response(sock)
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 413") and b"connection: close" in answer.lower()
+
+
+@pytest.mark.parametrize("what, payload, status", [
+    ("half-sent headers", b"POST /predict HTTP/1.1\r\nHost: x\r\n", b"408"),
+    ("silent connection", b"", b"408"),
+    ("slow body", b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100\r\n\r\n{\"te", b"408"),
+])
+def test_slow_clients_are_dropped_after_the_timeout(guarded, what, payload, status):
+    import socket
+
+    _, url = guarded
+    sock = socket.create_connection(lt.check_loopback(url))
+    start = time.monotonic()
+    if payload:
+        sock.sendall(payload)
+    sock.settimeout(10)
+    answer, closed = b"", False
+    try:
+        while not closed:
+            chunk = sock.recv(65536)
+            answer += chunk
+            closed = chunk == b""          # the server closed its side
+    except socket.timeout:
+        pass
+    waited = time.monotonic() - start
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 " + status), (what, answer[:200])
+    assert b'"error"' in answer, "the API's JSON error shape"
+    assert closed and 0.8 < waited < 5, f"{what}: closed={closed} after {waited:.1f} s (timeout 1 s)"
+
+
+def test_connection_cap_answers_503(guarded):
+    import socket
+
+    _, url = guarded
+    held = [socket.create_connection(lt.check_loopback(url)) for _ in range(20)]
+    try:
+        time.sleep(0.2)
+        extra = socket.create_connection(lt.check_loopback(url))
+        answer = _read_response(extra, timeout=5)
+        extra.close()
+        assert answer.startswith(b"HTTP/1.1 503") and b"retry-after: 1" in answer.lower()
+        assert b'"error"' in answer or b"content-length" in answer.lower()
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_docs_render_in_a_browser_with_no_network(live):
+    """Swagger UI and ReDoc come from the app: with every other host unreachable, both still render."""
+    browser, driver = find_browser()
+    if browser is None or driver is None:
+        pytest.skip("no headless browser here: install Debian's chromium and chromium-driver")
+    url, _ = live
+    offline = ["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--proxy-server=http://127.0.0.1:9",
+               "--proxy-bypass-list=127.0.0.1"]
+    wd = WebDriver(driver, browser, lt.free_port(), offline)
+    try:
+        wd.cmd("POST", "/url", {"url": url + "/docs"})
+        deadline = time.monotonic() + 30
+        while not wd.find_all(".swagger-ui .opblock") and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert "Movie genres" in wd.text(wd.find(".swagger-ui .info .title"))
+        paths = [wd.text(e) for e in wd.find_all(".swagger-ui .opblock-summary-path")]
+        assert "/predict" in paths, paths
+        wd.cmd("POST", "/url", {"url": url + "/redoc"})
+        deadline = time.monotonic() + 30
+        while not wd.find_all("h1") and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert any("Movie genres" in wd.text(e) for e in wd.find_all("h1"))
+    finally:
+        wd.quit()
+
+
+def test_serve_command_says_how_to_train_a_missing_model(tmp_path):
+    env = {**os.environ, "COURSE_OUTPUT_DIR": str(tmp_path)}
+    r = _run(["utils.serve", "--model", "tfidf_logreg", "--dataset", "netflix"], env=env)
+    assert r.returncode == 2 and "--train-if-missing" in r.stderr, r.stderr
+    r = _run(["utils.serve", "--help"])
+    for option in ("--max-body-bytes", "--max-queue", "--max-concurrency", "--max-connections", "--header-timeout",
+                   "--body-timeout", "--request-timeout", "--workers", "When more workers help"):
+        assert option in r.stdout, option
+
+
+def test_workers_serve_through_the_app_factory(folders, tmp_path):
+    log = tmp_path / "server.log"
+    proc, url = lt.start_server(str(folders["tfidf"][1]), extra_args=["--workers", "2"], log_path=log, timeout=180)
+    try:
+        req = urllib.request.Request(url + "/predict", data=json.dumps({"text": "An alien lands."}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert "Sci-Fi" in json.loads(r.read())["probabilities"]
+        with urllib.request.urlopen(url + "/ready", timeout=10) as r:
+            assert json.loads(r.read())["status"] == "ready"
+        pids, deadline = set(), time.monotonic() + 120   # the second worker may still be loading its model
+        while len(pids) < 2 and time.monotonic() < deadline:
+            with urllib.request.urlopen(url + "/health", timeout=10) as r:   # a new connection each time
+                pids.add(json.loads(r.read())["pid"])
+            time.sleep(0.05)
+        assert len(pids) == 2, "two processes answer"
+    finally:
+        lt.stop_server(proc)
+    assert "2 workers" in log.read_text()
+
+
+def test_loadtest_never_calls_a_goal_met_on_a_contended_machine():
+    from utils.tools.loadtest import verdict
+
+    row = {"rps": 5000, "p99_ms": 1.0, "errors": 0, "refused": 0, "load_during": 3.5}
+    assert verdict(row, 2, 2000, 10).startswith("contended (load average 3.5 > 2 cores)")
+    assert verdict({**row, "load_during": 0.5}, 2, 2000, 10) == "met"
+    assert verdict({**row, "load_during": 0.5, "p99_ms": 20}, 2, 2000, 10) == "NOT met"
+    crowd = {**row, "load_during": 0.5, "errors": 5, "refused": 5}
+    assert verdict(crowd, 2, None, 1000, crowd=True) == "met", "deliberate 503s are allowed at 200 clients"
+    assert verdict({**crowd, "refused": 4}, 2, None, 1000, crowd=True) == "NOT met"
+
+
+def test_start_up_freezes_the_loaded_objects_out_of_the_collector(served):
+    import gc
+
+    gc.unfreeze()
+    with TestClient(create_app(served, gc_freeze=False)) as c:
+        assert gc.get_freeze_count() == 0 and c.get("/health").status_code == 200
+    with TestClient(create_app(served)) as c:
+        assert gc.get_freeze_count() > 10_000, "the model and libraries are out of the collector's sight"
+        gc.collect(0)
+        assert "movie_genres_gc_pause_seconds_bucket" in c.get("/metrics").text
+
+
+def test_transform_cost_is_measured(folders):
+    cost = lt.transform_cost(folders["tfidf"][0], RAW, repeats=1)
+    assert cost["arrays_ms"] > 0 and cost["sklearn_ms"] > 0 and cost["texts"] == len(RAW)
+
+
+def _image_selections() -> list[str]:
+    """The package-name patterns of the Dockerfile's `grep -E '^(a|b|...)=='` lines: [tfidf, neural, no-deps]."""
+    import re
+
+    return re.findall(r"grep -E '\^\(([^)]*)\)=='", (config.ROOT / "Dockerfile").read_text())
+
+
+def test_docker_tfidf_image_has_no_tensorflow():
+    tfidf, neural, nodeps = _image_selections()
+    pins = [line.split("==")[0] for line in (config.ROOT / "requirements.txt").read_text().splitlines() if "==" in line]
+    slim = tfidf.split("|")
+    assert set(slim) <= set(pins) and {"numpy", "scikit-learn", "nltk", "fastapi", "uvicorn", "httptools"} <= set(slim)
+    assert not [p for p in slim if "tensorflow" in p or "keras" in p]
+    assert "tensorflow-text" not in neural.split("|") and set(nodeps.split("|")) == {"tensorflow-text", "keras-hub"}
+    text = (config.ROOT / "Dockerfile").read_text()
+    assert "sed 's/^tensorflow==/tensorflow-cpu==/'" in text and "--no-deps -r /tmp/nodeps-requirements.txt" in text
+
+
+def test_tfidf_serves_with_tensorflow_absent(folders):
+    """What the slim image holds: TF-IDF is served with TensorFlow, Keras and the neural packages unimportable."""
+    code = f"""
+import sys
+BLOCKED = {{"tensorflow", "keras", "keras_hub", "tensorflow_text", "tensorflow_hub", "safetensors", "pyarrow",
+           "gensim", "matplotlib", "torch", "transformers"}}
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError("not in the slim image: " + name)
+sys.meta_path.insert(0, Block())
+from fastapi.testclient import TestClient
+from utils.serving.app import create_app
+from utils.serving.export import load_export
+with TestClient(create_app(load_export({str(folders["tfidf"][1])!r}))) as c:
+    r = c.post("/predict", json={{"text": "An alien space ship lands."}})
+    assert r.status_code == 200 and c.get("/ready").status_code == 200, r.text
+print("served", r.json()["labels"][0]["genre"])
+"""
+    r = subprocess.run([sys.executable, "-c", code], cwd=config.ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "served Sci-Fi" in r.stdout, r.stderr[-2000:]

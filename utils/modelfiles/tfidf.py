@@ -10,7 +10,7 @@ written in notebook 03 and exported to :mod:`utils.lessons.tfidf`. Here:
 * :class:`TfidfPredictor` / :func:`load_predictor` recompute the same probabilities
   from those arrays: TF-IDF with the saved vocabulary and IDF, then
   ``sigmoid(X @ coef.T + intercept)`` per genre, exactly what the fitted
-  one-vs-rest logistic regressions compute.
+  one-vs-rest logistic regressions compute (without scikit-learn at prediction time).
 * :func:`benchmark` trains and evaluates the notebook's model for ``python -m utils.benchmark``.
 
 The pipeline reads text that :mod:`utils.data.text` has already cleaned (``clean_text``),
@@ -109,26 +109,77 @@ def save_model(pipeline, folder, genres, thresholds: dict, dataset: str, text_ki
 
 
 class TfidfPredictor(Predictor):
-    """A saved TF-IDF + logistic regression model that predicts genres of raw plots."""
+    """A saved TF-IDF + logistic regression model that predicts genres of raw plots.
+
+    The transform is computed from the saved arrays, one plot at a time (what a server sees):
+    the vectorizer's token pattern and n-grams, counts of the words in the vocabulary, optional
+    sublinear TF, IDF weights, L2 norm, then ``sigmoid(x @ coef.T + intercept)`` over the few
+    columns the plot uses. It equals scikit-learn's ``TfidfVectorizer.transform`` + the fitted
+    regressions (tested to 1e-6) without their per-call input validation, which cost about
+    1.3 ms per call (``python -m utils.loadtest --transform-cost`` prints the figures).
+    """
 
     def __init__(self, settings: dict, arrays: dict, genres, thresholds: dict, text_kind: str = "clean"):
-        from sklearn.feature_extraction.text import TfidfVectorizer
+        import re
 
         vocabulary = settings["vocabulary"]
         super().__init__(genres, thresholds, vocabulary={w for w in vocabulary if " " not in w})
-        self.vectorizer = TfidfVectorizer(token_pattern=settings["token_pattern"], lowercase=settings["lowercase"],
-                                          ngram_range=tuple(settings["ngram_range"]),
-                                          sublinear_tf=settings["sublinear_tf"], norm="l2",
-                                          vocabulary=vocabulary, dtype=np.float32)
-        self.vectorizer.idf_ = arrays["idf"].astype(np.float32)
+        self.index = {w: i for i, w in enumerate(vocabulary)}
+        self.token = re.compile(settings["token_pattern"])
+        self.lowercase = bool(settings["lowercase"])
+        self.ngram_range = tuple(settings["ngram_range"])
+        self.sublinear_tf = bool(settings["sublinear_tf"])
+        self.idf = np.asarray(arrays["idf"], np.float64)
         self.coef, self.intercept = arrays["coef"], arrays["intercept"]
+        self.coef_t = np.ascontiguousarray(self.coef.T)     # features x genres: a plot's rows are contiguous
         self.text_kind = text_kind
+
+    def _grams(self, text: str) -> list[str]:
+        """scikit-learn's word analyzer: lowercase, token pattern, n-grams from min_n to max_n."""
+        tokens = self.token.findall(text.lower() if self.lowercase else text)
+        lo, hi = self.ngram_range
+        if hi == 1:
+            return tokens
+        grams = list(tokens) if lo == 1 else []
+        for n in range(max(lo, 2), min(hi, len(tokens)) + 1):
+            grams += [" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+        return grams
+
+    def _logits(self, cleaned: str) -> np.ndarray:
+        counts: dict[int, int] = {}
+        index = self.index
+        for gram in self._grams(cleaned):
+            j = index.get(gram)
+            if j is not None:
+                counts[j] = counts.get(j, 0) + 1
+        if not counts:
+            return self.intercept.copy()
+        cols = np.fromiter(counts.keys(), np.intp, len(counts))
+        tf = np.fromiter(counts.values(), np.float64, len(counts))
+        if self.sublinear_tf:
+            tf = 1.0 + np.log(tf)
+        x = tf * self.idf[cols]
+        norm = np.sqrt(x @ x)
+        if norm > 0:
+            x /= norm
+        return x @ self.coef_t[cols] + self.intercept
+
+    def predict_with_known_words(self, texts) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, (known, total) words per plot), cleaning each plot once (the server's path)."""
+        if isinstance(texts, str):
+            texts = [texts]
+        cleaned = prepare_texts(texts, self.text_kind)
+        logits = np.array([self._logits(c) for c in cleaned], np.float64).reshape(len(cleaned), len(self.genres))
+        vocabulary = self.vocabulary
+        known = np.array([(sum(t in vocabulary for t in c.split()), len(c.split())) for c in cleaned],
+                         np.int64).reshape(len(cleaned), 2)
+        return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32), known
 
     def predict_proba(self, texts) -> np.ndarray:
         if isinstance(texts, str):
             texts = [texts]
-        X = self.vectorizer.transform(prepare_texts(texts, self.text_kind))
-        logits = np.asarray(X @ self.coef.T, dtype=np.float64) + self.intercept
+        cleaned = prepare_texts(texts, self.text_kind)
+        logits = np.array([self._logits(c) for c in cleaned], np.float64).reshape(len(cleaned), len(self.genres))
         return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
 
     def known_words(self, text: str) -> tuple[int, int]:

@@ -1,38 +1,71 @@
 """The REST API and the web page around one exported model (FastAPI).
 
-``create_app(served)`` returns the app that ``python -m utils.serve`` runs under uvicorn:
+``create_app(served)`` returns the app that ``python -m utils.serve`` runs under uvicorn
+(``app_from_env`` is the factory its ``--workers`` processes call):
 
 * ``POST /predict``: ``{"text": "..."}`` or ``{"texts": ["...", ...]}``, optionally
   ``"threshold"`` (a number in (0, 1), ``"global"`` or ``"per_genre"``) or ``"top_k"``;
-  returns every genre's probability and the genres above threshold (``labels``).
-* ``GET /health``, ``GET /model`` (the model card), ``GET /docs`` (OpenAPI), ``GET /`` (the page).
+  returns every genre's probability, the genres above threshold (``labels``) and how many of
+  the plot's words the model knows (``known_words``, with a ``warning`` when it knows none).
+* ``POST /v1/models/<name>:predict``: TensorFlow Serving's REST format, ``{"instances": [...]}``
+  -> ``{"predictions": [[p, ...], ...]}`` (genres in the order of ``/model``).
+* ``GET /health`` (liveness), ``GET /ready`` (readiness: the model thread answers),
+  ``GET /metrics`` (Prometheus), ``GET /model`` (the model card), ``GET /docs`` and
+  ``GET /redoc`` (OpenAPI viewers served from ``static/docs``, no CDN), ``GET /`` (the page).
 
 Limits (:data:`LIMITS`): a text has 1 to ``max_chars`` characters, a request at most
-``max_texts`` texts and ``max_body_bytes`` bytes. Anything else gets a 4xx JSON
-``{"error": "what was wrong", "details": [...]}``; the logs carry sizes, never the texts.
+``max_texts`` texts and ``max_body_bytes`` bytes, counted on the bytes received (a chunked body
+too). Guards (:data:`GUARDS`): the body must arrive within ``body_timeout_s``, the whole request
+is answered within ``request_timeout_s``, at most ``max_concurrency`` requests run at once and at
+most ``max_queue`` texts wait for the model; past those the answer is 408 or 503 with
+``Retry-After``. (Header timeout and connection cap live in :mod:`utils.serving.protocol`.)
+Every error, from any route, is ``{"error": "what was wrong", "details": [...], "request_id": "..."}``.
+One JSON log line per request (``utils.serving.access``) holds its id, path without the query
+string, status, latency and model version, never a text.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
+import json
 import logging
 import math
+import os
+import re
 import time
+import uuid
 from pathlib import Path
 from typing import Literal, Optional, Union
 
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from utils.serving.batching import MicroBatcher
+from utils.serving.batching import MicroBatcher, QueueFull
+from utils.serving.metrics import Metrics
 
 STATIC = Path(__file__).with_name("static")
 LIMITS = {"max_chars": 10_000, "max_texts": 64, "max_body_bytes": 2 * 2**20}
 BATCHING = {"window_ms": 5.0, "max_batch": 64}
+# back-pressure and timeouts; python -m utils.serve --help lists them
+GUARDS = {"max_queue": 512, "max_concurrency": 256, "body_timeout_s": 10.0, "request_timeout_s": 10.0,
+          "stall_s": 30.0, "access_log": True, "gc_freeze": True}
+UNCAPPED = {"/health", "/metrics"}   # cheap, and what an orchestrator polls: answered even at the cap
+ENV = "COURSE_SERVE_OPTIONS"   # the options a --workers process reads (app_from_env)
+NO_KNOWN_WORDS = ("None of the plot's words is in the model's vocabulary: the probabilities are the model's "
+                  "prior (what it says about any text), not a prediction from this plot.")
 log = logging.getLogger("utils.serving")
+access = logging.getLogger("utils.serving.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+# --------------------------------------------------------------------------- request and response models
 
 
 class PredictRequest(BaseModel):
@@ -50,31 +83,142 @@ class PredictRequest(BaseModel):
     top_k: Optional[StrictInt] = Field(None, description="label the k most likely genres instead of thresholding")
 
 
+class TFServingRequest(BaseModel):
+    """TensorFlow Serving's row format: one instance per plot, a string or ``{"text": "..."}``."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"instances": ["A ghost haunts a lighthouse.", {"text": "Two sisters open a bakery."}]}]})
+
+    signature_name: Optional[StrictStr] = Field(None, description="accepted and ignored (one signature)")
+    instances: list[Union[StrictStr, dict[str, StrictStr]]]
+
+
+class ErrorDetail(BaseModel):
+    field: str = Field(description="where: a field name, 'body' or a header")
+    problem: str
+
+
+class ErrorResponse(BaseModel):
+    """Every error the server sends, from any route."""
+
+    error: str = Field(description="one sentence: what was wrong and how to fix it")
+    details: list[ErrorDetail]
+    request_id: str = Field(description="also in the X-Request-ID header and the server's log line")
+
+
+class Label(BaseModel):
+    genre: str
+    probability: float
+
+
+class KnownWords(BaseModel):
+    known: int = Field(description="words (word pieces for MiniLM) of the plot the model knows")
+    total: int
+    share: float
+
+
+class Result(BaseModel):
+    labels: list[Label] = Field(description="genres above threshold (or the top k), most likely first")
+    probabilities: dict[str, float]
+    known_words: KnownWords
+    warning: Optional[str] = Field(None, description="set when the model knows none of the plot's words")
+
+
+class PredictResponse(BaseModel):
+    """A single ``text`` gets the fields of one result at the top; ``texts`` get ``results``."""
+
+    model: str
+    rule: str = Field(description="'global', 'per_genre', 'fixed' or 'top_k=K'")
+    thresholds: Optional[dict[str, float]]
+    model_ms: float
+    labels: Optional[list[Label]] = None
+    probabilities: Optional[dict[str, float]] = None
+    known_words: Optional[KnownWords] = None
+    warning: Optional[str] = None
+    results: Optional[list[Result]] = None
+
+
+class TFServingResponse(BaseModel):
+    predictions: list[list[float]] = Field(description="per instance, every genre's probability (order of /model)")
+
+
+def _responses(*codes) -> dict:
+    what = {400: "not JSON, not UTF-8 or nested too deeply", 404: "no such model name", 408: "the body came too slowly",
+            413: "body, text or list over a limit", 415: "Content-Type is not application/json",
+            422: "JSON, but not a valid request", 500: "the model failed",
+            503: "overloaded (queue full, too many requests, deadline passed): retry after Retry-After seconds"}
+    return {c: {"model": ErrorResponse, "description": what[c]} for c in codes}
+
+
+# --------------------------------------------------------------------------- errors
+
+
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, details=None):
+    def __init__(self, status: int, message: str, details=None, headers=None):
         super().__init__(message)
-        self.status, self.message, self.details = status, message, details or []
+        self.status, self.message, self.details, self.headers = status, message, details or [], headers
 
 
-def _error(status: int, message: str, details=None) -> JSONResponse:
-    return JSONResponse({"error": message, "details": details or []}, status_code=status)
+def _request_id(scope) -> str:
+    return scope.get("state", {}).get("request_id") or "-"
+
+
+def _error(status: int, message: str, details=None, request_id: str = "-", headers=None) -> JSONResponse:
+    return JSONResponse({"error": message, "details": details or [], "request_id": request_id},
+                        status_code=status, headers=headers)
 
 
 def _describe(errors) -> tuple[int, str, list]:
     """pydantic's errors -> (status, one sentence, details) with the field names, never the input values."""
     details = [{"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body",
                 "problem": e.get("msg", "invalid")} for e in errors]
-    types = {e.get("type") for e in errors}
-    if "json_invalid" in types:
-        return 400, "The request body is not valid JSON: send a JSON object such as {\"text\": \"A plot.\"}.", details
-    if any(e.get("loc") == ("body",) for e in errors):
-        return 422, ("The request body must be a JSON object with \"text\" (a string) or \"texts\" "
-                     "(a list of strings)."), details
     if any(d["field"].startswith("threshold.") for d in details):   # one line for the union's three members
         details = [d for d in details if not d["field"].startswith("threshold.")]
         details.append({"field": "threshold", "problem": "should be a number in (0, 1), 'global' or 'per_genre'"})
+    if any(d["field"].startswith("instances.") for d in details):
+        details = [d for d in details if not d["field"].startswith("instances.")] + [
+            {"field": "instances", "problem": "each instance should be a string or {\"text\": \"...\"}"}]
     problems = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:5])
     return 422, f"Invalid request ({problems}).", details
+
+
+def parse_json_body(body: bytes, content_type: str | None, model, also=()):
+    """Bytes of a request -> a validated ``model``; :class:`ApiError` (400, 415, 422) says what was wrong.
+
+    No Content-Type is read as JSON; another type than JSON (or one of ``also``) is a 415.
+    """
+    if content_type:
+        mime = content_type.split(";")[0].strip().lower()
+        if mime != "application/json" and not mime.endswith("+json") and mime not in also:
+            raise ApiError(415, f"Content-Type is {mime!r}; send the body as JSON with "
+                                f"'Content-Type: application/json'.", [{"field": "Content-Type", "problem": mime}])
+    if not body.strip():
+        raise ApiError(422, "The request body is empty: it must be a JSON object such as {\"text\": \"A plot.\"}.")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ApiError(400, f"The request body is not UTF-8 text (byte 0x{body[err.start]:02x} at offset "
+                            f"{err.start}): send JSON encoded as UTF-8.",
+                       [{"field": "body", "problem": "not UTF-8"}]) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        where = f"{err.msg} (line {err.lineno}, column {err.colno})"
+        raise ApiError(400, f"The request body is not valid JSON: {where}. Send a JSON object such as "
+                            f"{{\"text\": \"A plot.\"}}.", [{"field": "body", "problem": where}]) from None
+    except RecursionError:
+        raise ApiError(400, "The request body is nested too deeply: send a flat JSON object such as "
+                            "{\"text\": \"A plot.\"}.", [{"field": "body", "problem": "nested too deeply"}]) from None
+    if not isinstance(data, dict):
+        names = ", ".join(f'"{n}"' for n in model.model_fields)
+        raise ApiError(422, f"The request body must be a JSON object (with {names}), not a JSON "
+                            f"{type(data).__name__.replace('str', 'string').replace('dict', 'object')}.",
+                       [{"field": "body", "problem": "not a JSON object"}])
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        status, message, details = _describe(err.errors(include_url=False, include_input=False))
+        raise ApiError(status, message, details) from None
 
 
 def _texts_of(req: PredictRequest, limits: dict) -> tuple[list[str], bool]:
@@ -84,17 +228,21 @@ def _texts_of(req: PredictRequest, limits: dict) -> tuple[list[str], bool]:
     texts = [req.text] if single else req.texts
     if not texts:
         raise ApiError(422, "\"texts\" is empty: give at least one plot.")
+    return _check_texts(texts, limits, "text" if single else "texts"), single
+
+
+def _check_texts(texts: list[str], limits: dict, name: str) -> list[str]:
     if len(texts) > limits["max_texts"]:
         raise ApiError(413, f"{len(texts)} texts in one request; the limit is {limits['max_texts']}. "
                             f"Split them over several requests.")
     for i, t in enumerate(texts):
-        where = "text" if single else f"texts[{i}]"
+        where = name if name == "text" else f"{name}[{i}]"
         if not t.strip():
             raise ApiError(422, f"{where} is empty: give at least one sentence describing the movie.")
         if len(t) > limits["max_chars"]:
             raise ApiError(413, f"{where} has {len(t):,} characters; the limit is {limits['max_chars']:,}. "
                                 f"Send a plot summary, not a whole screenplay.")
-    return texts, single
+    return texts
 
 
 def _rule(req: PredictRequest, served) -> tuple[str, np.ndarray | None, int | None]:
@@ -116,117 +264,386 @@ def _rule(req: PredictRequest, served) -> tuple[str, np.ndarray | None, int | No
     return "fixed", np.full(n, value), None
 
 
-def _result(genres, probs: np.ndarray, cut: np.ndarray | None, k: int | None) -> dict:
+def _result(genres, probs: np.ndarray, known: np.ndarray, cut: np.ndarray | None, k: int | None) -> dict:
     order = np.argsort(-probs, kind="stable")
     chosen = order[:k] if k is not None else [j for j in order if probs[j] >= cut[j]]
-    return {"labels": [{"genre": genres[j], "probability": float(probs[j])} for j in chosen],
-            "probabilities": {g: float(p) for g, p in zip(genres, probs)}}
+    n_known, n_total = int(known[0]), int(known[1])
+    out = {"labels": [{"genre": genres[j], "probability": float(probs[j])} for j in chosen],
+           "probabilities": {g: float(p) for g, p in zip(genres, probs)},
+           "known_words": {"known": n_known, "total": n_total,
+                           "share": round(n_known / n_total, 4) if n_total else 0.0}}
+    if n_known == 0:
+        out["warning"] = NO_KNOWN_WORDS
+    return out
 
 
-class BodyLimit:
-    """ASGI middleware: a request whose Content-Length is over ``limit`` gets a 413 before its body is read.
+# --------------------------------------------------------------------------- the guard (ASGI middleware)
 
-    A plain ASGI class rather than ``@app.middleware("http")``, which costs a task per request.
+
+class Guard:
+    """Outermost ASGI layer: request id, body limit on received bytes, body and request timeouts,
+    the concurrency limit, metrics and one JSON log line per request.
+
+    The body is read here, chunk by chunk, whatever its framing (Content-Length or chunked): the
+    413 comes as soon as ``max_body_bytes`` is passed, so memory stays bounded; then the app
+    reads the buffered body. A plain ASGI class (``@app.middleware("http")`` costs a task per request).
     """
 
-    def __init__(self, app, limit: int, counts: dict):
-        self.app, self.limit, self.counts = app, int(limit), counts
+    def __init__(self, app, settings: dict, metrics: Metrics, model: str):
+        self.app, self.settings, self.metrics, self.model = app, settings, metrics, model
+        self.limit = int(settings["max_body_bytes"])
+        self.inflight = 0
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            for key, value in scope.get("headers", ()):
-                if key == b"content-length" and value.isdigit() and int(value) > self.limit:
-                    self.counts["errors"] += 1
-                    response = _error(413, f"The request body has {int(value):,} bytes; the limit is {self.limit:,}.")
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = None
+        length = None
+        for key, value in scope.get("headers", ()):
+            if key == b"x-request-id":
+                rid = value.decode("latin-1")
+            elif key == b"content-length":
+                length = value
+        if rid is None or not _REQUEST_ID.match(rid):
+            rid = uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = rid
+        start = time.perf_counter()
+        info = {"status": 0, "texts": 0, "bytes": 0}
+        scope["state"]["log"] = info
+        rid_header = (b"x-request-id", rid.encode())
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                info["status"] = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), rid_header]}
+            await send(message)
+
+        async def refuse(status, message, details=None, headers=None):
+            if not info["status"]:
+                await _error(status, message, details, rid, headers)(scope, receive, send_with_id)
+
+        self.inflight += 1
+        self.metrics.inflight = self.inflight
+        try:
+            if self.inflight > self.settings["max_concurrency"] and scope.get("path") not in UNCAPPED:
+                await refuse(503, f"The server is answering {self.settings['max_concurrency']} requests "
+                                  f"already: retry in a second.", headers={"Retry-After": "1"})
+                return
+            if length is not None and (not length.isdigit() or int(length) > self.limit):
+                await refuse(413, f"The request body has {length.decode('latin-1')[:20]} bytes; the limit is "
+                                  f"{self.limit:,}.", headers={"Connection": "close"})
+                return
+            try:
+                body = await self._read_body(receive, scope)
+            except _BodyTooLarge as err:
+                await refuse(413, f"The request body passed the limit of {self.limit:,} bytes "
+                                  f"({err.received:,} received, sent in chunks).", headers={"Connection": "close"})
+                return
+            except TimeoutError:
+                await refuse(408, f"The request body did not arrive within {self.settings['body_timeout_s']:g} s.",
+                             headers={"Connection": "close"})
+                return
+            except _ClientGone:
+                info["status"] = 499
+                return
+            info["bytes"] = len(body)
+            sent = False
+
+            async def replay():
+                nonlocal sent
+                if not sent:
+                    sent = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            try:
+                async with asyncio.timeout(self.settings["request_timeout_s"]):
+                    await self.app(scope, replay, send_with_id)
+            except TimeoutError:
+                await refuse(503, f"The request was not answered within {self.settings['request_timeout_s']:g} s "
+                                  f"(the model is busy): retry shortly.", headers={"Retry-After": "1"})
+        finally:
+            self.inflight -= 1
+            self.metrics.inflight = self.inflight
+            seconds = time.perf_counter() - start
+            path = scope.get("path", "")
+            self.metrics.observe_request(path, info["status"], seconds)
+            if self.settings["access_log"]:
+                access.info(json.dumps({
+                    "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), "request_id": rid,
+                    "method": scope.get("method"), "path": path[:200], "status": info["status"],
+                    "latency_ms": round(seconds * 1000, 2), "model": self.model, "texts": info["texts"],
+                    "bytes": info["bytes"]}))
+
+    async def _read_body(self, receive, scope) -> bytes:
+        chunks, received, more = [], 0, True
+        async with asyncio.timeout(self.settings["body_timeout_s"]):
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise _ClientGone()
+                chunk = message.get("body", b"")
+                received += len(chunk)
+                if received > self.limit:
+                    raise _BodyTooLarge(received)
+                if chunk:
+                    chunks.append(chunk)
+                more = message.get("more_body", False)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class _BodyTooLarge(Exception):
+    def __init__(self, received):
+        self.received = received
+
+
+class _ClientGone(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------- the app
+
+
+def _model_fn(served):
+    """What the model thread runs on a batch: probabilities and (known, total) words per text."""
+    from utils.serving.export import ServedModel
+
+    fused = getattr(served.predictor, "predict_with_known_words", None)
+    if fused is not None and isinstance(served, ServedModel) and served._fast is None:
+        def run(texts):
+            probs, known = fused(texts)
+            return np.asarray(probs, np.float32), np.asarray(known, np.int64).reshape(len(texts), 2)
+        return run
+
+    def run(texts):
+        probs = served.predict_proba(texts)
+        return probs, np.array([served.predictor.known_words(t) for t in texts], np.int64).reshape(len(texts), 2)
+    return run
 
 
 def create_app(served, limits: dict | None = None, window_ms: float | None = None,
-               max_batch: int = BATCHING["max_batch"]) -> FastAPI:
+               max_batch: int = BATCHING["max_batch"], **guards) -> FastAPI:
     """The FastAPI app serving ``served`` (a :class:`utils.serving.export.ServedModel`).
 
-    Every model runs behind a :class:`MicroBatcher`, in its own thread, so the event loop keeps
-    reading requests meanwhile. Neural models (``served.batched``) wait ``window_ms`` (default 5)
-    for company; TF-IDF does not wait (``window_ms=0``: a pass costs under a millisecond) and
-    batches only the requests that queued while the previous pass ran.
+    ``guards`` override :data:`GUARDS` (``max_queue``, ``max_concurrency``, ``body_timeout_s``,
+    ``request_timeout_s``, ``stall_s``, ``access_log``, ``gc_freeze``). Every model runs behind a
+    :class:`MicroBatcher`, in its own thread, so the event loop keeps reading requests meanwhile.
+    Neural models (``served.batched``) wait ``window_ms`` (default 5) for company; TF-IDF does not
+    wait (``window_ms=0``: a pass costs well under a millisecond) and batches only the requests
+    that queued while the previous pass ran.
     """
+    unknown = set(guards) - set(GUARDS)
+    if unknown:
+        raise TypeError(f"create_app: unknown settings {sorted(unknown)}; known: {sorted(GUARDS)}.")
     limits = {**LIMITS, **(limits or {})}
+    settings = {**GUARDS, **guards, **limits}
     card = served.card
+    version = card["version"]
     if window_ms is None:
         window_ms = BATCHING["window_ms"] if served.batched else 0.0
-    batcher = MicroBatcher(served.predict_proba, max_batch=max_batch, window_ms=window_ms)
+    metrics = Metrics(version)
+    batcher = MicroBatcher(_model_fn(served), max_batch=max_batch, window_ms=window_ms,
+                           max_queue=settings["max_queue"], on_batch=metrics.observe_batch)
+    metrics.batcher = batcher
     started = time.time()
     counts = {"requests": 0, "texts": 0, "errors": 0}
+    metrics.counts = counts
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        if settings["gc_freeze"]:
+            # TensorFlow and Keras leave ~400,000 Python objects behind; a full garbage collection walks
+            # them all (0.2-1 s on a busy 2-core machine) while every request waits: the BiLSTM's p99.
+            # Freezing moves what exists now (the model, the libraries) out of the collector's sight.
+            gc.collect()
+            gc.freeze()
+        gc.callbacks.append(metrics.observe_gc)
         yield
+        gc.callbacks.remove(metrics.observe_gc)
         batcher.close()
 
-    app = FastAPI(title="Movie genres", lifespan=lifespan, version=card["version"],
+    app = FastAPI(title="Movie genres", lifespan=lifespan, version=version, docs_url=None, redoc_url=None,
                   description=f"Genres of a movie from its plot: {card['name']} trained on {card['dataset']}. "
                               f"Limits: {limits['max_chars']:,} characters per text, {limits['max_texts']} "
-                              f"texts per request.")
-    app.state.served, app.state.batcher, app.state.limits = served, batcher, limits
+                              f"texts and {limits['max_body_bytes']:,} bytes per request. Every error is "
+                              f"`{{\"error\", \"details\", \"request_id\"}}`.")
+    app.state.served, app.state.batcher, app.state.limits, app.state.metrics = served, batcher, limits, metrics
+    app.state.settings = settings
+    app.add_middleware(Guard, settings=settings, metrics=metrics, model=version)
 
-    app.add_middleware(BodyLimit, limit=limits["max_body_bytes"], counts=counts)
+    def reject(request: Request, status: int, message: str, details=None, headers=None) -> JSONResponse:
+        counts["errors"] += 1
+        log.info("rejected %s %s (%d): %s", request.method, request.url.path, status, message[:200])
+        return _error(status, message, details, _request_id(request.scope), headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
-        counts["errors"] += 1
         status, message, details = _describe(exc.errors())
-        log.info("rejected %s %s: %s", request.method, request.url.path, message[:200])
-        return _error(status, message, details)
+        return reject(request, status, message, details)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
-        counts["errors"] += 1
-        log.info("rejected %s %s: %s", request.method, request.url.path, exc.message[:200])
-        return _error(exc.status, exc.message, exc.details)
+        return reject(request, exc.status, exc.message, exc.details, exc.headers)
 
-    @app.post("/predict", summary="Genres of one or more plots")
-    async def predict(req: PredictRequest):
-        texts, single = _texts_of(req, limits)
-        rule, cut, k = _rule(req, served)
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        method, path = request.method, request.url.path[:100]
+        if exc.status_code == 404:
+            message = (f"Nothing at {method} {path}: the API has POST /predict, POST /v1/models/<name>:predict, "
+                       f"GET /health, /ready, /metrics, /model, /docs and the page at /.")
+        elif exc.status_code == 405:
+            message = f"{method} is not allowed on {path}: use {exc.headers.get('Allow', 'another method')}."
+        else:
+            message = str(exc.detail)
+        return reject(request, exc.status_code, message, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception):   # the message may quote the input: its type only
+        log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return reject(request, 500, f"The server failed on this request ({type(exc).__name__}); its log says more.")
+
+    async def run_model(request: Request, texts: list[str]):
+        request.scope["state"]["log"]["texts"] = len(texts)
         start = time.perf_counter()
         try:
-            probs = await batcher.predict(texts)
+            probs, known = await batcher.predict(texts)
+        except QueueFull as err:
+            raise ApiError(503, f"The model's queue is full ({err.limit} texts waiting): retry in "
+                                f"{err.retry_after} s.", headers={"Retry-After": str(err.retry_after)}) from None
         except Exception as err:   # the message may quote the input: log the type and sizes only
-            counts["errors"] += 1
             log.error("model failed (%s) on %d text(s) of %d characters", type(err).__name__, len(texts),
                       sum(map(len, texts)))
-            return _error(500, f"The model failed on this request ({type(err).__name__}); the server log says more.")
+            raise ApiError(500, f"The model failed on this request ({type(err).__name__}); "
+                                f"the server log says more.") from None
         probs = np.asarray(probs, dtype=np.float64)
         if probs.shape != (len(texts), len(served.genres)) or not np.isfinite(probs).all():
-            counts["errors"] += 1
             log.error("model returned shape %s or non-finite values", probs.shape)
-            return _error(500, "The model returned invalid probabilities; the server log says more.")
+            raise ApiError(500, "The model returned invalid probabilities; the server log says more.")
         counts["requests"] += 1
         counts["texts"] += len(texts)
-        ms = (time.perf_counter() - start) * 1000
-        log.debug("predicted %d text(s), %d characters, %.1f ms", len(texts), sum(map(len, texts)), ms)
-        results = [_result(served.genres, p, cut, k) for p in probs]
+        return probs, known, (time.perf_counter() - start) * 1000
+
+    predict_body = {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/PredictRequest"}}}}}
+
+    @app.post("/predict", summary="Genres of one or more plots", openapi_extra=predict_body,
+              responses={200: {"model": PredictResponse}, **_responses(400, 408, 413, 415, 422, 500, 503)})
+    async def predict(request: Request):
+        req = parse_json_body(await request.body(), request.headers.get("content-type"), PredictRequest)
+        texts, single = _texts_of(req, limits)
+        rule, cut, k = _rule(req, served)
+        probs, known, ms = await run_model(request, texts)
+        results = [_result(served.genres, p, kw, cut, k) for p, kw in zip(probs, known)]
         thresholds = {g: float(t) for g, t in zip(served.genres, cut)} if cut is not None else None
-        head = {"model": card["version"], "rule": rule, "thresholds": thresholds, "model_ms": round(ms, 2)}
+        head = {"model": version, "rule": rule, "thresholds": thresholds, "model_ms": round(ms, 2)}
         # a JSONResponse skips FastAPI's generic encoder: plain floats and strings need none
         return JSONResponse({**head, **results[0]} if single else {**head, "results": results})
 
-    @app.get("/health", summary="Liveness: the model is loaded and answering")
+    tfs_body = {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/TFServingRequest"}}}}}
+
+    @app.post("/v1/models/{name}:predict", summary="TensorFlow Serving's REST predict (row format)",
+              openapi_extra=tfs_body,
+              responses={200: {"model": TFServingResponse}, **_responses(400, 404, 408, 413, 415, 422, 500, 503)})
+    async def tf_serving_predict(name: str, request: Request):
+        if name != card["name"]:
+            raise ApiError(404, f"No model named {name[:60]!r} here: this server has {card['name']!r}.",
+                           [{"field": "name", "problem": "unknown model"}])
+        # curl -d (TensorFlow Serving's documented call) sends form-urlencoded: read as JSON like TF Serving does
+        req = parse_json_body(await request.body(), request.headers.get("content-type"), TFServingRequest,
+                              also=("application/x-www-form-urlencoded",))
+        if not req.instances:
+            raise ApiError(422, "\"instances\" is empty: give at least one plot.")
+        texts = []
+        for i, inst in enumerate(req.instances):
+            if isinstance(inst, dict):
+                if set(inst) != {"text"}:
+                    raise ApiError(422, f"instances[{i}] must be a string or {{\"text\": \"...\"}}.",
+                                   [{"field": f"instances.{i}", "problem": "object without only 'text'"}])
+                inst = inst["text"]
+            texts.append(inst)
+        probs, _, _ = await run_model(request, _check_texts(texts, limits, "instances"))
+        return JSONResponse({"predictions": [[float(p) for p in row] for row in probs]})
+
+    @app.get("/v1/models/{name}", summary="TensorFlow Serving's model status")
+    async def tf_serving_status(name: str):
+        if name != card["name"]:
+            raise ApiError(404, f"No model named {name[:60]!r} here: this server has {card['name']!r}.")
+        return {"model_version_status": [{"version": version.rsplit("-", 1)[-1], "state": "AVAILABLE",
+                                          "status": {"error_code": "OK", "error_message": ""}}]}
+
+    @app.get("/health", summary="Liveness: the process answers (no model call)")
     async def health():
-        return {"status": "ok", "model": card["version"], "uptime_s": round(time.time() - started, 1),
+        return {"status": "ok", "model": version, "pid": os.getpid(), "uptime_s": round(time.time() - started, 1),
                 **counts, "batching": batcher.stats()}
+
+    @app.get("/ready", summary="Readiness: the model thread answers a tiny prediction",
+             responses={200: {"description": "ready"}, **_responses(503)})
+    async def ready(request: Request):
+        alive, why = batcher.health(settings["stall_s"])
+        if not alive:
+            raise ApiError(503, f"Not ready: {why}.", headers={"Retry-After": "5"})
+        fresh = batcher.last_pass is not None and time.perf_counter() - batcher.last_pass < 1.0
+        if not fresh:   # nothing passed through the model in the last second: try one tiny plot
+            try:
+                async with asyncio.timeout(min(5.0, settings["stall_s"])):
+                    await batcher.predict(["A short plot to check that the model answers."])
+            except (TimeoutError, QueueFull):
+                raise ApiError(503, "Not ready: the model did not answer a tiny prediction in time.",
+                               headers={"Retry-After": "5"}) from None
+        return {"status": "ready", "model": version, "queued_texts": batcher.waiting}
+
+    @app.get("/metrics", summary="Prometheus metrics (text format 0.0.4)", response_class=Response)
+    async def prometheus():
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.get("/model", summary="The model card: genres, thresholds, test scores, dataset, split, version")
     async def model():
         return {**card, "limits": limits,
-                "batching": {"window_ms": window_ms, "max_batch": max_batch}}
+                "batching": {"window_ms": window_ms, "max_batch": max_batch, "max_queue": settings["max_queue"]}}
 
     @app.get("/", include_in_schema=False)
     async def page():
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Movie genres: API",
+                                   swagger_js_url="/static/docs/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/docs/swagger-ui.css",
+                                   swagger_favicon_url="/static/docs/favicon-32x32.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc():
+        return get_redoc_html(openapi_url="/openapi.json", title="Movie genres: API",
+                              redoc_js_url="/static/docs/redoc.standalone.js",
+                              redoc_favicon_url="/static/docs/favicon-32x32.png", with_google_fonts=False)
+
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+    def openapi():
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for m in (PredictRequest, TFServingRequest):
+                components[m.__name__] = m.model_json_schema(ref_template="#/components/schemas/{model}")
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app factory of ``python -m utils.serve --workers N``: each worker process loads the model
+    and builds its app from the options that the command put in ``$COURSE_SERVE_OPTIONS`` (JSON)."""
+    from utils.serving.export import load_export
+    from utils.serving.protocol import configure
+    from utils.tools.predict import resolve_model_dir
+
+    options = json.loads(os.environ[ENV])
+    configure(options.get("header_timeout_s"), options.get("max_connections"))
+    served = load_export(resolve_model_dir(options["model"], options.get("dataset")))
+    return create_app(served, limits=options.get("limits"), window_ms=options.get("window_ms"),
+                      max_batch=options.get("max_batch", BATCHING["max_batch"]), **options.get("guards", {}))

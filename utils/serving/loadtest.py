@@ -123,39 +123,68 @@ def stop_server(proc) -> None:
 
 
 async def _client(host, port, bodies, state, latencies, errors):
-    reader, writer = await asyncio.open_connection(host, port)
+    """One closed-loop client on a keep-alive connection; reconnects when the server closes it."""
+    reader = writer = None
     try:
         while state["sent"] < state["limit"] and time.perf_counter() < state["deadline"]:
+            if writer is None:
+                reader, writer = await asyncio.open_connection(host, port)
             i = state["sent"]
             state["sent"] += 1
             body = bodies[i % len(bodies)]
             head = (f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
                     f"Content-Length: {len(body)}\r\n\r\n").encode()
             start = time.perf_counter()
-            writer.write(head + body)
-            await writer.drain()
-            status_line = await reader.readline()
-            length = 0
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            await reader.readexactly(length)
+            try:
+                writer.write(head + body)
+                await writer.drain()
+                status_line = await reader.readline()
+                if not status_line:
+                    raise ConnectionError("closed by the server")
+                length, close = 0, False
+                while True:
+                    line = await reader.readline()
+                    if line in (b"\r\n", b""):
+                        break
+                    lower = line.lower()
+                    if lower.startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                    elif lower.startswith(b"connection:") and b"close" in lower:
+                        close = True
+                await reader.readexactly(length)
+            except (OSError, asyncio.IncompleteReadError) as err:
+                errors.append(f"connection: {type(err).__name__}")
+                writer.close()
+                reader = writer = None
+                continue
             latencies.append(time.perf_counter() - start)
             if not status_line.startswith(b"HTTP/1.1 200"):
                 errors.append(status_line.decode(errors="replace").strip())
+            if close:
+                writer.close()
+                reader = writer = None
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
 
 
 async def _level(host, port, bodies, clients, requests, seconds):
-    latencies, errors = [], []
+    latencies, errors, loads = [], [], []
     state = {"sent": 0, "limit": requests, "deadline": time.perf_counter() + seconds}
+
+    async def sample_load():   # the 1-minute load average while the level runs
+        while True:
+            loads.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"))
+            await asyncio.sleep(1.0)
+
+    sampler = asyncio.ensure_future(sample_load())
     start = time.perf_counter()
-    await asyncio.gather(*(_client(host, port, bodies, state, latencies, errors) for _ in range(clients)))
-    return latencies, errors, time.perf_counter() - start
+    try:
+        await asyncio.gather(*(_client(host, port, bodies, state, latencies, errors) for _ in range(clients)))
+    finally:
+        sampler.cancel()
+    loads.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"))
+    return latencies, errors, time.perf_counter() - start, loads
 
 
 def _run(coro):
@@ -171,19 +200,24 @@ def _run(coro):
 
 
 def run_level(url: str, texts, clients: int, requests: int = 500, seconds: float = 20.0, warmup: int = 10) -> dict:
-    """One concurrency level: ``requests`` requests (at most ``seconds``), ``clients`` at a time."""
+    """One concurrency level: ``requests`` requests (at most ``seconds``), ``clients`` at a time.
+
+    ``errors`` counts every answer but a 200; ``refused`` the deliberate 503s among them (back-pressure);
+    ``load_during`` is the highest 1-minute load average seen while the level ran.
+    """
     host, port = check_loopback(url)
     if clients < 1 or requests < 1 or seconds <= 0:
         raise ValueError("clients and requests must be >= 1 and seconds > 0.")
     bodies = [json.dumps({"text": t}).encode() for t in texts]
     if warmup:
         _run(_level(host, port, bodies, min(clients, 4), warmup, seconds))
-    latencies, errors, wall = _run(_level(host, port, bodies, clients, requests, seconds))
+    latencies, errors, wall, loads = _run(_level(host, port, bodies, clients, requests, seconds))
     ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
-    return {"clients": clients, "requests": len(latencies), "errors": len(errors), "seconds": round(wall, 2),
+    return {"clients": clients, "requests": len(latencies), "errors": len(errors),
+            "refused": sum(e.startswith("HTTP/1.1 503") for e in errors), "seconds": round(wall, 2),
             "rps": round(len(latencies) / wall, 1) if wall > 0 else 0.0,
             "p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
-            "p99_ms": round(float(np.percentile(ms, 99)), 1)}
+            "p99_ms": round(float(np.percentile(ms, 99)), 1), "load_during": round(max(loads), 2)}
 
 
 def machine() -> dict:
@@ -207,9 +241,47 @@ def load_test(url: str, texts, levels=DEFAULT_LEVELS, requests: int = 500, secon
 
 
 def format_table(name: str, rows: list[dict]) -> str:
-    lines = [f"| model | clients | requests | req/s | p50 ms | p95 ms | p99 ms | errors |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| model | clients | requests | req/s | p50 ms | p95 ms | p99 ms | errors (503) | load during |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {name} | {r['clients']} | {r['requests']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
-                     f"{r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} |")
+                     f"{r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} ({r.get('refused', 0)}) | "
+                     f"{r.get('load_during', float('nan')):.1f} |")
     return "\n".join(lines)
+
+
+def contended(load: float, cores: int | None) -> bool:
+    """A goal is not judged when the machine's 1-minute load average exceeds its cores."""
+    return cores is not None and not (load <= cores)
+
+
+def transform_cost(model_dir, texts, repeats: int = 3) -> dict:
+    """CPU milliseconds per text of a TF-IDF model, one text per call (what a server sees): the
+    course's transform from the saved arrays vs scikit-learn's ``TfidfVectorizer.transform``."""
+    import json as _json
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from utils.modelfiles import tfidf
+
+    predictor = tfidf.load_predictor(model_dir)
+    settings = _json.loads((Path(model_dir) / tfidf.SETTINGS_FILE).read_text(encoding="utf-8"))
+    vectorizer = TfidfVectorizer(token_pattern=settings["token_pattern"], lowercase=settings["lowercase"],
+                                 ngram_range=tuple(settings["ngram_range"]), sublinear_tf=settings["sublinear_tf"],
+                                 vocabulary=settings["vocabulary"], dtype=np.float32)
+    vectorizer.idf_ = predictor.idf.astype(np.float32)
+
+    def sklearn_path(text):
+        x = vectorizer.transform(tfidf.prepare_texts([text], predictor.text_kind))
+        return 1.0 / (1.0 + np.exp(-(np.asarray(x @ predictor.coef.T) + predictor.intercept)))
+
+    out = {"texts": len(texts), "load_before": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
+    for name, fn in (("arrays_ms", lambda t: predictor.predict_with_known_words([t])), ("sklearn_ms", sklearn_path)):
+        fn(texts[0])
+        start = time.process_time()
+        for _ in range(repeats):
+            for t in texts:
+                fn(t)
+        out[name] = round((time.process_time() - start) / (repeats * len(texts)) * 1000, 3)
+    out["load_after"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    return out

@@ -1,44 +1,110 @@
 """Serve a trained model over HTTP: a REST API, OpenAPI docs and a web page.
 
-    python -m utils.serve --model models/netflix/tfidf_logreg            # http://127.0.0.1:8000/
+    python -m utils.serve --model tfidf_logreg --train-if-missing          # fresh clone: trains a FAST model first
+    python -m utils.serve --model models/netflix/tfidf_logreg              # http://127.0.0.1:8000/
     python -m utils.serve --model exports/netflix/minilm_frozen --port 8080
     python -m utils.serve --model bilstm_w2v --export exports/netflix/bilstm_w2v   # write an export, then exit
-    python -m utils.serve --model tfidf_logreg --train-if-missing          # fresh machine: train at FAST size
+    python -m utils.serve --model exports/netflix/tfidf_logreg --workers 2        # one process per core
 
 ``--model`` is an export folder (:mod:`utils.serving.export`), a model folder, or a model name under
 ``models/<dataset>/``. The server listens on 127.0.0.1 unless ``--host`` says otherwise
 (``--host 0.0.0.0`` inside a container). See :mod:`utils.serving.app` for the endpoints and limits.
+
+When more workers help: each worker is a process with its own copy of the model and its own
+model thread. TF-IDF is CPU-bound per request (no batching gain), so up to one worker per core
+raises throughput. A neural model already fills a core with batches of many requests; a second
+worker splits the requests (smaller batches) and doubles the model's memory, so it helps only
+when cores sit idle under load. Each worker counts its own /metrics.
 """
 from __future__ import annotations
 
 import argparse
-import logging
+import json
+import os
 import sys
 
-from utils.serving.app import BATCHING, LIMITS
+from utils.serving.app import BATCHING, ENV, GUARDS, LIMITS
+from utils.serving.protocol import DEFAULTS as PROTOCOL
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m utils.serve", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m utils.serve", description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("\n\n", 3)[3], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="export folder, model folder or model name under models/<dataset>/")
     p.add_argument("--dataset", help="dataset of a model given by name (default: COURSE_DATASET)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--window-ms", type=float, default=None,
-                   help=f"micro-batching window in milliseconds (default {BATCHING['window_ms']:g} for neural "
-                        f"models, 0 for TF-IDF)")
-    p.add_argument("--max-batch", type=int, default=BATCHING["max_batch"], help="most texts in one forward pass")
-    p.add_argument("--max-chars", type=int, default=LIMITS["max_chars"], help="longest text accepted")
-    p.add_argument("--max-texts", type=int, default=LIMITS["max_texts"], help="most texts in one request")
-    p.add_argument("--access-log", action="store_true", help="log every request line (method, path, status)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="server processes, each with its own model (default 1; see below for when more help)")
     p.add_argument("--export", metavar="DEST", help="write the model as an export folder at DEST and exit")
     p.add_argument("--train-if-missing", action="store_true",
                    help="train a missing tfidf_logreg / bilstm_w2v / minilm_frozen at FAST size first")
+    b = p.add_argument_group("batching")
+    b.add_argument("--window-ms", type=float, default=None,
+                   help=f"micro-batching window in milliseconds (default {BATCHING['window_ms']:g} for neural "
+                        f"models, 0 for TF-IDF)")
+    b.add_argument("--max-batch", type=int, default=BATCHING["max_batch"],
+                   help="most texts in one forward pass (default %(default)s)")
+    g = p.add_argument_group("limits and guards (each answer past them is a JSON error)")
+    g.add_argument("--max-chars", type=int, default=LIMITS["max_chars"], help="longest text accepted (default %(default)s; 413)")
+    g.add_argument("--max-texts", type=int, default=LIMITS["max_texts"], help="most texts in one request (default %(default)s; 413)")
+    g.add_argument("--max-body-bytes", type=int, default=LIMITS["max_body_bytes"],
+                   help="largest request body, counted on the bytes received, chunked or not (default %(default)s; 413)")
+    g.add_argument("--max-queue", type=int, default=GUARDS["max_queue"],
+                   help="most texts waiting for the model; past it 503 with Retry-After (default %(default)s)")
+    g.add_argument("--max-concurrency", type=int, default=GUARDS["max_concurrency"],
+                   help="most requests being answered at once; past it 503 with Retry-After (default %(default)s)")
+    g.add_argument("--max-connections", type=int, default=PROTOCOL["max_connections"],
+                   help="most open connections; past it 503 and closed (default %(default)s)")
+    g.add_argument("--header-timeout", type=float, default=PROTOCOL["header_timeout_s"],
+                   help="seconds for a request's line and headers to arrive; then 408 and closed (default %(default)s)")
+    g.add_argument("--body-timeout", type=float, default=GUARDS["body_timeout_s"],
+                   help="seconds for the whole body to arrive; then 408 and closed (default %(default)s)")
+    g.add_argument("--request-timeout", type=float, default=GUARDS["request_timeout_s"],
+                   help="seconds to answer a request once its body is in, queue included; then 503 (default %(default)s)")
+    g.add_argument("--keep-alive", type=float, default=5.0,
+                   help="seconds an idle keep-alive connection stays open (default %(default)s)")
+    g.add_argument("--stall", type=float, default=GUARDS["stall_s"],
+                   help="/ready answers 503 when one batch has run longer than this (default %(default)s s)")
+    p.add_argument("--gc-freeze", action=argparse.BooleanOptionalAction, default=True,
+                   help="freeze the objects loaded at start-up (model, TensorFlow) out of Python's garbage collector: "
+                        "a full collection over them stalls every request for 0.2-1 s (default on)")
+    p.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,
+                   help="one JSON line per request: id, method, path without query, status, latency, model "
+                        "version, number of texts; never a text (default on)")
     return p
 
 
+def _options(args, model: str) -> dict:
+    return {"model": model, "dataset": args.dataset, "window_ms": args.window_ms, "max_batch": args.max_batch,
+            "limits": {"max_chars": args.max_chars, "max_texts": args.max_texts,
+                       "max_body_bytes": args.max_body_bytes},
+            "guards": {"max_queue": args.max_queue, "max_concurrency": args.max_concurrency,
+                       "body_timeout_s": args.body_timeout, "request_timeout_s": args.request_timeout,
+                       "stall_s": args.stall, "access_log": args.access_log, "gc_freeze": args.gc_freeze},
+            "header_timeout_s": args.header_timeout, "max_connections": args.max_connections}
+
+
+def _log_config() -> dict:
+    """Text lines for the server's messages; the access log's lines are bare JSON objects."""
+    return {"version": 1, "disable_existing_loggers": False,
+            "formatters": {"text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+                           "json": {"format": "%(message)s"}},
+            "handlers": {"text": {"class": "logging.StreamHandler", "formatter": "text", "stream": "ext://sys.stderr"},
+                         "json": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+            "loggers": {"utils.serving": {"handlers": ["text"], "level": "INFO", "propagate": False},
+                        "utils.serving.access": {"handlers": ["json"], "level": "INFO", "propagate": False},
+                        "uvicorn": {"handlers": ["text"], "level": "INFO", "propagate": False},
+                        "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False}}}
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.workers < 1 or args.max_queue < 1 or args.max_concurrency < 1 or args.max_connections < 1:
+        parser.error("--workers, --max-queue, --max-concurrency and --max-connections must be >= 1")
+    if min(args.header_timeout, args.body_timeout, args.request_timeout, args.keep_alive, args.stall) <= 0:
+        parser.error("timeouts must be > 0 seconds")
     from utils.modelfiles.predictor import ModelFormatError
 
     try:
@@ -48,28 +114,48 @@ def main(argv=None) -> int:
 
             if model in TRAINERS:
                 model = str(ensure_model(model, args.dataset))
+        from utils.tools.predict import resolve_model_dir
+
+        folder = resolve_model_dir(model, args.dataset)
         if args.export:
             from utils.serving.export import export_model
 
-            print(f"exported to {export_model(model, args.export, args.dataset)}")
+            print(f"exported to {export_model(folder, args.export, args.dataset)}")
             return 0
-        from utils.serving.export import load_export
-        from utils.tools.predict import resolve_model_dir
+        from utils.serving.export import load_export, read_card
 
-        served = load_export(resolve_model_dir(model, args.dataset))
+        if args.workers == 1:
+            served = load_export(folder)
+            version, kind, n_genres = served.version, served.kind, len(served.genres)
+        else:   # every worker loads its own copy; here only check the folder
+            card = read_card(folder)
+            version, kind, n_genres = card["version"], card["kind"], len(card["genres"])
     except (ModelFormatError, FileNotFoundError, FileExistsError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
+        if not args.train_if_missing and "does not exist" in str(err):
+            print("hint: add --train-if-missing to train tfidf_logreg, bilstm_w2v or minilm_frozen at FAST "
+                  "size first (seconds to minutes on a CPU).", file=sys.stderr)
         return 2
 
     import uvicorn
 
-    from utils.serving.app import create_app
+    from utils.serving.protocol import configure
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(served, limits={"max_chars": args.max_chars, "max_texts": args.max_texts},
-                     window_ms=args.window_ms, max_batch=args.max_batch)
-    print(f"serving {served.version} ({served.kind}, {len(served.genres)} genres) on "
-          f"http://{args.host}:{args.port}/  (docs: /docs)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log, log_level="info",
-                timeout_graceful_shutdown=5)
+    options = _options(args, str(folder))
+    os.environ[ENV] = json.dumps(options)
+    protocol = configure(args.header_timeout, args.max_connections)
+    run = {"host": args.host, "port": args.port, "http": protocol, "log_config": _log_config(),
+           "access_log": False, "timeout_keep_alive": args.keep_alive, "timeout_graceful_shutdown": 5}
+    print(f"serving {version} ({kind}, {n_genres} genres) on http://{args.host}:{args.port}/  "
+          f"(docs: /docs; {args.workers} worker{'s' if args.workers > 1 else ''})", flush=True)
+    if args.workers == 1:
+        from utils.serving.app import create_app
+
+        app = create_app(served, limits=options["limits"], window_ms=args.window_ms, max_batch=args.max_batch,
+                         **options["guards"])
+        uvicorn.run(app, **run)
+    else:
+        # a worker answers the parent's health pings only once its model is loaded (TensorFlow: tens of seconds)
+        uvicorn.run("utils.serving.app:app_from_env", factory=True, workers=args.workers,
+                    timeout_worker_healthcheck=180, **run)
     return 0

@@ -79,7 +79,9 @@ async function predict() {
     const body = await response.json();
     if (!response.ok) { setStatus(body.error || `Error ${response.status}`, true); return; }
     draw(body, body.thresholds);
-    setStatus(`${Math.round(performance.now() - start)} ms (model ${body.model_ms.toFixed(1)} ms)`, false);
+    const timing = `${Math.round(performance.now() - start)} ms (model ${body.model_ms.toFixed(1)} ms)`;
+    if (body.warning) setStatus(`${body.warning} (${timing})`, true);
+    else setStatus(`${timing}, ${Math.round(100 * body.known_words.share)}% of the words known to the model`, false);
   } catch (err) {
     setStatus(`The server did not answer: ${err}`, true);
   } finally {
@@ -93,6 +95,9 @@ for (const button of document.querySelectorAll(".example")) {
   button.addEventListener("click", () => { $("plot").value = button.dataset.text; predict(); });
 }
 loadCard();
-// /?text=... fills the box and predicts at once: a link that shows a prediction
-const shared = new URLSearchParams(window.location.search).get("text");
+// /#text=... fills the box and predicts at once: a link that shows a prediction. The fragment never
+// reaches the server, so the plot stays out of every log; an old /?text=... link is rewritten to it.
+const query = new URLSearchParams(window.location.search).get("text");
+const shared = new URLSearchParams(window.location.hash.slice(1)).get("text") || query;
+if (query !== null) history.replaceState(null, "", "/#" + new URLSearchParams({ text: query }).toString());
 if (shared) { $("plot").value = shared; predict(); }
