@@ -142,3 +142,26 @@ def test_a_malformed_notebook_writes_nothing(tmp_path, capsys):
     assert editions.main(["--out", str(tmp_path / "out"), "--notebooks", str(src)]) == 2
     assert "01_x.ipynb cell 0" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def _numbered(text):
+    return re.findall(r"^(\d+)\. ", text, re.MULTILINE)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_questionnaire_with_answers_for_instructors_only(path):
+    nb = _read(path)
+    quiz = [c for c in nb.cells if "questionnaire" in editions.tags(c)]
+    assert [c.get("id") for c in quiz] == ["questionnaire", "questionnaire-answers"]
+    questions, answers = quiz
+    assert questions.source.startswith("## Questionnaire") and "solution" not in editions.tags(questions)
+    assert "solution" in editions.tags(answers)
+    n = len(_numbered(questions.source))
+    assert 8 <= n <= 15 and _numbered(answers.source) == [str(i) for i in range(1, n + 1)]
+    # after the exercises, before a references cell if there is one
+    ids = [c.get("id") for c in nb.cells]
+    assert ids.index("questionnaire") > ids.index("exercise-check")
+    after = [c for c in nb.cells[ids.index("questionnaire-answers") + 1:]]
+    assert all(c.cell_type == "markdown" and "eferences" in c.source.split("\n")[0] for c in after)
+    student = "\n".join(c.source for c in editions.student_edition(nb, path.name).cells)
+    assert questions.source in student and "answers (for instructors)" not in student
