@@ -165,3 +165,17 @@ def test_questionnaire_with_answers_for_instructors_only(path):
     assert all(c.cell_type == "markdown" and "eferences" in c.source.split("\n")[0] for c in after)
     student = "\n".join(c.source for c in editions.student_edition(nb, path.name).cells)
     assert questions.source in student and "answers (for instructors)" not in student
+
+
+def test_the_student_edition_opens_from_its_own_badges(tmp_path):
+    from utils.tools import colab
+
+    assert editions.main(["--out", str(tmp_path), "--student-branch", "student-2027"]) == 0
+    for path in NOTEBOOKS:
+        student = nbformat.read(tmp_path / "student" / path.name, as_version=4)
+        badge = colab.BADGE_RE.search(student.cells[0].source)
+        assert badge and badge["branch"] == "student-2027" and badge["file"] == path.name
+        setup = next(c for c in student.cells if c.get("id") == "setup")
+        assert colab.SETUP_RE.search(setup.source)["branch"] == "student-2027"
+        teacher = nbformat.read(tmp_path / "instructor" / path.name, as_version=4)
+        assert colab.BADGE_RE.search(teacher.cells[0].source)["branch"] == colab.BRANCH

@@ -17,6 +17,9 @@ tag ``check``           the cell that runs :func:`utils.tools.exercises.check`; 
 =====================  ==========================================================================
 
 The instructor edition is the source with its outputs stripped and the region marker lines removed.
+The student edition's Colab badges and setup cells name the branch ``--student-branch`` (default
+``student``): commit ``editions/student/*.ipynb`` as ``notebooks/`` on that branch and every badge
+opens the student edition.
 """
 from __future__ import annotations
 
@@ -99,8 +102,23 @@ def _stripped(nb):
     return nb
 
 
-def student_edition(nb, name: str = "notebook"):
+def point_to_branch(nb, branch: str):
+    """The student edition opens from its own badges: badge and setup cell name ``branch``."""
+    from utils.tools import colab
+
+    for cell in nb.cells:
+        cell.source = colab.BADGE_RE.sub(lambda m: colab.badge(m["file"], m["repo"], branch), cell.source)
+        if cell.cell_type == "code":
+            cell.source = colab.SETUP_RE.sub(
+                lambda m: f'{m["indent"]}REPO, BRANCH = "{m["repo"]}", "{branch}"', cell.source)
+    return nb
+
+
+def student_edition(nb, name: str = "notebook", branch: str | None = None):
+    """The student's notebook; ``branch``: the git branch its Colab badge and setup cell point to."""
     nb = _stripped(nb)
+    if branch:
+        point_to_branch(nb, branch)
     cells = []
     for i, cell in enumerate(nb.cells):
         t, where = tags(cell), f"{name} cell {i} ({cell.get('id')})"
@@ -162,7 +180,7 @@ def _write(nb, path: Path):
     os.replace(tmp, path)
 
 
-def write_editions(out: Path, notebooks_dir: Path = config.NOTEBOOKS_DIR) -> dict:
+def write_editions(out: Path, notebooks_dir: Path = config.NOTEBOOKS_DIR, branch: str | None = "student") -> dict:
     """Write both editions of every NN_name.ipynb; returns {name: [leaks]} (empty lists when clean)."""
     out = Path(out)
     paths = sorted(Path(notebooks_dir).glob("[0-9]*.ipynb"))
@@ -171,7 +189,7 @@ def write_editions(out: Path, notebooks_dir: Path = config.NOTEBOOKS_DIR) -> dic
     built, problems = [], {}
     for path in paths:  # build everything first: a malformed marker writes nothing
         nb = nbformat.read(path, as_version=4)
-        student, instructor = student_edition(nb, path.name), instructor_edition(nb, path.name)
+        student, instructor = student_edition(nb, path.name, branch), instructor_edition(nb, path.name)
         problems[path.name] = leaks(nb, student, path.name)
         built.append((path.name, student, instructor))
     for name, student, instructor in built:
@@ -184,10 +202,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m utils.editions", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="editions", help="folder for student/ and instructor/ (default: editions)")
     parser.add_argument("--notebooks", default=str(config.NOTEBOOKS_DIR), help=argparse.SUPPRESS)
+    parser.add_argument("--student-branch", default="student",
+                        help="branch the student edition's Colab badges and setup cells point to (default: student); "
+                             "publish editions/student/*.ipynb as notebooks/ on that branch")
     parser.add_argument("--check", action="store_true", help="exit 1 if any solution text reached the student edition")
     args = parser.parse_args(argv)
     try:
-        problems = write_editions(Path(args.out), Path(args.notebooks))
+        problems = write_editions(Path(args.out), Path(args.notebooks), args.student_branch)
     except (MarkerError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
