@@ -76,3 +76,94 @@ def test_the_site_builds_offline_from_executed_notebooks(runs, tmp_path):
     assert "colab.research.google.com" in page  # the Colab launch button
     if mathjax:
         assert report["external_assets"] == {}
+
+
+def _webdriver(driver, browser, port):
+    """A minimal W3C WebDriver client (no selenium): returns (call, quit)."""
+    import json
+    import subprocess
+    import time
+    import urllib.request
+
+    from utils.serving.browser import FLAGS
+
+    proc = subprocess.Popen([driver, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+
+    def call(method, path, body=None):
+        req = urllib.request.Request(base + path, method=method, headers={"Content-Type": "application/json"},
+                                     data=json.dumps(body).encode() if body is not None else None)
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return json.loads(r.read())["value"]
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            call("GET", "/status")
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.terminate()
+                raise
+            time.sleep(0.2)
+    caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:loggingPrefs": {"browser": "ALL"},
+                                             "goog:chromeOptions": {"binary": browser, "args": FLAGS}}}}
+    session = call("POST", "/session", caps)["sessionId"]
+
+    def quit():
+        try:
+            call("DELETE", f"/session/{session}")
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+    return (lambda method, path, body=None: call(method, f"/session/{session}{path}", body)), quit
+
+
+@pytest.mark.skipif(not JB, reason="jupyter-book 1 not installed (pip install -r requirements-site.txt)")
+def test_every_page_in_a_real_browser(runs, tmp_path):
+    """Every page: its images load, its math renders (MathJax served locally), the console has no errors."""
+    import functools
+    import http.server
+    import threading
+    import time
+
+    from utils.serving.browser import find_browser
+    from utils.serving.loadtest import free_port
+
+    browser, driver = find_browser()
+    if browser is None or driver is None:
+        pytest.skip("no headless browser here: apt-get install chromium chromium-driver")
+    site.build(runs, tmp_path / "site", JB)
+    html = tmp_path / "site" / "_build" / "html"
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    cmd, quit = _webdriver(driver, browser, free_port())
+    try:
+        pages = sorted(str(p.relative_to(html)) for p in html.glob("**/*.html")
+                       if p.name not in ("search.html", "genindex.html") and "_static" not in p.parts)
+        assert "index.html" in pages and "notebooks/01_metadata_exploration.html" in pages
+        for page in pages:
+            cmd("POST", "/url", {"url": f"http://127.0.0.1:{server.server_port}/{page}"})
+            deadline = time.monotonic() + 20
+            state = {}
+            while time.monotonic() < deadline:
+                state = cmd("POST", "/execute/sync", {"args": [], "script": """
+                    const imgs = [...document.images];
+                    return {bad: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src),
+                            images: imgs.length, math: document.querySelectorAll('.math').length,
+                            rendered: document.querySelectorAll('mjx-container').length};"""})
+                if not state["bad"] and state["rendered"] >= min(state["math"], 1):
+                    break
+                time.sleep(0.3)
+            assert state["bad"] == [], f"{page}: images that did not load: {state['bad']}"
+            if state["math"]:
+                assert state["rendered"] > 0, f"{page}: math not rendered by MathJax"
+            errors = [e for e in cmd("POST", "/se/log", {"type": "browser"}) if e.get("level") == "SEVERE"]
+            assert errors == [], f"{page}: console errors {errors}"
+            if page.startswith("notebooks/"):
+                assert state["images"] >= 1 and state["math"] >= 1
+    finally:
+        quit()
+        server.shutdown()

@@ -11,9 +11,9 @@ pins: ``pip install -r requirements-site.txt``.
 
 Each page says which dataset, mode, date and machine produced its outputs; the landing page has the
 course map and the README's results and cost tables; every page has a Colab and a download button.
-Math: Sphinx loads MathJax from a CDN unless ``--mathjax PATH`` names a local ``tex-chtml.js``
-(e.g. from ``npm pack mathjax@3``); :func:`external_assets` lists every asset a built page would
-fetch from the network.
+Math: Sphinx would load MathJax from a CDN; the site serves the vendored single-file MathJax 3
+(``utils/site_assets/mathjax/tex-svg.js``) instead. :func:`external_assets` lists every asset a built
+page would fetch from the network (none).
 """
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ from pathlib import Path
 from utils import config
 from utils.tools import colab
 
+FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" '
+           'fill="#1f6feb"/><text x="8" y="12" font-size="10" text-anchor="middle" fill="#fff">G</text></svg>')
+SCRIPT_RE = re.compile(r"^\s*<script\b[^>]*>.*?</script>\s*$", re.M)
 ASSET_RE = re.compile(r'<(?:script|img|link|iframe|source)\b[^>]*?\b(?:src|href)="(https?:)?//[^"]+"', re.I)
 
 
@@ -94,9 +97,31 @@ def stage(runs: Path, src: Path, repo: str = colab.REPO, branch: str = colab.BRA
         "repository": {"url": f"https://github.com/{repo}", "branch": branch, "path_to_book": "."},
         "launch_buttons": {"colab_url": "https://colab.research.google.com", "notebook_interface": "classic"},
         "html": {"use_repository_button": False, "use_download_button": True},
-        "sphinx": {"config": {"html_show_copyright": False, "suppress_warnings": ["mystnb.unknown_mime_type"]}},
+        "sphinx": {"config": {"html_show_copyright": False, "suppress_warnings": ["mystnb.unknown_mime_type"],
+                              "html_context": {"default_mode": "light"}, "html_favicon": "favicon.svg"}},
     }, indent=1), encoding="utf-8")
+    (src / "favicon.svg").write_text(FAVICON, encoding="utf-8")  # else browsers ask for /favicon.ico (a 404)
     return names
+
+
+def dedupe_scripts(html_dir: Path) -> int:
+    """Drop repeated <script> lines: with Sphinx 7.4, sphinx-thebe's config and MathJax are added twice,
+    and a second MathJax or a second ``const`` declaration is a console error. Returns the lines removed."""
+    removed = 0
+    for page in Path(html_dir).rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        seen, out = set(), []
+        for line in text.split("\n"):
+            if SCRIPT_RE.match(line):
+                key = re.sub(r'\s(?:defer|async)="[^"]*"', "", line.strip())
+                if key in seen:
+                    removed += 1
+                    continue
+                seen.add(key)
+            out.append(line)
+        if len(out) != len(text.split("\n")):
+            page.write_text("\n".join(out), encoding="utf-8")
+    return removed
 
 
 def external_assets(html_dir: Path) -> dict:
@@ -109,7 +134,10 @@ def external_assets(html_dir: Path) -> dict:
     return found
 
 
-def build(runs: Path, out: Path, jupyter_book: str = "jupyter-book", mathjax: Path | None = None) -> dict:
+MATHJAX = config.ROOT / "utils" / "site_assets" / "mathjax" / "tex-svg.js"
+
+
+def build(runs: Path, out: Path, jupyter_book: str = "jupyter-book", mathjax: Path | None = MATHJAX) -> dict:
     out = Path(out)
     src = out / "src"
     if src.exists():
@@ -117,7 +145,8 @@ def build(runs: Path, out: Path, jupyter_book: str = "jupyter-book", mathjax: Pa
     names = stage(Path(runs), src)
     if mathjax:
         static = src / "_static" / "mathjax"
-        shutil.copytree(Path(mathjax).parent, static)
+        static.mkdir(parents=True)
+        shutil.copy2(mathjax, static / Path(mathjax).name)  # a single-file build (tex-svg.js needs no fonts)
         cfg = json.loads((src / "_config.yml").read_text())
         cfg["sphinx"]["config"]["mathjax_path"] = f"mathjax/{Path(mathjax).name}"
         cfg["sphinx"]["config"]["html_static_path"] = ["_static"]
@@ -129,6 +158,7 @@ def build(runs: Path, out: Path, jupyter_book: str = "jupyter-book", mathjax: Pa
     if proc.returncode != 0:
         raise RuntimeError(f"jupyter-book build failed ({proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
     html = out / "_build" / "html"
+    dedupe_scripts(html)
     return {"pages": len(names) + 1, "seconds": round(seconds, 1), "html": str(html),
             "external_assets": external_assets(html)}
 
@@ -140,7 +170,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(config.ROOT / "site"), help="output folder (default: site/)")
     parser.add_argument("--jupyter-book", default=shutil.which("jupyter-book") or "jupyter-book",
                         help="the jupyter-book 1.x executable (pip install -r requirements-site.txt)")
-    parser.add_argument("--mathjax", help="a local MathJax 3 tex-chtml.js (its folder is copied) so pages read offline")
+    parser.add_argument("--mathjax", default=str(MATHJAX),
+                        help="a single-file MathJax 3 build served with the site (default: the vendored tex-svg.js)")
     args = parser.parse_args(argv)
     try:
         report = build(Path(args.runs), Path(args.out), args.jupyter_book, Path(args.mathjax) if args.mathjax else None)
