@@ -167,3 +167,28 @@ def test_every_page_in_a_real_browser(runs, tmp_path):
     finally:
         quit()
         server.shutdown()
+
+
+def test_the_pages_workflow_runs_the_documented_commands():
+    import yaml
+
+    from utils import config
+
+    flow = yaml.safe_load((config.ROOT / ".github" / "workflows" / "site.yml").read_text())
+    steps = flow["jobs"]["build"]["steps"]
+    runs = [s["run"] for s in steps if "run" in s]
+    uses = [s["uses"].split("@")[0] for s in steps if "uses" in s]
+    assert uses == ["actions/checkout", "actions/setup-python", "actions/upload-pages-artifact"]
+    assert any("pip install -r requirements-site.txt" in r for r in runs)
+    assert any(r.startswith("python -m utils.run_course --$MODE --dataset $DATASET") for r in runs)
+    build = next(r for r in runs if "utils.site" in r)
+    assert "--runs runs/$DATASET-$MODE" in build and "--out site" in build
+    assert steps[-1]["with"]["path"] == "site/_build/html"
+    assert flow["jobs"]["deploy"]["steps"][0]["uses"].startswith("actions/deploy-pages")
+    readme = (config.ROOT / "README.md").read_text()
+    section = readme.split("## The course site", 1)[1].split("\n## ", 1)[0]
+    for command in ("pip install -r requirements-site.txt", "python -m utils.run_course --full --dataset netflix",
+                    "python -m utils.site --runs runs/netflix-full", ".github/workflows/site.yml"):
+        assert command in section, command
+    # the runner writes runs/<dataset>-<mode>, the folder the workflow and the README build from
+    assert "runs/<dataset>-<mode>" in (config.ROOT / "utils" / "tools" / "run_course.py").read_text()
