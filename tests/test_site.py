@@ -192,3 +192,14 @@ def test_the_pages_workflow_runs_the_documented_commands():
         assert command in section, command
     # the runner writes runs/<dataset>-<mode>, the folder the workflow and the README build from
     assert "runs/<dataset>-<mode>" in (config.ROOT / "utils" / "tools" / "run_course.py").read_text()
+
+
+def test_notebooks_without_figures_are_flagged(runs, tmp_path, capsys):
+    site.stage(runs, tmp_path / "with")
+    assert "no figure" not in capsys.readouterr().err
+    for path in runs.glob("*.ipynb"):  # as executed with MPLBACKEND=Agg: plt.show() leaves no image
+        nb = nbformat.read(path, as_version=4)
+        nb.cells[1].outputs = nb.cells[1].outputs[:1]
+        nbformat.write(nb, path)
+    site.stage(runs, tmp_path / "without")
+    assert "MPLBACKEND=Agg" in capsys.readouterr().err

@@ -68,9 +68,10 @@ def stage(runs: Path, src: Path, repo: str = colab.REPO, branch: str = colab.BRA
                                 f"--dataset netflix` first (it writes runs/<dataset>-<mode>/)")
     label = _run_label(runs)
     (src / "notebooks").mkdir(parents=True, exist_ok=True)
-    names = []
+    names, figures = [], 0
     for path in paths:
         nb = nbformat.read(path, as_version=4)
+        figures += sum(1 for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {}))
         first = nb.cells[0]
         # the site has its own Colab button; the badge's image would be fetched from colab.research.google.com
         first.source = colab.BADGE_RE.sub("", first.source)
@@ -78,6 +79,9 @@ def stage(runs: Path, src: Path, repo: str = colab.REPO, branch: str = colab.BRA
         first.source = lines[0] + "\n\n" + _stamp(path, label) + ("\n" + lines[1] if len(lines) > 1 else "")
         nbformat.write(nb, src / "notebooks" / path.name)
         names.append(path.stem)
+    if not figures:
+        print(f"warning: the notebooks in {runs} hold no figure: were they run with MPLBACKEND=Agg? "
+              "Run the course without it (the inline backend keeps the figures).", file=sys.stderr)
     course_map = re.sub(r"\]\(notebooks/([^)]+)\.ipynb\)", r"](notebooks/\1.ipynb)",
                         _readme_section("The notebooks"))
     index = ["# Multi-label movie genres with TensorFlow 2", "",
