@@ -179,3 +179,12 @@ def test_the_student_edition_opens_from_its_own_badges(tmp_path):
         assert colab.SETUP_RE.search(setup.source)["branch"] == "student-2027"
         teacher = nbformat.read(tmp_path / "instructor" / path.name, as_version=4)
         assert colab.BADGE_RE.search(teacher.cells[0].source)["branch"] == colab.BRANCH
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_open_ended_exercises_say_what_a_good_answer_contains(path):
+    nb = _read(path)
+    ids = [c.get("id") for c in nb.cells]
+    assert ids.index("good-answers") == ids.index("exercise-checked") - 1
+    student = "\n".join(c.source for c in editions.student_edition(nb, path.name).cells)
+    assert "## What a good answer contains" in student
