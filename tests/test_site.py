@@ -1,0 +1,205 @@
+"""The course site (utils.tools.site): staged from executed notebooks; built when jupyter-book 1 is installed."""
+import base64
+import os
+import shutil
+
+import nbformat
+import pytest
+
+from utils.tools import colab, site
+
+# a 1x1 PNG: the figure an executed notebook carries
+PNG = base64.b64encode(bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cf00000301010018dd8db00000000049454e44ae426082")).decode()
+
+
+@pytest.fixture
+def runs(tmp_path):
+    folder = tmp_path / "runs" / "netflix-full"
+    folder.mkdir(parents=True)
+    for name in ("01_metadata_exploration", "03_tfidf_logistic_baseline"):
+        nb = nbformat.v4.new_notebook(cells=[
+            nbformat.v4.new_markdown_cell(f"# {name[:2]} · A chapter\n\n{colab.badge(name + '.ipynb')}\n\nWhy: $\\sigma(z)$."),
+            nbformat.v4.new_code_cell("print('micro-F1 0.612')"),
+        ])
+        nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="micro-F1 0.612\n"),
+                               nbformat.v4.new_output("display_data", data={"image/png": PNG, "text/plain": "<Figure>"})]
+        nb.cells[1].execution_count = 1
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, folder / f"{name}.ipynb")
+    return folder
+
+
+def test_stage_writes_pages_with_outputs_and_their_provenance(runs, tmp_path):
+    src = tmp_path / "src"
+    names = site.stage(runs, src)
+    assert names == ["01_metadata_exploration", "03_tfidf_logistic_baseline"]
+    page = nbformat.read(src / "notebooks" / "01_metadata_exploration.ipynb", as_version=4)
+    first = page.cells[0].source
+    assert "dataset **netflix**, **full mode**" in first and "UTC" in first and "CPU cores" in first
+    assert not colab.BADGE_RE.search(first), "the badge image would be fetched from the network"
+    assert page.cells[1].outputs[1]["data"]["image/png"] == PNG
+    index = (src / "index.md").read_text()
+    assert "(notebooks/03_tfidf_logistic_baseline.ipynb)" in index
+    assert "## Results" in index and "micro-F1" in index and "## What it costs" in index
+    toc = (src / "_toc.yml").read_text()
+    assert toc.splitlines()[1:] == ["root: index", "chapters:", "- file: notebooks/01_metadata_exploration",
+                                    "- file: notebooks/03_tfidf_logistic_baseline"]
+
+
+def test_no_executed_notebooks_is_a_clear_error(tmp_path, capsys):
+    assert site.main(["--runs", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert "utils.run_course" in capsys.readouterr().err
+
+
+def test_external_assets_are_found(tmp_path):
+    (tmp_path / "a.html").write_text('<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"></script>'
+                                     '<script src="_static/x.js"></script><a href="https://github.com/x">link</a>')
+    (tmp_path / "b.html").write_text('<img src="_images/fig.png"><link href="//fonts.example/css" rel="stylesheet">')
+    found = site.external_assets(tmp_path)
+    assert found == {"a.html": ['<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"'],
+                     "b.html": ['<link href="//fonts.example/css"']}
+
+
+JB = os.environ.get("COURSE_JUPYTER_BOOK") or shutil.which("jupyter-book")
+
+
+@pytest.mark.skipif(not JB, reason="jupyter-book 1 not installed (pip install -r requirements-site.txt)")
+def test_the_site_builds_offline_from_executed_notebooks(runs, tmp_path):
+    mathjax = os.environ.get("COURSE_MATHJAX")
+    report = site.build(runs, tmp_path / "site", JB, mathjax=mathjax)
+    html = tmp_path / "site" / "_build" / "html"
+    page = (html / "notebooks" / "01_metadata_exploration.html").read_text()
+    assert "micro-F1 0.612" in page and "dataset <strong>netflix</strong>" in page
+    assert list(html.rglob("*.png")), "the figure was not written"
+    assert "colab.research.google.com" in page  # the Colab launch button
+    if mathjax:
+        assert report["external_assets"] == {}
+
+
+def _webdriver(driver, browser, port):
+    """A minimal W3C WebDriver client (no selenium): returns (call, quit)."""
+    import json
+    import subprocess
+    import time
+    import urllib.request
+
+    from utils.serving.browser import FLAGS
+
+    proc = subprocess.Popen([driver, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+
+    def call(method, path, body=None):
+        req = urllib.request.Request(base + path, method=method, headers={"Content-Type": "application/json"},
+                                     data=json.dumps(body).encode() if body is not None else None)
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return json.loads(r.read())["value"]
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            call("GET", "/status")
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.terminate()
+                raise
+            time.sleep(0.2)
+    caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:loggingPrefs": {"browser": "ALL"},
+                                             "goog:chromeOptions": {"binary": browser, "args": FLAGS}}}}
+    session = call("POST", "/session", caps)["sessionId"]
+
+    def quit():
+        try:
+            call("DELETE", f"/session/{session}")
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+    return (lambda method, path, body=None: call(method, f"/session/{session}{path}", body)), quit
+
+
+@pytest.mark.skipif(not JB, reason="jupyter-book 1 not installed (pip install -r requirements-site.txt)")
+def test_every_page_in_a_real_browser(runs, tmp_path):
+    """Every page: its images load, its math renders (MathJax served locally), the console has no errors."""
+    import functools
+    import http.server
+    import threading
+    import time
+
+    from utils.serving.browser import find_browser
+    from utils.serving.loadtest import free_port
+
+    browser, driver = find_browser()
+    if browser is None or driver is None:
+        pytest.skip("no headless browser here: apt-get install chromium chromium-driver")
+    site.build(runs, tmp_path / "site", JB)
+    html = tmp_path / "site" / "_build" / "html"
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    cmd, quit = _webdriver(driver, browser, free_port())
+    try:
+        pages = sorted(str(p.relative_to(html)) for p in html.glob("**/*.html")
+                       if p.name not in ("search.html", "genindex.html") and "_static" not in p.parts)
+        assert "index.html" in pages and "notebooks/01_metadata_exploration.html" in pages
+        for page in pages:
+            cmd("POST", "/url", {"url": f"http://127.0.0.1:{server.server_port}/{page}"})
+            deadline = time.monotonic() + 20
+            state = {}
+            while time.monotonic() < deadline:
+                state = cmd("POST", "/execute/sync", {"args": [], "script": """
+                    const imgs = [...document.images];
+                    return {bad: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src),
+                            images: imgs.length, math: document.querySelectorAll('.math').length,
+                            rendered: document.querySelectorAll('mjx-container').length};"""})
+                if not state["bad"] and state["rendered"] >= min(state["math"], 1):
+                    break
+                time.sleep(0.3)
+            assert state["bad"] == [], f"{page}: images that did not load: {state['bad']}"
+            if state["math"]:
+                assert state["rendered"] > 0, f"{page}: math not rendered by MathJax"
+            errors = [e for e in cmd("POST", "/se/log", {"type": "browser"}) if e.get("level") == "SEVERE"]
+            assert errors == [], f"{page}: console errors {errors}"
+            if page.startswith("notebooks/"):
+                assert state["images"] >= 1 and state["math"] >= 1
+    finally:
+        quit()
+        server.shutdown()
+
+
+def test_the_pages_workflow_runs_the_documented_commands():
+    import yaml
+
+    from utils import config
+
+    flow = yaml.safe_load((config.ROOT / ".github" / "workflows" / "site.yml").read_text())
+    steps = flow["jobs"]["build"]["steps"]
+    runs = [s["run"] for s in steps if "run" in s]
+    uses = [s["uses"].split("@")[0] for s in steps if "uses" in s]
+    assert uses == ["actions/checkout", "actions/setup-python", "actions/upload-pages-artifact"]
+    assert any("pip install -r requirements-site.txt" in r for r in runs)
+    assert any(r.startswith("python -m utils.run_course --$MODE --dataset $DATASET") for r in runs)
+    build = next(r for r in runs if "utils.site" in r)
+    assert "--runs runs/$DATASET-$MODE" in build and "--out site" in build
+    assert steps[-1]["with"]["path"] == "site/_build/html"
+    assert flow["jobs"]["deploy"]["steps"][0]["uses"].startswith("actions/deploy-pages")
+    readme = (config.ROOT / "README.md").read_text()
+    section = readme.split("## The course site", 1)[1].split("\n## ", 1)[0]
+    for command in ("pip install -r requirements-site.txt", "python -m utils.run_course --full --dataset netflix",
+                    "python -m utils.site --runs runs/netflix-full", ".github/workflows/site.yml"):
+        assert command in section, command
+    # the runner writes runs/<dataset>-<mode>, the folder the workflow and the README build from
+    assert "runs/<dataset>-<mode>" in (config.ROOT / "utils" / "tools" / "run_course.py").read_text()
+
+
+def test_notebooks_without_figures_are_flagged(runs, tmp_path, capsys):
+    site.stage(runs, tmp_path / "with")
+    assert "no figure" not in capsys.readouterr().err
+    for path in runs.glob("*.ipynb"):  # as executed with MPLBACKEND=Agg: plt.show() leaves no image
+        nb = nbformat.read(path, as_version=4)
+        nb.cells[1].outputs = nb.cells[1].outputs[:1]
+        nbformat.write(nb, path)
+    site.stage(runs, tmp_path / "without")
+    assert "MPLBACKEND=Agg" in capsys.readouterr().err
