@@ -192,10 +192,11 @@ def probe_file() -> Path:
 NOTEBOOK_KIND = {"01": "tfidf", "02": "tfidf", "03": "tfidf", "04a": "bilstm", "04b": "bilstm", "05a": "minilm",
                  "05b": "minilm", "06": "tfidf", "07": "minilm", "08": "minilm", "09": "minilm"}
 # the probe's seconds on the table's machine. CAVEAT: measured 2026-12-03 while several developers shared
-# its 2 cores (1-minute load average in REFERENCE_LOAD): contended figures, so factors computed against them
-# are rough; re-measure on a quiet machine with `python -m utils.costs --probe --save-reference`.
-REFERENCE = {"tfidf": None, "bilstm": None, "minilm": None}
-REFERENCE_LOAD = None
+# its 2 cores (1-minute load average REFERENCE_LOAD at the end, 16 to 20 during the probe; the table itself was
+# measured at load 1 to 6): contended figures, so factors against them are rough (a quiet machine looks faster
+# relative to the table than it is). Re-measure quiet: `python -m utils.costs --probe --save-reference`.
+REFERENCE = {"tfidf": 8.14, "bilstm": 8.87, "minilm": 41.96}
+REFERENCE_LOAD = 15.86
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8")
 
 
