@@ -89,3 +89,20 @@ def test_keras_fits_report_their_epochs(lines_mode, capsys):
     assert [f"epoch {k}/3" in line for k, line in zip((1, 2, 3), epochs)] == [True] * 3, err
     assert all("member bilstm 4/5" in line and "elapsed" in line and "loss" in line for line in epochs), err
     assert "~0 s left" in epochs[-1] or "left" not in epochs[-1]
+
+
+def test_time_left_ignores_the_first_batch_which_traces_the_graph(monkeypatch):
+    """A first batch of 60 s (tracing) then 1 s batches: the estimate follows the 1 s batches, not the 60 s."""
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock["now"])
+    cb = progress._make_callback(object)(1)
+    cb.params = {"epochs": 2, "steps": 10}
+    cb.on_train_begin()
+    cb.on_epoch_begin(0)
+    clock["now"] += 60
+    cb.on_train_batch_end(0)
+    assert cb._left(1) is None                   # too early to tell
+    for batch in range(1, 5):
+        clock["now"] += 1
+        cb.on_train_batch_end(batch)
+    assert cb._left(5) == pytest.approx(15.0)    # 15 batches left at 1 s each

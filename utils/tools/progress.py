@@ -184,6 +184,7 @@ def _make_callback(base):
             self.epochs = int(self.params.get("epochs") or 1)
             self.steps = self.params.get("steps")
             self.epoch = 0
+            self.first_batch_end = None
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch, self.e0 = epoch, time.monotonic()
@@ -195,11 +196,17 @@ def _make_callback(base):
             return parts
 
         def _left(self, batch=None):
-            elapsed = time.monotonic() - self.t0
+            """Time left in this fit, from the steps after the first (which pays for tracing the graph)."""
+            now = time.monotonic()
             done = self.epoch + ((batch / self.steps) if (batch is not None and self.steps) else 1)
-            return eta(done, self.epochs, elapsed)
+            if self.first_batch_end is None or done * (self.steps or 1) < 3:
+                return None                      # too early to tell
+            first = 1 / (self.steps or 1)        # the first batch, as a fraction of an epoch
+            return eta(done - first, self.epochs - first, now - self.first_batch_end)
 
         def on_train_batch_end(self, batch, logs=None):
+            if self.first_batch_end is None:
+                self.first_batch_end = time.monotonic()
             # a batch line only when epochs are long (a MiniLM epoch takes minutes on a CPU)
             if time.monotonic() - self.e0 < (2.0 if mode() == "bar" else interval()):
                 return
@@ -217,9 +224,10 @@ def _make_callback(base):
                      final=last or mode() != "bar")
 
         def on_train_end(self, logs=None):
-            if _state["open_bar"]:
-                emit(format_line(self._parts() + ["done"], time.monotonic() - _state["started"], None,
-                                 _state["label"]))
+            early = self.epoch + 1 < self.epochs and getattr(getattr(self, "model", None), "stop_training", False)
+            if _state["open_bar"] or early:
+                emit(format_line(self._parts() + ["stopped early" if early else "done"],
+                                 time.monotonic() - _state["started"], None, _state["label"]))
 
     return FitProgress
 
