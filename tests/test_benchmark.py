@@ -48,6 +48,15 @@ FAKE_MODEL = textwrap.dedent('''
         open(os.path.join(folder, str(os.getpid())), "w").close()
         time.sleep(120)
 
+    def chatty(corpus, fast):
+        """A model that takes a while and says where it is (what the ensemble's members do)."""
+        import time
+        from utils.tools.progress import stage
+        for k in (1, 2):
+            stage("step", k, 2)
+            time.sleep(3)
+        return benchmark(corpus, fast)
+
     def pool(corpus, fast):
         """What a full-mode model does: a joblib (loky) pool of worker processes, busy for a while."""
         from joblib import Parallel, delayed
@@ -100,6 +109,38 @@ def cli(args, processed, out, fake_module=None, extra_env=None, timeout=300):
     cmd = [sys.executable, "-m", "utils.benchmark", "--dataset", "netflix",
            "--processed-dir", str(processed), "--out", str(out), *args]
     return subprocess.run(cmd, cwd=config.ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_worker_progress_reaches_the_terminal_while_it_runs(processed, fake_module, tmp_path):
+    """#28: the ensemble printed nothing for 29 minutes. The worker's progress lines must reach the
+    benchmark's own output as they happen (unbuffered, one line per step when not a terminal)."""
+    import threading
+    import time
+
+    env = {**os.environ, "COURSE_PROGRESS": "", "COURSE_PROGRESS_HEARTBEAT": "2"}
+    env["PYTHONPATH"] = os.pathsep.join([str(config.ROOT), str(fake_module), env.get("PYTHONPATH", "")])
+    cmd = [sys.executable, "-m", "utils.benchmark", "--dataset", "netflix", "--processed-dir", str(processed),
+           "--out", str(tmp_path), "--model", "bench_fake_model:chatty"]
+    child = subprocess.Popen(cmd, cwd=config.ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+    lines = []          # (seconds since start, line), read as the parent writes them
+    start = time.monotonic()
+    reader = threading.Thread(target=lambda: lines.extend((time.monotonic() - start, line.rstrip("\n"))
+                                                          for line in child.stdout))
+    reader.start()
+    assert child.wait(timeout=300) == 0, "\n".join(line for _, line in lines)
+    reader.join(timeout=10)
+    ended = time.monotonic() - start
+    progress = [(t, line) for t, line in lines if line.startswith("[progress]")]
+    text = "\n".join(line for _, line in lines)
+    step1 = [t for t, line in progress if "bench_fake_model-chatty" in line and "step 1/2" in line]
+    step2 = [t for t, line in progress if "step 2/2" in line]
+    assert step1 and step2, text
+    # each step's line arrived while the worker still had seconds of work ahead, not all at the end
+    assert step1[0] <= step2[0] - 2 and step2[0] <= ended - 2, text
+    assert all("elapsed" in line and "\r" not in line for _, line in progress), text     # a log: plain lines
+    assert len(progress) < 20, text                                                     # never a flood
+    assert "micro" in text and text.index("step 2/2") < text.index("split sizes")
 
 
 def test_registry_names_every_model():

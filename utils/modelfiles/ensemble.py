@@ -160,25 +160,35 @@ def train_members(corpus, fast: bool, seed: int, members=None) -> tuple[dict, di
     unknown = set(members) - set(MEMBER_NAMES)
     if unknown:
         raise ValueError(f"Unknown members {sorted(unknown)}; choose from {MEMBER_NAMES}.")
+    from utils.tools.progress import stage
+
     _, texts, ys = _prepare(corpus, False, seed)   # corpus is already the FAST subset when fast
     out, info = {}, {}
+    order = iter(range(1, len(members) + 1))
     if "tfidf" in members:
+        stage("member tfidf", next(order), len(members))
         out["tfidf"] = tfidf_member(corpus, TFIDF_DEFAULTS, seed)
     if "tfidf_tuned" in members:
+        stage("member tfidf_tuned", next(order), len(members))
         out["tfidf_tuned"] = tfidf_member(corpus, TUNED_TFIDF, seed)
     if {"minilm_heads", "knn", "minilm_finetuned"} & set(members):
+        stage("MiniLM embeddings (cached after the first run)")
         emb, info = embeddings(texts, corpus.dataset)
         if "minilm_heads" in members:
             seeds = [seed * 100 + i for i in range(ENSEMBLE["heads"])]
+            stage("member minilm_heads", next(order), len(members))
             out["minilm_heads"] = head_member(emb, ys, TUNED_HEAD, seeds)
         if "knn" in members:
+            stage("member knn", next(order), len(members))
             start = time.perf_counter()
             val, test = (knn_proba(emb["train"], ys["train"], emb[s], k=ENSEMBLE["knn"]) for s in ("val", "test"))
             out["knn"] = {"val": val, "test": test, "train_seconds": round(time.perf_counter() - start, 2)}
         if "minilm_finetuned" in members:
             ft = FAST_FINETUNE if fast else {"max_train": None, "epochs": ENSEMBLE["finetune_epochs"]}
             runs = []
-            for run in range(1 if fast else ENSEMBLE["finetune_runs"]):
+            stage("member minilm_finetuned", next(order), len(members))
+            for run in range(n_runs := 1 if fast else ENSEMBLE["finetune_runs"]):
+                stage("fine-tuning run", run + 1, n_runs)
                 run_seed = seed if run == 0 else seed * 100 + run
                 keras.utils.set_random_seed(run_seed)
                 runs.append(finetuned_member(info["encoder"], texts, ys, emb, TUNED_HEAD, run_seed,
@@ -188,6 +198,7 @@ def train_members(corpus, fast: bool, seed: int, members=None) -> tuple[dict, di
                                        "train_seconds": round(sum(r["train_seconds"] for r in runs), 2),
                                        "runs": runs}
     if "bilstm" in members:
+        stage("member bilstm", next(order), len(members))
         out["bilstm"] = bilstm_member(corpus, seed, fast)
     info.pop("encoder", None)
     return out, info

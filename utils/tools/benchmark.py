@@ -200,14 +200,22 @@ def run_worker(model: str, dataset: str, fast: bool, out: Path) -> None:
     from utils.data.corpus import load_corpus
     from utils.files import atomic_write_json
 
+    from utils.tools import progress
+
     start = time.perf_counter()
+    progress.stage("loading the corpus")
     corpus = load_corpus(dataset, require_clean=True)
     load_seconds = time.perf_counter() - start
     module, func = resolve(model).split(":")
     fn = getattr(importlib.import_module(module), func)
+    if (model in REGISTRY and model != "tfidf") or "keras" in sys.modules:
+        progress.install_fit_progress()      # every Keras fit reports its epochs, throttled
     start = time.perf_counter()
+    progress.stage("training and evaluating")
     figures = fn(corpus, fast=fast)
     seconds = time.perf_counter() - start
+    progress.emit(progress.format_line(["done"], elapsed=time.monotonic() - progress._state["started"],
+                                       label=progress._state["label"]))
     if not isinstance(figures, dict):
         raise BenchmarkError(f"{module}.{func} returned {type(figures).__name__}, not a dict of figures.")
     sizes = {s: len(corpus.ids(s)) for s in ("train", "val", "test")}
@@ -257,6 +265,12 @@ def run_model(model: str, dataset: str, fast: bool, timeout: float | None = None
     label = model_label(model)
     resolve(model)  # fail early on a bad name
     env = {**os.environ, **MODEL_ENV.get(model, {}), PARENT_ENV: str(os.getpid())}
+    # the worker writes to this process's stdout and stderr: unbuffered, so that its progress lines
+    # (utils.tools.progress, on stderr) show while it runs, on a terminal and in a CI log alike
+    from utils.tools import progress
+
+    env["PYTHONUNBUFFERED"] = "1"
+    env[progress.MODE_ENV] = progress.mode(sys.stderr)
     if seed is not None:
         env["COURSE_SEED"] = str(seed)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(config.ROOT), env.get("PYTHONPATH")]))
@@ -318,6 +332,22 @@ def run_model(model: str, dataset: str, fast: bool, timeout: float | None = None
     atomic_write_json(path, record)
     record["path"] = str(path)
     return record
+
+
+def _previous_run(model: str, dataset: str, fast: bool, out_dir: Path | None, seed: int | None) -> str:
+    """What to expect: the wall time of this model's last record (progress lines follow on stderr)."""
+    label = model_label(model)
+    folder = Path(out_dir or BENCH_DIR)
+    paths = sorted(folder.glob(f"{dataset}-{label}-{mode_name(fast)}*.json"), key=lambda p: p.stat().st_mtime)
+    for path in reversed(paths):
+        try:
+            r = json.loads(path.read_text())
+            load = r.get("load_average") or ["?"]
+            return (f"started        {time.strftime('%H:%M:%S')}; the last run took {r['wall_seconds'] / 60:.1f} min "
+                    f"({r.get('date', '?')}, {machine_summary(r['machine'])}, load {load[0]}); progress on stderr")
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return f"started        {time.strftime('%H:%M:%S')}; no earlier run to compare with; progress on stderr"
 
 
 def _stop(child, grace: float = 10.0) -> None:
@@ -507,6 +537,11 @@ def main(argv=None) -> int:
     if args.worker:
         if os.environ.get(PARENT_ENV, "").isdigit():
             die_with_parent(int(os.environ[PARENT_ENV]))
+        from utils.tools import progress
+
+        progress.set_label(model_label(args.model) + (f" seed {os.environ['COURSE_SEED']}"
+                                                      if os.environ.get("COURSE_SEED") else ""))
+        progress.start_heartbeat(float(os.environ.get("COURSE_PROGRESS_HEARTBEAT", 60)))
         os.environ["COURSE_FAST"] = "1" if args.fast else "0"
         if args.model in REGISTRY and args.model != "tfidf":     # neural models: TensorFlow without start-up noise
             from utils.tools.quiet_tf import import_tensorflow
@@ -551,6 +586,7 @@ def _run(args, models, seeds) -> int:
         for seed in seeds or [None]:
             which = "" if seed is None else f", seed {seed}"
             print(f"\n=== {m} on {args.dataset} ({mode_name(args.fast)}{which}) ===", flush=True)
+            print(_previous_run(m, args.dataset, args.fast, args.out, seed), flush=True)
             try:
                 record = run_model(m, args.dataset, args.fast, timeout=args.timeout, machine=machine,
                                    out_dir=args.out, seed=seed)

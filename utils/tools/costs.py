@@ -21,8 +21,23 @@ from pathlib import Path
 
 from utils import config
 
-MACHINE = "2-core AMD EPYC CPU, no GPU, shared with other jobs (times are upper bounds)"
+MACHINE = "2-core AMD EPYC CPU (AVX2 + FMA; no AVX-512, no AMX), no GPU, shared with other jobs"
 MEASURED = "2026-12-01"
+# what the figures depend on (#28), as `python -m utils.costs --machine` prints it for your machine
+PROVENANCE = {
+    "cpu": "AMD EPYC (the model name /proc/cpuinfo gives; no generation named)",
+    "cores": 2,
+    "isa": "AVX2, FMA; no AVX-512, no AVX-VNNI, no AMX (/proc/cpuinfo flags)",
+    "load": "1-minute load average about 1 for the FAST course; 2 to 6 during the rehearsals",
+    "date": MEASURED,
+}
+# Another machine of the same name (issue #28: a quiet 2-core AMD EPYC with AVX2, no AVX-512) ran the FAST
+# course in 7.3 min and one full MiniLM fine-tuning epoch in 376 s against ~95 s here: "AMD EPYC" names
+# several generations. The table shows the slower FAST figure per notebook and the range for the course;
+# MiniLM-bound full-size figures (05a, 05b, 08) may be up to 4x higher there: measure yours (--probe).
+SLOWER_MACHINE = "a quiet 2-core AMD EPYC, AVX2, no AVX-512 (issue #28)"
+FAST_SLOWER = {"04b": 1.5, "05b": 1.43, "07": 0.97, "08": 1.23}
+FAST_COURSE_SLOWER_MINUTES = 7.3
 T4_BASIS = ("estimate, not measured: steps that run on the CPU in any case (data preparation, TF-IDF, word2vec, "
             "thresholds) as measured; network training and inference at 10x (BiLSTM, cuDNN) or 15x (BERT/MiniLM) "
             "the 2-core CPU speed, with the GPU settings the notebook then uses (all training plots, more epochs)")
@@ -66,6 +81,17 @@ def minutes(value: float | None, estimate: bool = False) -> str:
     return f"{value / 60:.1f} h"
 
 
+def fast_minutes(prefix: str) -> float | None:
+    """The FAST figure the tables show: the slower of this machine's and the other machine's (#28)."""
+    value = COSTS[prefix].get("fast")
+    return None if value is None else max(value, FAST_SLOWER.get(prefix, value))
+
+
+def provenance() -> str:
+    p = PROVENANCE
+    return f"CPU {p['cpu']}, {p['cores']} cores, {p['isa']}; {p['load']}; measured {p['date']}"
+
+
 def cmu_cpu_minutes() -> dict[str, float]:
     """Full mode on CMU on the 2-core CPU, per notebook prefix (what ``run_course`` budgets with)."""
     return {p: c["cmu"] for p, c in COSTS.items() if c.get("cmu") is not None}
@@ -77,11 +103,17 @@ def readme_table() -> str:
              "|---|" + "---|" * (len(COLUMNS) + 1)]
     for prefix, c in COSTS.items():
         peak = f"{c['cmu_peak_gb']:.1f} GB" if c.get("cmu_peak_gb") else "–"
-        lines.append(f"| {prefix} | " + " | ".join(minutes(c.get(k), (prefix, k) in ESTIMATED) for k, _ in COLUMNS) + f" | {peak} |")
-    lines += ["", f"Measured {MEASURED} on a {MACHINE}; full CMU size by `python -m utils.rehearse --cmu-scale` "
+        shown = {k: fast_minutes(prefix) if k == "fast" else c.get(k) for k, _ in COLUMNS}
+        lines.append(f"| {prefix} | " + " | ".join(minutes(shown[k], (prefix, k) in ESTIMATED) for k, _ in COLUMNS) + f" | {peak} |")
+    lines += ["", f"Measured on a {MACHINE}: {provenance()}. Full CMU size by `python -m utils.rehearse --cmu-scale` "
               f"(05a and 05b: estimates from a rehearsal at a tenth of the size and measured per-plot rates; 08 "
               f"and 09 not yet rehearsed at CMU size). The whole course in FAST mode, from a fresh clone: "
-              f"{FAST_COURSE_MINUTES:.1f} min (`time python -m utils.run_course --fast --dataset netflix`). "
+              f"{FAST_COURSE_MINUTES:.1f} to {FAST_COURSE_SLOWER_MINUTES:.1f} min "
+              f"(`time python -m utils.run_course --fast --dataset netflix`; {FAST_COURSE_SLOWER_MINUTES:.1f} on "
+              f"{SLOWER_MACHINE}, whose FAST figures the table shows where they are slower). Machines of the same "
+              f"name differ by up to 4x (one MiniLM fine-tuning epoch: 95 s here, 376 s there), so the full-size "
+              f"MiniLM figures (05a, 05b) may be several times higher on yours: `python -m utils.costs --probe` "
+              f"measures your machine in about a minute and scales this table to it (an estimate). "
               f"*T4: {T4_BASIS}."]
     return "\n".join(lines)
 
@@ -94,11 +126,13 @@ def notebook_table(prefix: str) -> str:
         "",
         "| | FAST (a subset of Netflix) | full size, CMU |",
         "|---|---|---|",
-        f"| CPU, 2 cores | {minutes(c.get('fast'))} | {minutes(c.get('cmu'), (prefix, 'cmu') in ESTIMATED)} |",
+        f"| CPU, 2 cores | {minutes(fast_minutes(prefix))} | {minutes(c.get('cmu'), (prefix, 'cmu') in ESTIMATED)} |",
         f"| Colab T4 GPU (estimate) | {minutes(c.get('t4_fast'))} | {minutes(c.get('t4_cmu'))} |",
         "",
         f"Measured {MEASURED} with `python -m utils.run_course` and `python -m utils.rehearse --cmu-scale` "
-        f"on a {MACHINE}; the T4 row is an estimate (see the README's cost table).",
+        f"on a {MACHINE}, load average about 1 to 6; the same CPU name can be several times slower "
+        f"(`python -m utils.costs --probe` scales this to your machine); the T4 row is an estimate "
+        f"(see the README's cost table).",
     ])
 
 
@@ -146,12 +180,253 @@ def stale(write: bool = False) -> list[str]:
     return out
 
 
+# --------------------------------------------------------------------------- this machine: flags and a probe
+
+
+
+def probe_file() -> Path:
+    """Where ``--probe`` saves this machine's timings (results/costs/probe.json)."""
+    return config.RESULTS_DIR / "costs" / "probe.json"
+
+# which probe workload each notebook's time follows (the step that dominates it on a CPU)
+NOTEBOOK_KIND = {"01": "tfidf", "02": "tfidf", "03": "tfidf", "04a": "bilstm", "04b": "bilstm", "05a": "minilm",
+                 "05b": "minilm", "06": "tfidf", "07": "minilm", "08": "minilm", "09": "minilm"}
+# the probe's seconds on the table's machine. CAVEAT: measured 2026-12-03 while several developers shared
+# its 2 cores (1-minute load average REFERENCE_LOAD at the end, 16 to 20 during the probe; the table itself was
+# measured at load 1 to 6): contended figures, so factors against them are rough (a quiet machine looks faster
+# relative to the table than it is). Re-measure quiet: `python -m utils.costs --probe --save-reference`.
+REFERENCE = {"tfidf": 8.14, "bilstm": 8.87, "minilm": 41.96}
+REFERENCE_LOAD = 15.86
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def cpu_flags() -> dict:
+    """Model name, usable cores and the vector extensions TensorFlow's oneDNN can use (from /proc/cpuinfo)."""
+    import os
+    import platform
+
+    info = {"cpu": platform.processor() or platform.machine(), "flags": []}
+    try:
+        info["cores"] = len(os.sched_getaffinity(0))
+    except AttributeError:
+        info["cores"] = os.cpu_count() or 1
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return info
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and info["cpu"] in ("", platform.machine()):
+            info["cpu"] = value.strip()
+        if key.strip() == "flags":
+            have = set(value.split())
+            info["flags"] = [f for f in ISA_FLAGS if f in have]
+            break
+    return info
+
+
+def onednn_isa(timeout: float = 120) -> str | None:
+    """What oneDNN reports it dispatches to (``ONEDNN_VERBOSE=1`` on one TensorFlow matmul), or ``None``."""
+    import os
+    import re
+    import subprocess
+
+    code = "import tensorflow as tf; tf.linalg.matmul(tf.ones((64, 64)), tf.ones((64, 64))).numpy()"
+    env = {**os.environ, "ONEDNN_VERBOSE": "1", "TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPP_MIN_LOG_LEVEL": "0"}
+    try:
+        run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r"onednn_verbose,[^\n]*isa:([^\n]+)", run.stdout + run.stderr)
+    return match.group(1).strip() if match else None
+
+
+def load_average() -> list[float] | None:
+    import os
+
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def _probe_tfidf() -> float:
+    """Seconds of one TF-IDF (1-2 grams) + one-vs-rest logistic regression fit on 2,000 synthetic plots."""
+    import time
+
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(5000)]
+    docs = [" ".join(rng.choice(words, 120)) for _ in range(2000)]
+    y = (rng.random((2000, 10)) < 0.2).astype(int)
+    start = time.perf_counter()
+    x = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit_transform(docs)
+    OneVsRestClassifier(LogisticRegression(max_iter=200)).fit(x, y)
+    return time.perf_counter() - start
+
+
+def _probe_bilstm() -> float:
+    """Seconds of one BiLSTM epoch (320 sequences of 150 tokens, batch 32), after a warm-up that traces it."""
+    import time
+
+    import numpy as np
+
+    from utils.tools.quiet_tf import import_tensorflow
+
+    import_tensorflow()
+    import keras
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(1, 5000, (320, 150)), (rng.random((320, 10)) < 0.2).astype("float32")
+    model = keras.Sequential([keras.Input((150,), dtype="int32"), keras.layers.Embedding(5000, 100),
+                              keras.layers.Bidirectional(keras.layers.LSTM(64)),
+                              keras.layers.Dense(10, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy")
+    model.fit(x[:32], y[:32], batch_size=32, epochs=1, verbose=0)      # traces the step: not timed
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    return time.perf_counter() - start
+
+
+def _probe_minilm() -> float:
+    """Seconds of 3 MiniLM fine-tuning steps (batch 16, 128 tokens) on the offline checkpoint, after a warm-up."""
+    import time
+
+    import numpy as np
+
+    from utils.lessons.heads import build_head
+    from utils.lessons.minilm import build_classifier
+    from utils.modelfiles.minilm import load_encoder
+
+    import keras
+
+    encoder = load_encoder()
+    rng = np.random.default_rng(0)
+    words = [f"word{i}" for i in range(2000)]
+    texts = [" ".join(rng.choice(words, 150)) for _ in range(16)]
+    y = (rng.random((16, 10)) < 0.2).astype("float32")
+    encoder.backbone.get_layer("pooled_dense").trainable = False     # as notebook 05b's finetune: unused
+    model = build_classifier(encoder.backbone, build_head(keras, encoder.dim, 10, 64, 0.1))
+    model.compile(optimizer=keras.optimizers.AdamW(2e-5), loss="binary_crossentropy", jit_compile=False)
+    x = encoder.pack([row[:128] for row in encoder.token_ids(texts)], 128)
+    model.train_on_batch(x, y)                                          # traces the step: not timed
+    start = time.perf_counter()
+    for _ in range(3):
+        model.train_on_batch(x, y)
+    return time.perf_counter() - start
+
+
+PROBES = {"tfidf": _probe_tfidf, "bilstm": _probe_bilstm, "minilm": _probe_minilm}
+
+
+def probe(log=print) -> dict:
+    """Time the fixed workloads (a TF-IDF fit, a BiLSTM epoch on a slice, 3 MiniLM fine-tuning steps)."""
+    import time
+
+    before = load_average()
+    seconds = {}
+    for kind, fn in PROBES.items():
+        log(f"[probe] {kind} ...")
+        seconds[kind] = round(fn(), 2)
+        log(f"[probe] {kind}: {seconds[kind]:.1f} s (load average {' / '.join(map(str, load_average() or ['?']))})")
+    result = {"seconds": seconds, "machine": cpu_flags(), "onednn_isa": onednn_isa(),
+              "load_before": before, "load_after": load_average(), "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    result["factors"] = {k: (round(seconds[k] / REFERENCE[k], 2) if REFERENCE.get(k) else None) for k in seconds}
+    return result
+
+
+def speed_factors() -> dict[str, float]:
+    """This machine's slowness per workload against the table's machine (1.0 each without a saved probe)."""
+    try:
+        saved = json.loads(probe_file().read_text())
+        return {k: float(v) for k, v in saved.get("factors", {}).items() if v}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+
+
+def speed_factor(prefix: str | None = None) -> float:
+    """The factor for one notebook (its workload's), or the mean over the notebooks' workloads."""
+    factors = speed_factors()
+    if not factors:
+        return 1.0
+    if prefix is not None:
+        return factors.get(NOTEBOOK_KIND.get(prefix, ""), 1.0)
+    kinds = [factors.get(k, 1.0) for k in NOTEBOOK_KIND.values()]
+    return sum(kinds) / len(kinds)
+
+
+def speed_label() -> str:
+    factors = speed_factors()
+    if not factors:
+        return f"from the cost table, {PROVENANCE['cpu'].split(' (')[0]} {PROVENANCE['cores']} cores"
+    return "scaled to this machine by its probe (an estimate: " + ", ".join(f"{k} x{v:g}" for k, v in factors.items()) + ")"
+
+
+def scaled_costs() -> dict[str, dict[str, float | None]]:
+    """:data:`COSTS` with each CPU figure multiplied by this machine's factor for that notebook's workload."""
+    out = {}
+    for prefix, c in COSTS.items():
+        f = speed_factor(prefix)
+        out[prefix] = {"fast": None if c.get("fast") is None else round(c["fast"] * f, 2),
+                       "cmu": None if c.get("cmu") is None else round(c["cmu"] * f, 1)}
+    return out
+
+
+def probe_report(result: dict) -> str:
+    m = result["machine"]
+    load = result.get("load_after") or ["?"]
+    lines = [f"this machine: {m['cpu']}, {m['cores']} cores, flags {' '.join(m['flags']) or 'none found'}; oneDNN: "
+             f"{result.get('onednn_isa') or 'not reported'}; load average {' / '.join(map(str, load))} (1/5/15 min)",
+             "probe seconds: " + ", ".join(f"{k} {v:.1f} s" for k, v in result["seconds"].items())]
+    if not any(result["factors"].values()):
+        lines.append("no reference timings for the table's machine yet: nothing to scale by "
+                     "(on the table's machine, quiet: python -m utils.costs --probe --save-reference)")
+        return "\n".join(lines)
+    lines.append("factors against the table's machine: " + ", ".join(f"{k} x{v}" for k, v in result["factors"].items())
+                 + (f" (its reference was measured at load {REFERENCE_LOAD}: contended, rough)" if REFERENCE_LOAD else ""))
+    busy = load[0] != "?" and load[0] > (m["cores"] or 1)
+    lines.append("ESTIMATE of the cost table on this machine" + (" (this machine is busy: load above its core count, "
+                                                                    "so these are upper bounds)" if busy else "") + ":")
+    scaled = scaled_costs()
+    for prefix, c in scaled.items():
+        lines.append(f"  {prefix:>4}  FAST ~{minutes(c['fast'])}   full CMU ~{minutes(c['cmu'])}")
+    course = FAST_COURSE_MINUTES * speed_factor()
+    lines.append(f"  FAST course ~{course:.1f} min (table: {FAST_COURSE_MINUTES:.1f} min on its machine)")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m utils.costs", description=__doc__.split("\n\n")[0])
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--write", action="store_true", help="update README.md and the notebooks' first cells")
     group.add_argument("--check", action="store_true", help="exit 1 if a file shows other figures")
+    group.add_argument("--probe", action="store_true",
+                       help="time a small fixed workload here (about a minute) and scale the table to this machine")
+    group.add_argument("--machine", action="store_true", help="print this machine's CPU, cores, vector flags, load")
+    parser.add_argument("--save-reference", action="store_true",
+                        help="with --probe: print the timings as REFERENCE for the table's machine instead")
     args = parser.parse_args(argv)
+    if args.machine:
+        m = cpu_flags()
+        print(f"{m['cpu']}, {m['cores']} cores, flags {' '.join(m['flags']) or 'none found'}; load average "
+              f"{' / '.join(map(str, load_average() or ['?']))}; the table's machine: {provenance()}")
+        return 0
+    if args.probe:
+        from utils.files import atomic_write_json
+
+        result = probe()
+        if args.save_reference:
+            print(f"REFERENCE = {result['seconds']!r}\nREFERENCE_LOAD = {(result['load_after'] or [None])[0]!r}")
+            return 0
+        atomic_write_json(probe_file(), result)
+        print(probe_report(result))
+        print(f"saved {probe_file()} (the runner's estimates and --budget use it; delete it to use the table as is)")
+        return 0
     if args.write or args.check:
         files = stale(write=args.write)
         if args.check and files:

@@ -110,8 +110,11 @@ def _peak_rss_mb(proc: subprocess.Popen, stop: threading.Event, box: dict) -> No
 
 def run_notebook(prefix: str, corpus_dir: Path, work: Path, timeout: int | None = None) -> dict:
     """One notebook in full mode on the synthetic corpus, in its own process tree; its cost."""
+    from utils.tools import progress
+
     env = {**os.environ, "COURSE_DATA_DIR": str(corpus_dir), "COURSE_DATASET": "cmu", "COURSE_FAST": "0",
-           "COURSE_OUTPUT_DIR": str(work), "PYTHONPATH": str(config.ROOT)}
+           "COURSE_OUTPUT_DIR": str(work), "PYTHONPATH": str(config.ROOT),
+           "PYTHONUNBUFFERED": "1", progress.MODE_ENV: "lines"}   # the runner's cell lines, as they come
     cmd = [sys.executable, "-m", "utils.run_course", "--full", "--yes", "--dataset", "cmu", "--only", prefix,
            "--out", str(work / "runs")] + (["--timeout", str(timeout)] if timeout else [])
     load_before = os.getloadavg()[0]   # other jobs on the machine make every time an upper bound
@@ -120,7 +123,14 @@ def run_notebook(prefix: str, corpus_dir: Path, work: Path, timeout: int | None 
     stop, box = threading.Event(), {}
     watcher = threading.Thread(target=_peak_rss_mb, args=(proc, stop, box), daemon=True)
     watcher.start()
-    output = proc.communicate()[0]
+    kept = []
+    for line in proc.stdout:     # pass the runner's progress through while it runs (#28); keep the rest
+        if line.startswith(progress.PREFIX) and progress.mode() != "off":
+            progress.emit(line.rstrip("\n"), final=progress.mode() != "bar")
+        else:
+            kept.append(line)
+    proc.wait()
+    output = "".join(kept)
     stop.set()
     watcher.join()
     return {"notebook": prefix, "ok": proc.returncode == 0, "seconds": round(time.perf_counter() - start, 1),
@@ -183,8 +193,10 @@ def main(argv=None) -> int:
     machine = machine_info()
     print(f"synthetic CMU corpus: {corpus / 'MovieSummaries'} (scale {args.scale:g}); machine: {machine_summary(machine)}")
     print("synthetic plots carry no genre signal: these runs measure time and memory, not scores")
-    for prefix in prefixes:
-        print(f"--- {prefix} (full mode) ...", flush=True)
+    started = time.perf_counter()
+    for k, prefix in enumerate(prefixes, 1):
+        print(f"--- [{k}/{len(prefixes)}] {prefix} (full mode) ... {(time.perf_counter() - started) / 60:.1f} min "
+              f"elapsed", flush=True)
         row = run_notebook(prefix, corpus, work, args.timeout)
         row.update(scale=args.scale, machine=machine_summary(machine), date=time.strftime("%Y-%m-%d %H:%M"))
         executed = next((work / "runs").glob(f"{prefix}_*.ipynb"), None)

@@ -113,9 +113,11 @@ def execute_notebook(path: Path, out_path: Path, timeout: int | None = None, log
 
     nb = nbformat.read(path, as_version=4)
     state = {"index": -1, "started": time.time()}
+    watch = CellProgress(path.name, len(nb.cells))
 
     def on_cell_start(cell, cell_index, **_):
         state["index"], state["started"] = cell_index, time.time()
+        watch.cell(cell_index)
 
     def on_cell_executed(cell, cell_index, **_):
         took = time.time() - state["started"]
@@ -131,7 +133,7 @@ def execute_notebook(path: Path, out_path: Path, timeout: int | None = None, log
     failure = None
     kernel_log = out_path.with_suffix(".kernel.log")  # the kernel process's own stderr (C++ logs, warnings)
     try:
-        with open(kernel_log, "w") as err_file:
+        with open(kernel_log, "w") as err_file, watch:
             client.execute(stdout=err_file, stderr=err_file)
     except Exception as err:  # CellExecutionError, CellTimeoutError, DeadKernelError, ...
         index = state["index"]
@@ -148,6 +150,63 @@ def execute_notebook(path: Path, out_path: Path, timeout: int | None = None, log
     finally:
         _write_notebook(nb, out_path)
     return time.time() - t0, failure
+
+
+class CellProgress:
+    """Which cell of a notebook runs, and for how long: ``[progress]`` lines on stderr (utils.tools.progress).
+
+    On a terminal the line is redrawn in place about every second; in a log it is one line at most every
+    ``COURSE_PROGRESS_INTERVAL`` seconds (10 by default), so a 2-minute notebook writes about a dozen.
+    """
+
+    def __init__(self, name: str, total: int, tick: float | None = None):
+        import threading
+
+        from utils.tools import progress
+
+        self.progress, self.name, self.total = progress, name, total
+        self.index, self.cell_started, self.started = -1, time.monotonic(), time.monotonic()
+        self.tick = tick if tick is not None else (1.0 if progress.mode() == "bar" else progress.interval())
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name="cell-progress", daemon=True)
+
+    def line(self) -> str:
+        now = time.monotonic()
+        return self.progress.format_line(
+            [self.name, f"cell {self.index + 1}/{self.total}", f"this cell {self.progress.fmt_seconds(now - self.cell_started)}"],
+            elapsed=now - self.started)
+
+    def cell(self, index: int) -> None:
+        self.index, self.cell_started = index, time.monotonic()
+
+    def _beat(self):
+        while not self.stop.wait(self.tick):
+            if self.index >= 0:
+                self.progress.emit(self.line(), final=self.progress.mode() != "bar")
+
+    def __enter__(self):
+        if self.progress.mode() != "off":
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
+        if self.progress._state["open_bar"]:       # end the in-place line before the runner's next line
+            self.progress.emit(self.line())
+        return False
+
+
+def expected_minutes(prefix: str, fast: bool, dataset: str) -> float | None:
+    """The cost table's minutes for one notebook in this mode (scaled to this machine after a probe)."""
+    from utils.tools import costs
+
+    column = "fast" if fast else ("cmu" if dataset == "cmu" else None)
+    if column is None:
+        return None
+    value = costs.COSTS.get(prefix, {}).get(column)
+    return None if value is None else value * costs.speed_factor(prefix)
 
 
 def report_failure(f: Failure, log=print, resume: str = "") -> None:
@@ -194,14 +253,16 @@ def has_gpu() -> bool:
 def cmu_cpu_minutes(prefixes) -> dict[str, float]:
     """Expected minutes of each notebook, full mode on CMU on a 2-core CPU.
 
-    The course's cost table (:mod:`utils.tools.costs`, from the dress rehearsal), replaced by your own
-    full-scale rehearsal (``results/rehearsal/cmu-scale1.jsonl``) where there is one.
+    The course's cost table (:mod:`utils.tools.costs`, from the dress rehearsal), scaled to this machine
+    when ``python -m utils.costs --probe`` measured it, and replaced by your own full-scale rehearsal
+    (``results/rehearsal/cmu-scale1.jsonl``) where there is one.
     """
     import json
 
     from utils.tools.costs import cmu_cpu_minutes as measured
+    from utils.tools.costs import speed_factor
 
-    minutes = measured()
+    minutes = {p: m * speed_factor(p) for p, m in measured().items()}
     log = config.RESULTS_DIR / "rehearsal" / "cmu-scale1.jsonl"
     if log.exists():
         for line in log.read_text(encoding="utf-8").splitlines():
@@ -219,7 +280,11 @@ def check_budget(prefixes, fast: bool, dataset: str, go_ahead: bool = False, bud
     gpu = has_gpu() if gpu is None else gpu
     est = cmu_cpu_minutes(prefixes)
     total = sum(est.values())
-    where = "this GPU machine (a 2-core CPU estimate, far too high here)" if gpu else "a 2-core CPU without a GPU"
+    from utils.tools.costs import speed_factors
+
+    where = ("this GPU machine (a 2-core CPU estimate, far too high here)" if gpu else
+             "this machine (the cost table scaled by its probe, an estimate)" if speed_factors() else
+             "a 2-core CPU without a GPU (the cost table's machine; python -m utils.costs --probe scales it to yours)")
     log("Expected time, full mode on CMU, " + where + ": " +
         ", ".join(f"{p} ~{m:.0f} min" for p, m in est.items()) + f"; total ~{total / 60:.1f} h")
     limit = budget_minutes if budget_minutes is not None else (None if gpu else HOURS_WITHOUT_ASKING * 60)
@@ -285,8 +350,9 @@ def run(notebooks_dir: Path = config.NOTEBOOKS_DIR, out_dir: Path | None = None,
         log(f"Running {len(notebooks)} notebook(s) from {notebooks_dir} | dataset={dataset} | "
             f"{mode.upper()} mode | executed copies -> {out_dir}")
         total = time.time()
+        expected = {p.name: expected_minutes(p.name.split("_")[0], fast, dataset) for p in notebooks}
         for i, path in enumerate(notebooks, 1):
-            log(f"[{i}/{len(notebooks)}] {path.name} ...")
+            log(f"[{i}/{len(notebooks)}] {path.name} ...{_expectation(expected, notebooks[i - 1:], time.time() - total)}")
             seconds, failure = execute_notebook(path, out_dir / path.name, timeout=timeout, log=log)
             if failure:
                 log(f"[{i}/{len(notebooks)}] {path.name} FAILED after {_fmt_seconds(seconds)}")
@@ -307,6 +373,18 @@ def run(notebooks_dir: Path = config.NOTEBOOKS_DIR, out_dir: Path | None = None,
             log("")
             log(comparison_text(dataset))
     return report
+
+
+def _expectation(expected: dict, left: list[Path], elapsed: float) -> str:
+    """`` (expected ~1 min; 2 min 10 s elapsed, ~4 min left)`` from the cost table, when it has figures."""
+    from utils.tools.costs import speed_label
+
+    this = expected.get(left[0].name)
+    rest = [expected.get(p.name) for p in left]
+    if this is None:
+        return f" ({_fmt_seconds(elapsed)} elapsed)"
+    total = f", ~{_fmt_seconds(sum(rest) * 60)} left" if None not in rest else ""
+    return f" (expected ~{_fmt_seconds(this * 60)} {speed_label()}; {_fmt_seconds(elapsed)} elapsed{total})"
 
 
 def main(argv=None) -> int:
