@@ -406,9 +406,15 @@ def format_seed_summary(summary: dict, dataset: str, mode: str) -> str:
              for key in ("micro_f1", "macro_f1", "samples_f1")]
     train = summary["train_seconds_max"]
     splits = summary.get("split_seeds") or []
-    over = (f"split seeds {splits} (training seed{'s' if len(set(summary['seeds'])) > 1 else ''} "
-            f"{sorted(set(map(str, summary['seeds'])))})" if any(s is not None for s in splits) and len(set(splits)) > 1
-            else f"seeds {summary['seeds']}")
+    seeds = summary["seeds"]
+    if any(s is not None for s in splits) and len(set(splits)) > 1:
+        trained = sorted({str(s) for s in seeds if s is not None})
+        over = f"split seeds {splits}" + (f" (training seed{'s' if len(trained) > 1 else ''} {', '.join(trained)})"
+                                          if trained else "")
+    elif any(s is not None for s in seeds):
+        over = f"seeds {seeds}" + (f" on split seed {splits[0]}" if splits and splits[0] is not None else "")
+    else:
+        over = f"1 run on split seed {splits[0]}" if splits else "1 run"
     lines = [f"{summary['model']} on {dataset} ({mode}), mean over {over}: test "
              + " | ".join(parts) + (f"; slowest run's training {train:.0f} s" if train is not None else "")]
     for run in summary.get("runs", []):
