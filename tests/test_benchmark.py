@@ -222,6 +222,28 @@ def test_summaries_refuse_records_that_mix_splits():
         benchmark.seed_summary([record(101, "aa"), {**record(102, "bb"), "mode": "fast"}])
 
 
+def test_summarise_reads_saved_records_and_refuses_mixed_splits(tmp_path, capsys):
+    def write(name, split_seed, digest, micro):
+        record = {"model": "ensemble", "dataset": "netflix", "mode": "full", "seed": None, "training_seed": 42,
+                  "split": {"split_seed": split_seed, "test_ids_sha256": digest}, "train_seconds": 1.0,
+                  "metrics": {"micro_f1": micro, "macro_f1": 0.5, "samples_f1": 0.6},
+                  "figures": {"test_interval": {"micro_f1": [micro - 0.01, micro + 0.01], "macro_f1": [0.48, 0.52]},
+                              "members": {"tfidf": {"micro_f1": 0.6, "macro_f1": 0.38, "samples_f1": 0.59,
+                                                    "interval": {"micro_f1": [0.58, 0.62]}, "train_seconds": 2}}}}
+        (tmp_path / name).write_text(json.dumps(record))
+        return tmp_path / name
+
+    a, b = write("a.json", 101, "aa", 0.66), write("b.json", 102, "bb", 0.68)
+    assert benchmark.main(["--summarise", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "ensemble on netflix (full), mean over split seeds [101, 102] (training seed 42): test micro 0.6700" in out
+    assert "split seed 102 (test ids bb), seed 42: micro 0.6800, macro 0.5000, micro 95% CI [0.670, 0.690]" in out
+    assert "ensemble/tfidf on netflix (full)" in out
+    c = write("c.json", 101, "cc", 0.70)                  # claims split 101 but was tested on other titles
+    assert benchmark.main(["--summarise", str(a), str(c)]) == 1
+    assert "tested on different titles" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("text", ["1,x", "", "2,2", "1;2"])
 def test_bad_seeds_are_refused_with_the_expected_form(text):
     with pytest.raises(ValueError, match="1,2,3"):

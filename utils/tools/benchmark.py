@@ -388,8 +388,9 @@ def seed_summary(records: list[dict]) -> dict:
     bootstrap interval are kept under ``"runs"``."""
     check_splits(records)
     out = {"model": records[0]["model"], "seeds": [r.get("seed") for r in records],
+           "training_seeds": [r.get("training_seed", r.get("seed")) for r in records],
            "split_seeds": [r["split"].get("split_seed") for r in records],
-           "runs": [{"seed": r.get("seed"), "split": r["split"], "metrics": r["metrics"],
+           "runs": [{"seed": r.get("training_seed", r.get("seed")), "split": r["split"], "metrics": r["metrics"],
                      "interval": r.get("figures", {}).get("test_interval")} for r in records]}
     for key in ("micro_f1", "macro_f1", "samples_f1"):
         values = np.array([r["metrics"][key] for r in records], dtype=float)
@@ -408,7 +409,7 @@ def format_seed_summary(summary: dict, dataset: str, mode: str) -> str:
     splits = summary.get("split_seeds") or []
     seeds = summary["seeds"]
     if any(s is not None for s in splits) and len(set(splits)) > 1:
-        trained = sorted({str(s) for s in seeds if s is not None})
+        trained = sorted({str(s) for s in summary.get("training_seeds", seeds) if s is not None})
         over = f"split seeds {splits}" + (f" (training seed{'s' if len(trained) > 1 else ''} {', '.join(trained)})"
                                           if trained else "")
     elif any(s is not None for s in seeds):
@@ -500,6 +501,43 @@ def _first_clause(notes) -> str:
     return (str(notes or "").split(";")[0].strip() or "-").replace("|", "/")
 
 
+def member_records(records: list[dict], member: str) -> list[dict]:
+    """One ensemble member's figures in each ensemble record, shaped as records (for :func:`seed_summary`)."""
+    out = []
+    for r in records:
+        m = r.get("figures", {}).get("members", {}).get(member)
+        if m:
+            out.append({**r, "model": f"{r['model']}/{member}", "train_seconds": m.get("train_seconds"),
+                        "metrics": {k: m[k] for k in ("micro_f1", "macro_f1", "samples_f1")},
+                        "figures": {"test_interval": m.get("interval")}})
+    return out
+
+
+def summarise_files(paths: list[Path]) -> int:
+    """``--summarise``: the summary of saved records, one block per model (and per ensemble member)."""
+    records = []
+    for path in paths:
+        try:
+            records.append({**json.loads(path.read_text()), "path": str(path)})
+        except (OSError, ValueError) as err:
+            print(f"!! {path}: not a benchmark record ({err})", file=sys.stderr)
+            return 1
+    groups: dict = {}
+    for r in records:
+        groups.setdefault((r.get("model"), r.get("dataset"), r.get("mode")), []).append(r)
+    status = 0
+    for (model, dataset, mode), group in groups.items():
+        blocks = [group] + ([member_records(group, m) for m in group[0]["figures"].get("members", {})]
+                            if model == "ensemble" else [])
+        for block in blocks:
+            try:
+                print(format_seed_summary(seed_summary(block), dataset, mode) + "\n")
+            except BenchmarkError as err:
+                print(f"!! {model}: {err}", file=sys.stderr)
+                status = 1
+    return status
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m utils.benchmark",
                                      description="Train and evaluate course models on a dataset, "
@@ -520,8 +558,13 @@ def main(argv=None) -> int:
     parser.add_argument("--split-seed", "--split-seeds", dest="split_seeds", default=None,
                         help="comma-separated split seeds (e.g. 101,102,103): split the titles anew with each "
                              "(separate from the training seed), one run per split seed, then the mean and spread")
+    parser.add_argument("--summarise", nargs="+", metavar="RECORD",
+                        help="print the mean, range and intervals of saved records (JSON files) instead of "
+                             "running anything; records of mixed splits are refused")
     parser.add_argument("--worker", metavar="OUT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.summarise:
+        return summarise_files([Path(p) for p in args.summarise])
     try:
         seeds = parse_seeds(args.seeds)
         split_seeds = parse_seeds(args.split_seeds, "--split-seed")
