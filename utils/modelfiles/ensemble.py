@@ -8,7 +8,8 @@ written in notebooks/08_search_and_ensembles.ipynb (:mod:`utils.lessons.search`,
   own wall time (TF-IDF with notebook 03's settings, several tuned MiniLM heads on frozen
   features averaged, k nearest neighbours on the same features, MiniLM fine-tuned end to end
   with several seeds averaged; optionally TF-IDF with the tuned settings and the BiLSTM of
-  notebook 04b);
+  notebook 04b). Members that stop early stop on a slice of the training split, never on
+  validation, which is kept for the stacker and the thresholds (notebook 08, section 5);
 * :func:`benchmark_tfidf_tuned`, :func:`benchmark_head_tuned`, :func:`benchmark_ensemble`:
   figures for ``python -m utils.benchmark --model tfidf_tuned | head_tuned | ensemble``.
 
