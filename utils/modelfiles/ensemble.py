@@ -282,7 +282,8 @@ def benchmark_tfidf_tuned(corpus, fast: bool = False) -> dict:
     base = _scores(ys["val"], default["val"], ys["test"], default["test"], genres)
     return {"model": "tfidf_tuned", "n_train": len(ys["train"]), "n_val": len(ys["val"]), "n_test": len(ys["test"]),
             **figures, "train_seconds": tuned["train_seconds"],
-            "defaults": {"model": "notebook 03's settings", "test": base["test"], "val": base["val"]},
+            "defaults": {"model": "notebook 03's settings", "test": base["test"], "val": base["val"],
+                         "test_interval": base["test_interval"]},
             "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in TUNED_TFIDF.items()},
             "notes": "TF-IDF + logistic regression with the settings notebook 08's random search chose "
                      "(Netflix, full mode); global threshold tuned on val"}
@@ -316,7 +317,8 @@ def benchmark_head_tuned(corpus, fast: bool = False) -> dict:
     return {"model": "head_tuned", "n_train": len(ys["train"]), "n_val": len(ys["val"]), "n_test": len(ys["test"]),
             **figures, "train_seconds": tuned["train_seconds"],
             "embedding_seconds_uncached": info["embed_seconds_uncached"],
-            "defaults": {"model": "notebook 05b's head", "test": base["test"], "val": base["val"]},
+            "defaults": {"model": "notebook 05b's head", "test": base["test"], "val": base["val"],
+                         "test_interval": base["test_interval"]},
             "params": TUNED_HEAD,
             "notes": "MiniLM frozen features + the head settings notebook 08's KerasTuner search chose; "
                      "head training only (embeddings cached); global threshold tuned on val"}
