@@ -243,12 +243,76 @@ def test_seeds_run_once_each_and_print_the_mean(processed, fake_module, tmp_path
 
 
 def test_seed_summary_is_the_mean_and_spread():
-    records = [{"model": "m", "seed": s, "train_seconds": t, "metrics": {"micro_f1": mi, "macro_f1": ma, "samples_f1": 0.5}}
+    split = {"split_seed": 42, "test_ids_sha256": "abc"}
+    records = [{"model": "m", "seed": s, "train_seconds": t, "split": split,
+                "metrics": {"micro_f1": mi, "macro_f1": ma, "samples_f1": 0.5}}
                for s, t, mi, ma in ((1, 10.0, 0.6, 0.4), (2, 30.0, 0.7, 0.5), (3, 20.0, 0.8, 0.6))]
     summary = benchmark.seed_summary(records)
     assert summary["micro_f1"]["mean"] == pytest.approx(0.7) and summary["micro_f1"]["std"] == pytest.approx(0.1)
     assert summary["macro_f1"]["min"] == 0.4 and summary["macro_f1"]["max"] == 0.6
     assert summary["train_seconds_max"] == 30.0 and summary["seeds"] == [1, 2, 3]
+
+
+def test_split_seeds_split_anew_separately_from_the_training_seed(processed, fake_module, tmp_path):
+    from utils.data.corpus import load_corpus
+    from utils.data.splits import split_identity
+
+    run = cli(["--model", "bench_fake_model:benchmark", "--split-seed", "7,8", "--seeds", "3"], processed, tmp_path,
+              fake_module)
+    assert run.returncode == 0, run.stderr
+    records = {s: json.loads((tmp_path / f"netflix-bench_fake_model-benchmark-full-split{s}-seed3.json").read_text())
+               for s in (7, 8)}
+    old = config.PROCESSED_DIR
+    config.PROCESSED_DIR = processed
+    try:
+        corpus = load_corpus("netflix")
+    finally:
+        config.PROCESSED_DIR = old
+    for seed, record in records.items():
+        assert record["figures"]["course_seed"] == "3"                   # the training seed is untouched
+        assert record["split"] == split_identity(corpus.resplit(seed).ids("test"), seed)
+        assert record["split"] != corpus.split_identity()
+    assert records[7]["split"]["test_ids_sha256"] != records[8]["split"]["test_ids_sha256"]
+    assert "mean over split seeds [7, 8]" in run.stdout and "split seed 7 (test ids" in run.stdout
+    assert "split          split seed 7, test ids sha256" in run.stdout
+
+
+def test_summaries_refuse_records_that_mix_splits():
+    def record(split_seed, digest, seed=1):
+        split = None if digest is None else {"split_seed": split_seed, "test_ids_sha256": digest}
+        return {"model": "m", "dataset": "netflix", "mode": "full", "seed": seed, "split": split,
+                "train_seconds": 1.0, "metrics": {"micro_f1": 0.6, "macro_f1": 0.4, "samples_f1": 0.5}}
+
+    benchmark.seed_summary([record(101, "aa"), record(102, "bb")])       # two split seeds, two test sets: fine
+    benchmark.seed_summary([record(101, "aa", 1), record(101, "aa", 2)])  # two training seeds on one split: fine
+    with pytest.raises(benchmark.BenchmarkError, match="same split seed but were tested on different titles"):
+        benchmark.seed_summary([record(42, "aa", 1), record(42, "bb", 2)])   # "seed 1" and "seed 2" of two splits
+    with pytest.raises(benchmark.BenchmarkError, match="records no split"):
+        benchmark.seed_summary([record(42, "aa"), record(None, None, 2)])
+    with pytest.raises(benchmark.BenchmarkError, match="different models, datasets or modes"):
+        benchmark.seed_summary([record(101, "aa"), {**record(102, "bb"), "mode": "fast"}])
+
+
+def test_summarise_reads_saved_records_and_refuses_mixed_splits(tmp_path, capsys):
+    def write(name, split_seed, digest, micro):
+        record = {"model": "ensemble", "dataset": "netflix", "mode": "full", "seed": None, "training_seed": 42,
+                  "split": {"split_seed": split_seed, "test_ids_sha256": digest}, "train_seconds": 1.0,
+                  "metrics": {"micro_f1": micro, "macro_f1": 0.5, "samples_f1": 0.6},
+                  "figures": {"test_interval": {"micro_f1": [micro - 0.01, micro + 0.01], "macro_f1": [0.48, 0.52]},
+                              "members": {"tfidf": {"micro_f1": 0.6, "macro_f1": 0.38, "samples_f1": 0.59,
+                                                    "interval": {"micro_f1": [0.58, 0.62]}, "train_seconds": 2}}}}
+        (tmp_path / name).write_text(json.dumps(record))
+        return tmp_path / name
+
+    a, b = write("a.json", 101, "aa", 0.66), write("b.json", 102, "bb", 0.68)
+    assert benchmark.main(["--summarise", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "ensemble on netflix (full), mean over split seeds [101, 102] (training seed 42): test micro 0.6700" in out
+    assert "split seed 102 (test ids bb), seed 42: micro 0.6800, macro 0.5000, micro 95% CI [0.670, 0.690]" in out
+    assert "ensemble/tfidf on netflix (full)" in out
+    c = write("c.json", 101, "cc", 0.70)                  # claims split 101 but was tested on other titles
+    assert benchmark.main(["--summarise", str(a), str(c)]) == 1
+    assert "tested on different titles" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("text", ["1,x", "", "2,2", "1;2"])

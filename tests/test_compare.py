@@ -320,3 +320,19 @@ def test_rebuild_missing_failure_says_what_to_run(monkeypatch):
     monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1, "cell 'save' failed", ""))
     with pytest.raises(RuntimeError, match="03_.*run that notebook yourself"):
         compare.rebuild_missing({}, "netflix")
+
+
+def test_load_all_leaves_out_results_of_another_split(tmp_path, monkeypatch):
+    from utils.data.splits import split_identity
+
+    monkeypatch.setattr(config, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(config, "PROCESSED_DIR", tmp_path / "processed")   # no prepared split: the first recorded one
+    rng = np.random.default_rng(0)
+    y_val, pv = synthetic(1.0, 50, rng)
+    y_test, pt = synthetic(1.0, 60, rng)
+    val_ids, test_ids = [f"v{i}" for i in range(50)], [f"t{i}" for i in range(60)]
+    for name, split in (("tfidf_logreg", split_identity(test_ids, 1)), ("bilstm_w2v", split_identity(val_ids, 2))):
+        results.save_results(name, GENRES, val_ids, y_val, pv, test_ids, y_test, pt, dataset="toy", split=split)
+    with pytest.warns(UserWarning, match="bilstm_w2v was made on another split .*left out of the comparison"):
+        loaded = compare.load_all("toy")
+    assert list(loaded) == ["tfidf_logreg"]

@@ -156,3 +156,127 @@ def test_shrunk_thresholds_lie_between_per_genre_and_global():
     per = np.array(list(ends[0.0]["thresholds_per_genre"].values()))
     assert not np.allclose(per, plain["threshold"])                    # the genres' own thresholds differ
     assert np.allclose(half, (per + plain["threshold"]) / 2, atol=1e-3)
+
+
+# --------------------------------------------------------------------------- what members may learn from
+
+
+def test_stopping_rows_cut_the_training_rows_in_two():
+    from utils.lessons.ensembles import stopping_rows
+
+    fit, stop = stopping_rows(200, 0.1, seed=4)
+    assert len(stop) == 20 and len(fit) == 180
+    assert sorted(np.concatenate([fit, stop]).tolist()) == list(range(200))
+    assert np.array_equal(stop, stopping_rows(200, 0.1, seed=4)[1])
+    assert not np.array_equal(stop, stopping_rows(200, 0.1, seed=5)[1])
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        stopping_rows(200, 1.0)
+
+
+class StubMember:
+    """A member that records what it was fitted on and early-stopped on, and predicts from words."""
+
+    def __init__(self, stop_on_validation=None):
+        self.calls = []
+        self.stop_on_validation = stop_on_validation   # a corpus: cheat and stop on its validation titles
+
+    def __call__(self, ctx):
+        fit_ids = [ctx["ids"]["train"][i] for i in ctx["fit"]]
+        stop_ids = [ctx["ids"]["train"][i] for i in ctx["stop"]]
+        if self.stop_on_validation is not None:
+            stop_ids = [str(i) for i in self.stop_on_validation.ids("val")]
+        self.calls.append({"fit": fit_ids, "stop": stop_ids, "context": set(ctx)})
+        rng = np.random.default_rng(len(self.calls))
+        val, test = (np.clip(rng.random((len(ctx["ids"][s]), ctx["y_train"].shape[1])), 0.01, 0.99)
+                     for s in ("val", "test"))
+        self.val = val
+        return {"val": val, "test": test, "fit_ids": fit_ids, "stop_ids": stop_ids, "train_seconds": 0.0}
+
+
+def test_the_ensemble_stacks_only_members_that_never_saw_validation(monkeypatch):
+    from utils.lessons import ensembles as lessons
+    from utils.modelfiles import ensemble
+
+    corpus = tiny_corpus(n=100)
+    a, b = StubMember(), StubMember()
+    stacked = []
+    real = lessons.cross_fit_stack
+    monkeypatch.setattr(lessons, "cross_fit_stack",
+                        lambda val_probs, *args, **kw: stacked.append(val_probs) or real(val_probs, *args, **kw))
+    figures = ensemble.benchmark_ensemble(corpus, fast=False, members=("a", "b"), builders={"a": a, "b": b})
+    train, val = set(corpus.ids("train")), set(corpus.ids("val"))
+    for stub in (a, b):
+        (call,) = stub.calls
+        assert set(call["fit"]) | set(call["stop"]) == train          # fitted and stopped on training titles only
+        assert not set(call["stop"]) & set(call["fit"]) and call["stop"]
+        assert not (set(call["fit"]) | set(call["stop"])) & val
+        assert not any("y_val" in key or key == "y" for key in call["context"])   # no validation labels handed over
+    (val_probs,) = stacked
+    assert val_probs[0] is a.val and val_probs[1] is b.val            # the stacker learns from these, and only these
+    assert figures["members"]["a"]["n_stop"] == len(a.calls[0]["stop"])
+    assert figures["split"]["test_ids_sha256"]
+
+
+def test_a_member_early_stopped_on_validation_is_refused_before_stacking(monkeypatch):
+    from utils.lessons import ensembles as lessons
+    from utils.modelfiles import ensemble
+
+    corpus = tiny_corpus(n=100)
+    stacked = []
+    monkeypatch.setattr(lessons, "cross_fit_stack", lambda *a, **k: stacked.append(1))
+    cheat = StubMember(stop_on_validation=corpus)
+    with pytest.raises(ValueError, match="early-stopped or tuned on 20 validation titles"):
+        ensemble.benchmark_ensemble(corpus, fast=False, members=("honest", "cheat"),
+                                    builders={"honest": StubMember(), "cheat": cheat})
+    assert stacked == [] and cheat.calls
+    with pytest.raises(ValueError, match="does not say which titles"):
+        lessons.check_unseen({"m": {"val": None, "test": None}}, ["v1"])
+
+
+def _context(corpus):
+    from utils.modelfiles import ensemble
+
+    ctx = ensemble.member_context(corpus, seed=0, fast=False, stop_fraction=0.2)
+    rng = np.random.default_rng(0)
+    ctx["emb"] = {s: rng.normal(size=(len(ctx["ids"][s]), 4)).astype("float32") for s in ("train", "val", "test")}
+    return ctx
+
+
+class RecordingHead:
+    def __init__(self, calls, x_train, y_train, x_stop, y_stop):
+        calls.append((x_train, y_train, x_stop, y_stop))
+
+    def predict(self, x, verbose=0):
+        return np.full((len(x), 3), 0.5)
+
+
+def test_the_real_head_and_fine_tuned_members_early_stop_on_training_rows(monkeypatch):
+    from utils.lessons import minilm as minilm_lessons
+    from utils.lessons import search
+    from utils.modelfiles import ensemble
+    from utils.modelfiles import minilm
+
+    corpus = tiny_corpus(n=100)
+    ctx = _context(corpus)
+    calls, tuned = [], []
+    monkeypatch.setattr(search, "train_head_with",
+                        lambda settings, xt, yt, xs, ys, seed=0: RecordingHead(calls, xt, yt, xs, ys))
+    member = ensemble.head_member(ctx, search.TUNED_HEAD, seeds=[1, 2])
+    emb, fit, stop = ctx["emb"], ctx["fit"], ctx["stop"]
+    for x_train, y_train, x_stop, y_stop in calls:
+        assert np.array_equal(x_train, emb["train"][fit]) and np.array_equal(x_stop, emb["train"][stop])
+        assert np.array_equal(y_stop, ctx["y_train"][stop])
+    assert set(member["stop_ids"]) <= set(corpus.ids("train"))
+
+    def fake_finetune(encoder, texts_train, y_train, texts_val, y_val, **kw):
+        tuned.append((texts_train, texts_val))
+        return None, {"loss": [0.1]}
+
+    monkeypatch.setattr(minilm_lessons, "finetune", fake_finetune)
+    monkeypatch.setattr(minilm, "predict_proba", lambda model, encoder, texts: np.full((len(texts), 3), 0.5))
+    ctx["encoder"] = None
+    run = ensemble.finetuned_member(ctx, search.TUNED_HEAD, seed=0, max_train=None, epochs=1)
+    (texts_train, texts_stop), = tuned
+    assert texts_stop == [ctx["texts"]["train"][i] for i in stop]
+    assert set(run["stop_ids"]) == {ctx["ids"]["train"][i] for i in stop}
+    assert not set(run["fit_ids"]) & set(corpus.ids("val"))

@@ -164,3 +164,49 @@ def test_f1_scores_match_scikit_learn_on_random_predictions():
         for average in ("micro", "macro", "samples"):
             ref = f1_score(y, p, average=average, zero_division=0)
             assert ours[f"{average}_f1"] == pytest.approx(ref, abs=1e-12)
+
+
+# --------------------------------------------------------------------------- bootstrap intervals
+
+
+def _one_label_each(n, accuracy, genres=4, seed=0, which=0):
+    """Every title has one true genre and one predicted genre; ``accuracy`` of them are right.
+
+    Then micro-F1 = samples-F1 = the share right, a binomial proportion whose 95 % interval over
+    resampled titles is known: p ± 1.96 * sqrt(p (1 - p) / n).
+    """
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, genres, n)
+    right = np.zeros(n, dtype=bool)
+    right[np.random.default_rng(100 + which).permutation(n)[:round(accuracy * n)]] = True   # which titles are right
+    pred = np.where(right, truth, (truth + 1) % genres)
+    eye = np.eye(genres, dtype=int)
+    return eye[truth], eye[pred]
+
+
+def test_bootstrap_interval_matches_the_binomial_one_in_a_known_case():
+    from utils.evaluation.metrics import bootstrap_interval
+
+    y, pred = _one_label_each(4000, 0.6)
+    half = 1.96 * np.sqrt(0.6 * 0.4 / 4000)                         # 0.0152
+    ci = bootstrap_interval(y, pred, n_boot=2000, seed=1)
+    for key in ("micro_f1", "samples_f1"):
+        low, high = ci[key]
+        assert low == pytest.approx(0.6 - half, abs=0.003) and high == pytest.approx(0.6 + half, abs=0.003)
+    low, high = ci["macro_f1"]
+    assert low < f1_scores(y, pred)["macro_f1"] < high
+    assert bootstrap_interval(y, y)["micro_f1"] == [1.0, 1.0]         # perfect predictions: no spread
+
+
+def test_paired_difference_calls_close_models_a_tie_and_far_ones_not():
+    from utils.evaluation.metrics import paired_bootstrap_difference
+
+    y, good = _one_label_each(1000, 0.70)
+    _, close = _one_label_each(1000, 0.69, which=1)      # right on other titles, one point fewer
+    _, poor = _one_label_each(1000, 0.50, which=2)
+    tie = paired_bootstrap_difference(y, good, close)["micro_f1"]
+    assert tie["tie"] and tie["low"] < 0 < tie["high"] and tie["difference"] == pytest.approx(0.01)
+    win = paired_bootstrap_difference(y, good, poor)["micro_f1"]
+    assert not win["tie"] and win["low"] > 0.12 and win["difference"] == pytest.approx(0.20)
+    with pytest.raises(ValueError, match="at least 2 test titles"):
+        paired_bootstrap_difference(y[:1], good[:1], poor[:1])

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from utils import config
 from utils.evaluation import results
 from utils.evaluation.metrics import evaluate
 from utils.evaluation.results import (
@@ -144,3 +145,37 @@ def test_atomic_write_gives_normal_permissions(tmp_path):
         os.umask(old)
     assert path.read_bytes() == b"{}"
     assert stat.S_IMODE(path.stat().st_mode) & 0o044 == 0o044  # group/other can read, like any file
+
+
+def test_every_result_records_its_split_and_the_reader_checks_it(course_dirs, run):
+    from utils.data.splits import split_identity
+
+    mine = split_identity(run["test_ids"], seed=7)
+    other = split_identity([f"x{i}" for i in range(60)], seed=8)
+    save_results("model_a", **run, dataset="netflix", split=mine)
+    save_results("model_b", **run, dataset="netflix", split=other)
+    save_results("model_c", **run, dataset="netflix", split=mine)
+    loaded = {m: load_results(m, "netflix") for m in ("model_a", "model_b", "model_c")}
+    assert loaded["model_a"]["split"] == mine
+    assert json.loads((course_dirs.results / "netflix" / "model_a" / "metrics.json").read_text())["split"] == mine
+    odd = results.split_mismatches(loaded, reference=mine)
+    assert list(odd) == ["model_b"] and "split seed 8" in odd["model_b"] and "re-run" in odd["model_b"]
+    assert list(results.split_mismatches(loaded)) == ["model_b"]          # the first recorded split is the reference
+    old = dict(loaded["model_c"], split=None)                              # saved before splits were recorded
+    assert "records no split" in results.split_mismatches({"a": loaded["model_a"], "c": old})["c"]
+    assert results.split_mismatches({"c": old}) == {}                      # nothing to check against: nothing flagged
+
+
+def test_results_default_to_the_prepared_split(course_dirs, run, monkeypatch):
+    from utils.data.splits import save_split
+
+    folder = config.processed_dir("netflix")
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = run["val_ids"] + run["test_ids"]
+    import pandas as pd
+
+    save_split(pd.Series(["val"] * 80 + ["test"] * 60, index=pd.Index(ids, name="id")), folder / "split.csv")
+    (folder / "genres.json").write_text(json.dumps({"genres": GENRES, "settings": {"seed": 42}}))
+    metrics = save_results("model_a", **run, dataset="netflix")
+    assert metrics["split"]["split_seed"] == 42
+    assert metrics["split"] == results.prepared_split_identity("netflix")

@@ -102,3 +102,43 @@ def test_bad_split_file(tmp_path, content):
     path.write_text(content)
     with pytest.raises(ValueError, match="is not a split file"):
         load_split(path)
+
+
+# --------------------------------------------------------------------------- split seeds and split identity
+
+
+def test_split_identity_fingerprints_the_test_titles_not_their_order():
+    from utils.data.splits import same_split, split_identity, test_ids_hash
+
+    assert test_ids_hash(["b", "a", "c"]) == test_ids_hash(["c", "b", "a"])
+    assert test_ids_hash(["a", "b"]) != test_ids_hash(["a", "c"])
+    one, two = split_identity(["a", "b"], seed=7), split_identity(["b", "a"], seed=None)
+    assert one["split_seed"] == 7 and same_split(one, two)
+    assert not same_split(one, split_identity(["a", "x"], 7)) and not same_split(one, None)
+
+
+def _corpus(labels, seed=42):
+    from utils.data.corpus import Corpus
+
+    ids, y = labels
+    genres = [f"g{j}" for j in range(y.shape[1])]
+    split = make_split(ids, y, seed=seed)
+    df = pd.DataFrame({"id": ids, "text": [f"plot {i}" for i in ids],
+                       "genres": [[g for g, v in zip(genres, row) if v] for row in y],
+                       "split": split.loc[ids].to_numpy()})
+    return Corpus("netflix", genres, df, split_seed=seed)
+
+
+def test_resplit_draws_a_new_split_of_the_same_titles(labels):
+    corpus = _corpus(labels)
+    other = corpus.resplit(101)
+    assert corpus.resplit(42) is corpus                                 # its own seed: nothing to do
+    assert other.split_seed == 101 and other.genres == corpus.genres
+    assert sorted(other.ids()) == sorted(corpus.ids()) and np.array_equal(other.y(), corpus.y())
+    assert set(other.ids("test")) != set(corpus.ids("test"))
+    assert other.split_identity() != corpus.split_identity()
+    assert other.split_identity() == corpus.resplit(101).split_identity()   # a seed always draws the same split
+    expected = make_split(corpus.ids(), corpus.y(), seed=101)
+    assert set(other.ids("test")) == set(expected[expected == "test"].index)
+    assert abs(len(other.ids("test")) - 150) <= 2                       # the same proportions
+    assert other.subset(max_train=50, max_eval=20).split_seed == 101

@@ -7,6 +7,7 @@ the headless course runner can steer the notebooks without editing them:
 ``COURSE_DATASET``    dataset the notebooks use: ``cmu`` (default), ``netflix`` or ``csv:PATH``
 ``COURSE_FAST``       ``1`` = subsample and few epochs (minutes on a CPU)
 ``COURSE_SEED``       random seed (default 42)
+``COURSE_SPLIT_SEED`` the benchmark's split seed (``--split-seed``): split the prepared titles anew with it
 ``COURSE_DATA_DIR``   extra folder searched first for raw data files
 ``COURSE_CACHE_DIR``  where downloads are cached (default ``data/raw``)
 ``COURSE_OUTPUT_DIR`` put processed/, results/ and models/ there instead (a separate workspace)
@@ -53,6 +54,20 @@ def env_flag(name: str, default: bool = False) -> bool:
 def fast_mode() -> bool:
     """True when ``COURSE_FAST`` asks for the quick version of every notebook."""
     return env_flag("COURSE_FAST", default=False)
+
+
+def split_seed() -> int | None:
+    """The split seed the benchmark's worker was given (``COURSE_SPLIT_SEED``); ``None``: the prepared split.
+
+    Separate from :func:`seed` (how models start and shuffle): it decides which titles are tested.
+    """
+    raw = os.environ.get("COURSE_SPLIT_SEED", "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"COURSE_SPLIT_SEED={raw!r} is not an integer.") from None
 
 
 def seed() -> int:

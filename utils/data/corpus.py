@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from utils import config
-from utils.data.splits import SPLITS, binarize, load_split
+from utils.data.splits import SPLITS, binarize, load_split, make_split, split_identity
 
 TEXT_KINDS = {"raw": "text", "clean": "clean_text", "light": "light_text"}
 
@@ -28,6 +28,7 @@ class Corpus:
     dataset: str
     genres: list[str]
     df: pd.DataFrame  # id, title, text, genres, split, [clean_text, light_text], metadata
+    split_seed: int | None = None   # the seed that drew the split (None: unknown, e.g. an older prepared folder)
 
     def _rows(self, split: str | None) -> pd.DataFrame:
         if split is None:
@@ -68,7 +69,24 @@ class Corpus:
         for split, limit in limits.items():
             rows = self._rows(split)
             parts.append(rows.sample(n=min(limit, len(rows)), random_state=seed) if len(rows) > limit else rows)
-        return Corpus(self.dataset, self.genres, pd.concat(parts).reset_index(drop=True))
+        return Corpus(self.dataset, self.genres, pd.concat(parts).reset_index(drop=True), self.split_seed)
+
+    def resplit(self, seed: int) -> "Corpus":
+        """The same titles and genres split anew with ``seed`` (iterative stratification, as notebook 01).
+
+        The training seed (``COURSE_SEED``) stays what it is: a split seed changes which titles are
+        tested, a training seed only how models start and shuffle.
+        """
+        seed = int(seed)
+        if seed == self.split_seed:
+            return self
+        split = make_split(self.df["id"], self.y(), seed=seed)
+        df = self.df.assign(split=self.df["id"].astype(str).map(split).to_numpy())
+        return Corpus(self.dataset, self.genres, df, seed)
+
+    def split_identity(self) -> dict:
+        """``{"split_seed", "test_ids_sha256"}``: recorded in every result, checked when results are read."""
+        return split_identity(self.ids("test"), self.split_seed)
 
     def for_mode(self, fast: bool | None = None, **limits) -> "Corpus":
         """``subset(**limits)`` in FAST mode, the whole corpus otherwise."""
@@ -105,4 +123,6 @@ def load_corpus(dataset: str | None = None, require_clean: bool = False) -> Corp
     elif require_clean:
         raise CorpusNotPrepared(f"{clean_path} is {clean_problem}. Run notebook 02 (text cleaning) again, or: "
                                 f"python -c \"from utils.data.pipeline import prepare; prepare('{dataset}', force=True)\"")
-    return Corpus(dataset, read_genres_file(dataset)["genres"], df)
+    info = read_genres_file(dataset)
+    seed = (info.get("settings") or {}).get("seed")
+    return Corpus(dataset, info["genres"], df, seed if isinstance(seed, int) else None)

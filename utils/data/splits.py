@@ -49,6 +49,28 @@ def make_split(ids, y, val_size: float = 0.15, test_size: float = 0.15, seed: in
     return pd.Series(split, index=pd.Index(ids, name="id"), name="split")
 
 
+def test_ids_hash(test_ids) -> str:
+    """A short fingerprint of a split's test titles: SHA-256 of their sorted ids (16 hex digits).
+
+    Two results with the same fingerprint were tested on exactly the same titles.
+    """
+    import hashlib
+
+    ids = sorted(str(i) for i in np.asarray(test_ids).ravel())
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
+
+
+def split_identity(test_ids, seed: int | None = None) -> dict:
+    """What identifies a split in every result: the seed that drew it (``None``: unknown) and
+    :func:`test_ids_hash` of its test titles."""
+    return {"split_seed": None if seed is None else int(seed), "test_ids_sha256": test_ids_hash(test_ids)}
+
+
+def same_split(a: dict | None, b: dict | None) -> bool:
+    """Whether two split identities name the same test titles (the hash decides; the seed is a label)."""
+    return bool(a) and bool(b) and a.get("test_ids_sha256") == b.get("test_ids_sha256")
+
+
 def save_split(split: pd.Series, path) -> None:
     """Write ``id,split`` (atomically)."""
     from utils.files import atomic_write_bytes

@@ -17,7 +17,8 @@ import pandas as pd
 
 from utils import config
 from utils.evaluation.metrics import apply_thresholds, evaluate
-from utils.evaluation.results import MODEL_ORDER, available_models, load_results
+from utils.evaluation.results import (MODEL_ORDER, available_models, load_results, prepared_split_identity,
+                                      split_mismatches)
 
 BASELINE = "trivial_baseline"
 # which notebook (chapter prefix) saves which model
@@ -108,7 +109,16 @@ def load_all(dataset: str | None = None, models=None) -> dict[str, dict]:
     dataset = dataset or config.dataset_name()
     names = models if models is not None else available_models(dataset)
     results = {m: load_results(m, dataset) for m in names}
-    return align(results)
+    return align(same_split_only(results, prepared_split_identity(dataset)))
+
+
+def same_split_only(results: dict[str, dict], reference: dict | None = None) -> dict[str, dict]:
+    """Leave out, with a warning that says why and what to do, every result made on another split
+    than ``reference`` (default: the first recorded one): results of different splits are never mixed."""
+    odd = split_mismatches(results, reference)
+    for name, why in odd.items():
+        warnings.warn(f"{name} {why}; left out of the comparison.")
+    return {name: res for name, res in results.items() if name not in odd}
 
 
 def align(results: dict[str, dict]) -> dict[str, dict]:

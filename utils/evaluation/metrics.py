@@ -125,3 +125,62 @@ class MostFrequentBaseline:
 
     def predict(self, n: int, k: int | None = None) -> np.ndarray:
         return top_k_predictions(self.predict_proba(n), k or self.k_)
+
+
+# --------------------------------------------------------------------------- uncertainty
+
+F1_KEYS = ("micro_f1", "macro_f1", "samples_f1")
+
+
+def _bootstrap_f1(y_true, y_pred, weights) -> dict[str, np.ndarray]:
+    """Micro/macro/samples F1 of every bootstrap replicate; ``weights[b, i]``: how often title i is drawn."""
+    y_true, y_pred = _check(y_true, y_pred)
+    t, p = y_true.astype(bool), y_pred.astype(bool)
+    tp, fp, fn = (t & p).astype(float), (~t & p).astype(float), (t & ~p).astype(float)
+    per_genre = [weights @ m for m in (tp, fp, fn)]                     # replicates x genres
+    return {
+        "micro_f1": _f1(*(c.sum(axis=1) for c in per_genre)),
+        "macro_f1": _f1(*per_genre).mean(axis=1),
+        "samples_f1": weights @ _f1(tp.sum(1), fp.sum(1), fn.sum(1)) / weights.sum(axis=1),
+    }
+
+
+def _replicate_weights(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """``n_boot`` bootstrap samples of ``n`` titles drawn with replacement, as counts per title."""
+    if n < 2:
+        raise ValueError(f"A bootstrap interval needs at least 2 test titles, not {n}.")
+    return np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
+
+
+def bootstrap_interval(y_true, y_pred, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> dict:
+    """A percentile bootstrap interval over test titles for micro-, macro- and samples-F1.
+
+    Titles (rows) are drawn with replacement ``n_boot`` times; each metric's interval is the middle
+    ``level`` of its replicates. Returns ``{metric: [low, high]}``. The interval says how much a figure
+    would move on another test set of the same size from the same source: two models whose
+    difference lies inside it are tied (see :func:`paired_bootstrap_difference` for the exact test).
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1 (e.g. 0.95), not {level}.")
+    reps = _bootstrap_f1(y_true, y_pred, _replicate_weights(len(np.asarray(y_true)), n_boot, seed))
+    tail = (1 - level) / 2 * 100
+    return {k: [float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail))] for k, v in reps.items()}
+
+
+def paired_bootstrap_difference(y_true, y_pred_a, y_pred_b, n_boot: int = 1000, level: float = 0.95,
+                                seed: int = 0) -> dict:
+    """Interval of ``F1(a) - F1(b)`` over the same resampled test titles, for each F1 flavour.
+
+    Returns ``{metric: {"difference", "low", "high", "tie"}}``; ``tie`` is True when the interval
+    contains 0: on this test set, neither model is shown to be better.
+    """
+    weights = _replicate_weights(len(np.asarray(y_true)), n_boot, seed)
+    a, b = _bootstrap_f1(y_true, y_pred_a, weights), _bootstrap_f1(y_true, y_pred_b, weights)
+    point_a, point_b = f1_scores(y_true, y_pred_a), f1_scores(y_true, y_pred_b)
+    tail = (1 - level) / 2 * 100
+    out = {}
+    for k in F1_KEYS:
+        low, high = np.percentile(a[k] - b[k], [tail, 100 - tail])
+        out[k] = {"difference": point_a[k] - point_b[k], "low": float(low), "high": float(high),
+                  "tie": bool(low <= 0 <= high)}
+    return out

@@ -83,6 +83,30 @@ def comparison_table(results, which="global"):
         table["micro_f1_vs_baseline"] = table["micro_f1"] - table.loc[BASELINE, "micro_f1"]
     return table.rename_axis("model")
 
+# --- notebooks/06_thresholds_and_f1.ipynb, cell 'interval-fn'
+from utils.evaluation.compare import predict
+from utils.evaluation.metrics import bootstrap_interval, f1_scores, paired_bootstrap_difference
+
+
+def interval_table(results, reference, which="global", n_boot=1000, seed=0):
+    """Per model: test micro- and macro-F1, their 95 % bootstrap intervals over test titles, and the
+    paired difference from ``reference`` (the best by validation): "tie" when its interval contains 0."""
+    rows = {}
+    y_true = next(iter(results.values()))["test_true"]
+    ref_pred = predict(results[reference], which)
+    for name, res in results.items():
+        pred = predict(res, which)
+        point, ci = f1_scores(y_true, pred), bootstrap_interval(y_true, pred, n_boot=n_boot, seed=seed)
+        diff = paired_bootstrap_difference(y_true, pred, ref_pred, n_boot=n_boot, seed=seed)
+        row = {}
+        for key in ("micro_f1", "macro_f1"):
+            row |= {key: point[key], f"{key}_low": ci[key][0], f"{key}_high": ci[key][1],
+                    f"{key}_vs_ref": diff[key]["difference"],
+                    f"{key}_verdict": "reference" if name == reference else
+                    "tie" if diff[key]["tie"] else ("better" if diff[key]["low"] > 0 else "worse")}
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+
 # --- notebooks/06_thresholds_and_f1.ipynb, cell 'f1-matrix-fn'
 def per_genre_f1_matrix(results, which="global"):
     """Test F1 of every (model, genre) with the saved ``which`` thresholds; genres most frequent first."""

@@ -27,6 +27,43 @@ def knn_proba(x_train, y_train, x, k=20, sharpness=10.0, batch=1024):
         out.append((y_train[nearest] * weight[..., None]).sum(axis=1) / weight.sum(axis=1, keepdims=True))
     return np.clip(np.concatenate(out), 1e-3, 1 - 1e-3)
 
+# --- notebooks/08_search_and_ensembles.ipynb, cell 'protocol'
+import numpy as np
+
+
+def stopping_rows(n_train, fraction=0.1, seed=0):
+    """Cut the training rows into ``(fit_rows, stop_rows)``, a seeded random ``fraction`` for stopping.
+
+    A member trains on ``fit_rows`` and early-stops (or is tuned) on ``stop_rows``: validation stays
+    unseen, for the stacker and the thresholds.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be between 0 and 1 (e.g. 0.1), not {fraction}.")
+    if n_train < 2:
+        raise ValueError(f"{n_train} training titles cannot be cut into a fitting part and a stopping part.")
+    order = np.random.default_rng(seed).permutation(n_train)
+    n_stop = min(n_train - 1, max(1, int(round(fraction * n_train))))
+    return np.sort(order[n_stop:]), np.sort(order[:n_stop])
+
+
+def check_unseen(members, val_ids):
+    """Refuse members whose validation probabilities are not out-of-sample.
+
+    ``members``: ``{name: {"val", "test", "fit_ids", "stop_ids", ...}}``, where ``fit_ids`` are the titles a
+    member was fitted on and ``stop_ids`` those it was early-stopped or tuned on.
+    """
+    val = {str(i) for i in val_ids}
+    for name, member in members.items():
+        if "fit_ids" not in member or "stop_ids" not in member:
+            raise ValueError(f"Member {name!r} does not say which titles it was fitted and stopped on "
+                             f"('fit_ids', 'stop_ids'): its validation probabilities cannot be trusted to stack.")
+        for key, what in (("fit_ids", "fitted"), ("stop_ids", "early-stopped or tuned")):
+            seen = val & {str(i) for i in member[key]}
+            if seen:
+                raise ValueError(f"Member {name!r} was {what} on {len(seen)} validation titles, so its validation "
+                                 f"probabilities are flattered and the stacker and thresholds must not learn from "
+                                 f"them. Early-stop it on a slice of the training split (stopping_rows).")
+
 # --- notebooks/08_search_and_ensembles.ipynb, cell 'errcorr'
 import numpy as np
 

@@ -175,5 +175,6 @@ ENSEMBLE = {"members": ("tfidf", "minilm_heads", "knn", "minilm_finetuned"),   #
             "knn": 20,              # neighbours of the k-nearest-neighbour member
             "finetune_epochs": 1,   # MiniLM fine-tuned end to end on the whole training split, on a CPU ...
             "finetune_runs": 4,     # ... 4 times with different seeds, averaged into one member (FAST: 1 short run)
+            "stop_fraction": 0.1,   # members early-stop on this share of the TRAINING split, never on validation
             "folds": 5, "C": 1.0,   # the stacker: cross-fitting folds and its inverse regularisation
             "shrink": 0.5}          # per-genre thresholds pulled halfway to the global one (notebook 06)

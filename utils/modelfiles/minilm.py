@@ -500,7 +500,7 @@ def benchmark(corpus, fast: bool = False, checkpoint: str | None = None, finetun
     beside the frozen ones, not as the result.
     """
     from utils import config
-    from utils.evaluation.metrics import evaluate
+    from utils.evaluation.metrics import apply_thresholds, bootstrap_interval, evaluate
     from utils.evaluation.results import choose_thresholds
 
     if fast:
@@ -557,6 +557,7 @@ def benchmark(corpus, fast: bool = False, checkpoint: str | None = None, finetun
             "seconds_per_epoch_full_train": round(full_epoch, 1),
             "sequence_length": ft_hist["sequence_length"],
             "test": evaluate(ys["test"], ft_test, ft_thr["global"]),
+            "test_interval": bootstrap_interval(ys["test"], apply_thresholds(ft_test, ft_thr["global"])),
             "device": "GPU" if has_gpu else "CPU",
         }
     figures["notes"] = (f"{encoder.name}: frozen mean-pooled embeddings + one-hidden-layer head; "

@@ -29,6 +29,11 @@ A run holds the dataset's run lock (:func:`utils.files.run_lock`): a second benc
 worker runs under :mod:`utils.tools.procguard`, so killing this process, even with ``kill -9``,
 also ends the worker and every pool process it started; the next start removes the temporary
 ``bench-<pid>-*`` folders that killed runs left.
+``--split-seed 101,102,103`` splits the prepared titles anew for each seed (iterative stratification,
+as notebook 01; ``COURSE_SPLIT_SEED`` of the worker), separately from the training seed: a training seed
+changes how a model starts, a split seed which titles it is tested on. Every record names its split
+(``"split": {"split_seed", "test_ids_sha256"}``, also in the file name: ``...-split<k>...json``), and
+summaries refuse records whose split is not the one they claim.
 """
 from __future__ import annotations
 
@@ -194,7 +199,8 @@ def die_with_parent(parent_pid: int, poll_seconds: float = 0.5) -> None:
 
 
 def run_worker(model: str, dataset: str, fast: bool, out: Path) -> None:
-    """In the child: load the corpus, call the model's benchmark, write its figures to ``out``."""
+    """In the child: load the corpus (split anew with ``COURSE_SPLIT_SEED`` when set), call the model's
+    benchmark, write its figures and the split's identity to ``out``."""
     import importlib
 
     from utils.data.corpus import load_corpus
@@ -205,6 +211,8 @@ def run_worker(model: str, dataset: str, fast: bool, out: Path) -> None:
     start = time.perf_counter()
     progress.stage("loading the corpus")
     corpus = load_corpus(dataset, require_clean=True)
+    if config.split_seed() is not None:
+        corpus = corpus.resplit(config.split_seed())
     load_seconds = time.perf_counter() - start
     module, func = resolve(model).split(":")
     fn = getattr(importlib.import_module(module), func)
@@ -221,6 +229,7 @@ def run_worker(model: str, dataset: str, fast: bool, out: Path) -> None:
     sizes = {s: len(corpus.ids(s)) for s in ("train", "val", "test")}
     atomic_write_json(out, {
         "figures": figures,
+        "split": corpus.split_identity(),
         "corpus_sizes": sizes,
         "n_genres_corpus": len(corpus.genres),
         "load_seconds": round(load_seconds, 2),
@@ -251,12 +260,14 @@ def tree_rss_mb(proc, include_root: bool = True) -> float:
 
 
 def run_model(model: str, dataset: str, fast: bool, timeout: float | None = None,
-              machine: dict | None = None, out_dir: Path | None = None, seed: int | None = None) -> dict:
+              machine: dict | None = None, out_dir: Path | None = None, seed: int | None = None,
+              split_seed: int | None = None) -> dict:
     """Run one model's benchmark in a fresh process; return the record, saved in ``out_dir``.
 
     ``out_dir`` defaults to ``results/benchmarks``; the child reads the processed data
     from ``config.PROCESSED_DIR`` as this process sees it. ``seed`` sets the worker's
-    ``COURSE_SEED`` and names the record ``<dataset>-<model>-<mode>-seed<seed>.json``.
+    ``COURSE_SEED`` and names the record ``<dataset>-<model>-<mode>-seed<seed>.json``;
+    ``split_seed`` sets its ``COURSE_SPLIT_SEED`` (the titles split anew) and adds ``-split<k>``.
     """
     import psutil
 
@@ -273,6 +284,9 @@ def run_model(model: str, dataset: str, fast: bool, timeout: float | None = None
     env[progress.MODE_ENV] = progress.mode(sys.stderr)
     if seed is not None:
         env["COURSE_SEED"] = str(seed)
+    env.pop("COURSE_SPLIT_SEED", None)
+    if split_seed is not None:
+        env["COURSE_SPLIT_SEED"] = str(split_seed)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(config.ROOT), env.get("PYTHONPATH")]))
     with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-") as tmp:
         out = Path(tmp) / "figures.json"
@@ -325,9 +339,14 @@ def run_model(model: str, dataset: str, fast: bool, timeout: float | None = None
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "load_average": _load_average(),
         "seed": seed,
+        "training_seed": config.seed() if seed is None else seed,
+        "split": worker["split"],
         "figures": figures,
     }
-    suffix = "" if seed is None else f"-seed{seed}"
+    if split_seed is not None and worker["split"].get("split_seed") != split_seed:
+        raise BenchmarkError(f"{label} was asked for split seed {split_seed} but its worker used "
+                             f"{worker['split'].get('split_seed')}: not saved.")
+    suffix = ("" if split_seed is None else f"-split{split_seed}") + ("" if seed is None else f"-seed{seed}")
     path = Path(out_dir or BENCH_DIR) / f"{dataset}-{label}-{record['mode']}{suffix}.json"
     atomic_write_json(path, record)
     record["path"] = str(path)
@@ -391,22 +410,57 @@ def _load_average():
         return None
 
 
-def parse_seeds(text: str | None) -> list[int] | None:
+def parse_seeds(text: str | None, option: str = "--seeds") -> list[int] | None:
     """``"1,2,3"`` -> ``[1, 2, 3]``; ``None`` -> ``None``; anything else is a clear error."""
     if text is None:
         return None
     try:
         seeds = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise ValueError(f"--seeds takes integers separated by commas (e.g. 1,2,3), not {text!r}.") from None
+        raise ValueError(f"{option} takes integers separated by commas (e.g. 1,2,3), not {text!r}.") from None
     if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"--seeds needs one or more different integers (e.g. 1,2,3), not {text!r}.")
+        raise ValueError(f"{option} needs one or more different integers (e.g. 1,2,3), not {text!r}.")
     return seeds
 
 
+def check_splits(records: list[dict]) -> None:
+    """Refuse records that would mix splits: one model, dataset and mode, and every split seed naming
+    one set of test titles; records without a split identity (older files) cannot be checked.
+
+    Over training seeds (one split seed), all records must share one split; over split seeds, each
+    record's test titles must be those its split seed draws, whatever the training seed.
+    """
+    if not records:
+        raise BenchmarkError("No records to summarise.")
+    kinds = {(r.get("model"), r.get("dataset"), r.get("mode")) for r in records}
+    if len(kinds) > 1:
+        raise BenchmarkError(f"Records of different models, datasets or modes cannot be summarised together: {sorted(kinds, key=str)}.")
+    by_seed: dict = {}
+    for r in records:
+        split = r.get("split")
+        if not isinstance(split, dict) or not split.get("test_ids_sha256"):
+            raise BenchmarkError(f"{r.get('path') or r.get('model')} records no split (an older file?): its test "
+                                 f"titles cannot be checked, so it is not mixed with others. Run it again.")
+        by_seed.setdefault(split.get("split_seed"), set()).add(split["test_ids_sha256"])
+    mixed = {seed: hashes for seed, hashes in by_seed.items() if len(hashes) > 1}
+    if mixed:
+        raise BenchmarkError(f"Records claim the same split seed but were tested on different titles: {mixed}. "
+                             f"They come from different prepared data or runs; do not mix them.")
+    hashes = [h for hs in by_seed.values() for h in hs]
+    if len(set(hashes)) != len(hashes):
+        raise BenchmarkError(f"Records with different split seeds were tested on the same titles: {by_seed}.")
+
+
 def seed_summary(records: list[dict]) -> dict:
-    """Mean, standard deviation, min and max of the test F1s of one model's records over seeds."""
-    out = {"model": records[0]["model"], "seeds": [r.get("seed") for r in records]}
+    """Mean, standard deviation, min and max of the test F1s of one model's records over seeds
+    (training seeds, split seeds or both), after :func:`check_splits`; each run's split and
+    bootstrap interval are kept under ``"runs"``."""
+    check_splits(records)
+    out = {"model": records[0]["model"], "seeds": [r.get("seed") for r in records],
+           "training_seeds": [r.get("training_seed", r.get("seed")) for r in records],
+           "split_seeds": [r["split"].get("split_seed") for r in records],
+           "runs": [{"seed": r.get("training_seed", r.get("seed")), "split": r["split"], "metrics": r["metrics"],
+                     "interval": r.get("figures", {}).get("test_interval")} for r in records]}
     for key in ("micro_f1", "macro_f1", "samples_f1"):
         values = np.array([r["metrics"][key] for r in records], dtype=float)
         out[key] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
@@ -417,11 +471,30 @@ def seed_summary(records: list[dict]) -> dict:
 
 
 def format_seed_summary(summary: dict, dataset: str, mode: str) -> str:
-    parts = [f"{key.split('_')[0]} {v['mean']:.4f} ± {v['std']:.4f} (min {v['min']:.4f}, max {v['max']:.4f})"
-             for key, v in summary.items() if isinstance(v, dict)]
+    parts = [f"{key.split('_')[0]} {summary[key]['mean']:.4f} ± {summary[key]['std']:.4f} "
+             f"(min {summary[key]['min']:.4f}, max {summary[key]['max']:.4f})"
+             for key in ("micro_f1", "macro_f1", "samples_f1")]
     train = summary["train_seconds_max"]
-    return (f"{summary['model']} on {dataset} ({mode}), mean over seeds {summary['seeds']}: test "
-            + " | ".join(parts) + (f"; slowest seed's training {train:.0f} s" if train is not None else ""))
+    splits = summary.get("split_seeds") or []
+    seeds = summary["seeds"]
+    if any(s is not None for s in splits) and len(set(splits)) > 1:
+        trained = sorted({str(s) for s in summary.get("training_seeds", seeds) if s is not None})
+        over = f"split seeds {splits}" + (f" (training seed{'s' if len(trained) > 1 else ''} {', '.join(trained)})"
+                                          if trained else "")
+    elif any(s is not None for s in seeds):
+        over = f"seeds {seeds}" + (f" on split seed {splits[0]}" if splits and splits[0] is not None else "")
+    else:
+        over = f"1 run on split seed {splits[0]}" if splits else "1 run"
+    lines = [f"{summary['model']} on {dataset} ({mode}), mean over {over}: test "
+             + " | ".join(parts) + (f"; slowest run's training {train:.0f} s" if train is not None else "")]
+    for run in summary.get("runs", []):
+        ci = run.get("interval") or {}
+        bounds = "".join(f", {k.split('_')[0]} 95% CI [{ci[k][0]:.3f}, {ci[k][1]:.3f}]"
+                         for k in ("micro_f1", "macro_f1") if k in ci)
+        lines.append(f"  split seed {run['split'].get('split_seed')} (test ids {run['split']['test_ids_sha256']}), "
+                     f"seed {run['seed']}: micro {run['metrics']['micro_f1']:.4f}, macro "
+                     f"{run['metrics']['macro_f1']:.4f}{bounds}")
+    return "\n".join(lines)
 
 
 def format_total(runs: int, dataset: str, mode: str, machine: dict, seconds: float) -> str:
@@ -447,6 +520,15 @@ def format_record(r: dict) -> str:
         f"test F1        micro {m['micro_f1']:.4f} | macro {m['macro_f1']:.4f} | samples "
         f"{m['samples_f1']:.4f}   (thresholds tuned on val)",
     ]
+    ci = r.get("figures", {}).get("test_interval")
+    if isinstance(ci, dict) and {"micro_f1", "macro_f1"} <= set(ci):
+        lines.append(f"  95% interval  micro [{ci['micro_f1'][0]:.4f}, {ci['micro_f1'][1]:.4f}] | macro "
+                     f"[{ci['macro_f1'][0]:.4f}, {ci['macro_f1'][1]:.4f}]   (bootstrap over test titles)")
+    split = r.get("split")
+    if isinstance(split, dict):
+        which = "the prepared split" if split.get("split_seed") is None else f"split seed {split['split_seed']}"
+        lines.insert(3, f"split          {which}, test ids sha256 {split.get('test_ids_sha256')}; "
+                        f"training seed {_fmt(r.get('training_seed', r.get('seed')))}")
     per = r.get("figures", {}).get("test_per_genre")
     if isinstance(per, dict) and "micro_f1" in per:
         lines.append(f"  per-genre     micro {per['micro_f1']:.4f} | macro {per['macro_f1']:.4f} | samples "
@@ -488,6 +570,43 @@ def _first_clause(notes) -> str:
     return (str(notes or "").split(";")[0].strip() or "-").replace("|", "/")
 
 
+def member_records(records: list[dict], member: str) -> list[dict]:
+    """One ensemble member's figures in each ensemble record, shaped as records (for :func:`seed_summary`)."""
+    out = []
+    for r in records:
+        m = r.get("figures", {}).get("members", {}).get(member)
+        if m:
+            out.append({**r, "model": f"{r['model']}/{member}", "train_seconds": m.get("train_seconds"),
+                        "metrics": {k: m[k] for k in ("micro_f1", "macro_f1", "samples_f1")},
+                        "figures": {"test_interval": m.get("interval")}})
+    return out
+
+
+def summarise_files(paths: list[Path]) -> int:
+    """``--summarise``: the summary of saved records, one block per model (and per ensemble member)."""
+    records = []
+    for path in paths:
+        try:
+            records.append({**json.loads(path.read_text()), "path": str(path)})
+        except (OSError, ValueError) as err:
+            print(f"!! {path}: not a benchmark record ({err})", file=sys.stderr)
+            return 1
+    groups: dict = {}
+    for r in records:
+        groups.setdefault((r.get("model"), r.get("dataset"), r.get("mode")), []).append(r)
+    status = 0
+    for (model, dataset, mode), group in groups.items():
+        blocks = [group] + ([member_records(group, m) for m in group[0]["figures"].get("members", {})]
+                            if model == "ensemble" else [])
+        for block in blocks:
+            try:
+                print(format_seed_summary(seed_summary(block), dataset, mode) + "\n")
+            except BenchmarkError as err:
+                print(f"!! {model}: {err}", file=sys.stderr)
+                status = 1
+    return status
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m utils.benchmark",
                                      description="Train and evaluate course models on a dataset, "
@@ -512,10 +631,19 @@ def main(argv=None) -> int:
                         help="comma-separated seeds (e.g. 1,2,3): one run per seed, then the mean and spread")
     parser.add_argument("--wait", action="store_true",
                         help="when another run holds this dataset, wait for it to end (default: refuse at once)")
+    parser.add_argument("--split-seed", "--split-seeds", dest="split_seeds", default=None,
+                        help="comma-separated split seeds (e.g. 101,102,103): split the titles anew with each "
+                             "(separate from the training seed), one run per split seed, then the mean and spread")
+    parser.add_argument("--summarise", nargs="+", metavar="RECORD",
+                        help="print the mean, range and intervals of saved records (JSON files) instead of "
+                             "running anything; records of mixed splits are refused")
     parser.add_argument("--worker", metavar="OUT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.summarise:
+        return summarise_files([Path(p) for p in args.summarise])
     try:
         seeds = parse_seeds(args.seeds)
+        split_seeds = parse_seeds(args.split_seeds, "--split-seed")
     except ValueError as err:
         parser.error(str(err))
     from_env = args.fast is None
@@ -564,13 +692,13 @@ def main(argv=None) -> int:
         print(f"removed {path}, left by a benchmark that was killed", flush=True)
     try:
         with run_lock(args.dataset, wait=args.wait, log=lambda msg: print(msg, flush=True)):
-            return _run(args, models, seeds)
+            return _run(args, models, seeds, split_seeds)
     except LockBusy as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
 
-def _run(args, models, seeds) -> int:
+def _run(args, models, seeds, split_seeds=None) -> int:
     """The benchmark proper, with the dataset's run lock held."""
     try:
         ensure_prepared(args.dataset)
@@ -583,26 +711,29 @@ def _run(args, models, seeds) -> int:
     started = time.perf_counter()
     for m in models:
         done = []
-        for seed in seeds or [None]:
-            which = "" if seed is None else f", seed {seed}"
+        for split_seed, seed in [(sp, se) for sp in split_seeds or [None] for se in seeds or [None]]:
+            which = ("" if split_seed is None else f", split seed {split_seed}") + ("" if seed is None else f", seed {seed}")
             print(f"\n=== {m} on {args.dataset} ({mode_name(args.fast)}{which}) ===", flush=True)
             print(_previous_run(m, args.dataset, args.fast, args.out, seed), flush=True)
             try:
                 record = run_model(m, args.dataset, args.fast, timeout=args.timeout, machine=machine,
-                                   out_dir=args.out, seed=seed)
+                                   out_dir=args.out, seed=seed, split_seed=split_seed)
             except BenchmarkError as err:
                 print(f"!! {err}", file=sys.stderr, flush=True)
-                failures.append(m if seed is None else f"{m} (seed {seed})")
+                failures.append(m + which.replace(",", " (", 1) + ")" if which else m)
                 continue
             done.append(record)
             print(format_record(record), flush=True)
             print(f"saved          {record['path']}", flush=True)
         records += done
-        if seeds and done:
-            summaries.append(seed_summary(done))
+        if (seeds or split_seeds) and done:
+            try:
+                summaries.append(seed_summary(done))
+            except BenchmarkError as err:
+                print(f"!! {err}", file=sys.stderr, flush=True)
     for summary in summaries:
         print("\n" + format_seed_summary(summary, args.dataset, mode_name(args.fast)), flush=True)
-    if len(models) > 1 or (seeds and len(seeds) > 1):
+    if len(models) > 1 or len(seeds or []) * len(split_seeds or []) > 1 or len(seeds or split_seeds or []) > 1:
         print("\n" + format_total(len(records), args.dataset, mode_name(args.fast), machine,
                                   time.perf_counter() - started), flush=True)
     if args.markdown and records:

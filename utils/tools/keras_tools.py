@@ -62,7 +62,7 @@ def score_head_on_embeddings(train_head_fn, emb: dict, ys: dict, genres) -> tupl
     Returns ``(head, figures)`` with the benchmark's ``test``, ``test_per_genre``,
     ``threshold``, ``train_seconds`` and ``head_epochs``.
     """
-    from utils.evaluation.metrics import evaluate
+    from utils.evaluation.metrics import apply_thresholds, bootstrap_interval, evaluate
     from utils.evaluation.results import choose_thresholds
 
     start = time.perf_counter()
@@ -74,6 +74,7 @@ def score_head_on_embeddings(train_head_fn, emb: dict, ys: dict, genres) -> tupl
     return head, {
         "test": evaluate(ys["test"], test_prob, thresholds["global"]),
         "test_per_genre": evaluate(ys["test"], test_prob, per),
+        "test_interval": bootstrap_interval(ys["test"], apply_thresholds(test_prob, thresholds["global"])),
         "threshold": thresholds["global"],
         "train_seconds": round(seconds, 1),
         "head_epochs": len(hist["loss"]),
