@@ -221,8 +221,8 @@ def plot_reliability(curves: dict, split: str = "test", title: str = ""):
 
 
 # ----------------------------------------------------------------------------- notebook 07 (error analysis)
-def plot_confusion_pairs(matrix: pd.DataFrame, model: str = ""):
-    """Heatmap: rows = genre wrongly predicted, columns = a true genre of those movies (counts)."""
+def plot_confusion_pairs(matrix: pd.DataFrame, model: str = "", label: str = "test movies"):
+    """Heatmap: rows = genre wrongly predicted, columns = a true genre of those movies (``label``: what a cell holds)."""
     import matplotlib.pyplot as plt
 
     if matrix is None or matrix.empty:
@@ -232,7 +232,7 @@ def plot_confusion_pairs(matrix: pd.DataFrame, model: str = ""):
     im = ax.imshow(matrix.to_numpy(), cmap="Reds", aspect="auto")
     ax.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=90)
     ax.set_yticks(range(n), matrix.index)
-    fig.colorbar(im, ax=ax, label="test movies")
+    fig.colorbar(im, ax=ax, label=label)
     return _finish(fig, ax, f"Which genre is predicted wrongly, given a true genre ({model})",
                    "true genre B (the movie has it)", "predicted genre A (the movie does not have it)")
 

@@ -124,7 +124,7 @@ def notebook_table(prefix: str) -> str:
     return "\n".join([
         "**What a run costs** (wall time of the whole notebook):",
         "",
-        "| | FAST (a subset of Netflix) | full size, CMU |",
+        "| | FAST (a subset of the chosen dataset; measured on Netflix) | full size, CMU |",
         "|---|---|---|",
         f"| CPU, 2 cores | {minutes(fast_minutes(prefix))} | {minutes(c.get('cmu'), (prefix, 'cmu') in ESTIMATED)} |",
         f"| Colab T4 GPU (estimate) | {minutes(c.get('t4_fast'))} | {minutes(c.get('t4_cmu'))} |",
