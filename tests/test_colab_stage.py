@@ -39,9 +39,20 @@ def test_runtime_pins_are_colabs_and_unique():
     assert "gensim" not in have and "iterative-stratification" not in have   # Colab lacks them
 
 
-def test_stage_finds_notebooks_by_glob_and_each_runs_once():
+def test_stage_finds_notebooks_by_glob_and_runs_the_ones_with_a_path_of_their_own_alone():
+    import re
+
     script = (COLAB / "run_stage.sh").read_text()
     assert "ls [0-9][0-9]*_*.ipynb" in script and "03_" not in script
+    alone = set(re.search(r'^ALONE_DEFAULT="([^"]*)"', script, re.M).group(1).split())
+    sys.path.insert(0, str(COLAB))
+    import deps
+
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb")):
+        installs = deps.setup_call(path).get("colab_packages", [])
+        if "keras-hub" in installs or "gensim" in installs and not path.name.startswith("04a"):
+            assert path.name.split("_")[0] in alone, f"{path.name} restarts or has a fallback: run it alone in CI"
+    assert 'COLAB_SIM_ALONE:-}" = all' in script                      # the others alone: one flag away
 
 
 def _notebook(path: Path, setup: str, after: str = "print('after the setup cell')") -> None:
