@@ -10,6 +10,7 @@
 #      and MiniLM, 09 trains 05b's classifier) or a restart (05b); COLAB_SIM_ALONE=all runs every one
 #   2. every notebook in order, on one fresh VM
 # After each notebook `pip check` must be clean (run_notebooks.py), and the image itself must be.
+# Last, with the newest setuptools (>= 82: no pkg_resources), tensorflow_hub must import as in 05a.
 # Usage: bash tests/colab/run_stage.sh   (root, or a writable /content)
 # Environment: COLAB_SIM_HOME (venv and logs, default .colab-sim/), COLAB_PYTHON (a python3.13),
 # COLAB_SIM_IMAGE_ONLY=1 (only build the runtime image), COLAB_SIM_ALONE=all (every notebook alone, then
@@ -138,6 +139,19 @@ if [ $rc = 0 ] && [ ${#REST[@]} -gt 0 ]; then
   echo "== fresh VM: ${REST[*]} in order"
   fresh_vm
   "$SIM/venv/bin/python" tests/colab/run_notebooks.py --content "$CONTENT" --out "$SIM/runs" "${REST[@]}" || rc=1
+fi
+if [ $rc = 0 ]; then   # setuptools >= 82 has no pkg_resources, which tensorflow-hub 0.16.1 imports (utils/compat.py)
+  echo "== newest setuptools: tensorflow_hub imported the way 05a does"
+  "$SIM/venv/bin/python" -m pip install -q -U "setuptools>=82"
+  (cd "$ROOT" && TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2 "$SIM/venv/bin/python" -c '
+import importlib.metadata as md, sys
+import utils, utils.lessons.bert_tfhub, tensorflow_hub
+import pkg_resources
+assert "course shim" in (pkg_resources.__doc__ or ""), pkg_resources.__doc__
+version = md.version("setuptools")
+print(f"   setuptools {version}: tensorflow_hub {tensorflow_hub.__version__} imported through the course shim")
+') || { echo "   tensorflow_hub does not import with the newest setuptools" >&2; rc=1; }
+  restore_image
 fi
 rm -rf "$CONTENT/course"
 "$SIM/venv/bin/python" - "$SIM/runs/times.json" "${#ALONE[@]}" "${#REST[@]}" <<'PY'
