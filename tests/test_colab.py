@@ -19,7 +19,7 @@ if IN_COLAB:
 '''
 
 
-def make_notebook(path, repo=colab.REPO, branch=colab.BRANCH, with_badge=True, gpu=False):
+def make_notebook(path, repo=colab.REPO, branch=colab.BRANCH, with_badge=True, gpu=False, gpu_metadata=True):
     intro = f"# {path.name[:3].rstrip('_')} · Title of {path.stem}\n\n"
     if with_badge:
         intro += colab.badge(path.name, repo, branch) + "\n\n"
@@ -30,6 +30,8 @@ def make_notebook(path, repo=colab.REPO, branch=colab.BRANCH, with_badge=True, g
              new_markdown_cell("## Summary"), new_markdown_cell("## Exercises")]
     cells[1]["id"] = "setup"
     nb = new_notebook(cells=cells)
+    if gpu and gpu_metadata:
+        nb.metadata.update({"accelerator": "GPU", "colab": {"gpuType": "T4"}})
     nbformat.write(nb, path)
     return path
 
@@ -149,3 +151,22 @@ def test_command_line_check_and_bad_repo(capsys):
     with pytest.raises(SystemExit) as exc:
         colab.main(["--repo", "not a repo", "--check"])
     assert exc.value.code == 2 and "owner/name" in capsys.readouterr().err
+
+
+def test_gpu_notebooks_open_a_gpu_runtime(course):
+    nbs, links = course
+    make_notebook(nbs / "04_bilstm.ipynb", gpu=True, gpu_metadata=False)
+    nb = json.loads((nbs / "04_bilstm.ipynb").read_text())
+    assert "recommends a GPU" in colab.gpu_metadata_problem(nb)
+    assert any("04_bilstm.ipynb: recommends a GPU" in p for p in colab.check(folder=nbs, links_file=links))
+    colab.rewrite(folder=nbs, links_file=links)
+    meta = json.loads((nbs / "04_bilstm.ipynb").read_text())["metadata"]
+    assert meta["accelerator"] == "GPU" and meta["colab"]["gpuType"] == "T4"
+    assert "accelerator" not in json.loads((nbs / "01_data.ipynb").read_text())["metadata"]
+    assert colab.check(folder=nbs, links_file=links) == []
+
+
+def test_the_course_notebooks_that_recommend_a_gpu_open_one():
+    gpu = {p.name[:3] for p in colab.notebook_files() if colab._read(p)["metadata"].get("accelerator") == "GPU"}
+    assert gpu == {"04b", "05a", "05b"}
+    assert all(colab.gpu_metadata_problem(colab._read(p)) is None for p in colab.notebook_files())

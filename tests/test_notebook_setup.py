@@ -172,7 +172,36 @@ def test_setup_on_colab_always_brings_what_preparing_the_data_needs(monkeypatch,
     monkeypatch.setattr(notebook, "IN_COLAB", True)
     monkeypatch.setattr(notebook, "install_on_colab", lambda packages: asked.append(list(packages)))
     monkeypatch.setattr(notebook, "DRIVE_DIR", str(tmp_path / "no-drive"))
+    real = notebook._version
+    monkeypatch.setattr(notebook, "_version", lambda dist: None if dist in ("gensim", "iterative-stratification")
+                        else real(dist))                                   # what a fresh Colab VM lacks
+    pins = notebook.requirement_pins()
     notebook.setup(minimum={}, colab_packages=["gensim", "iterative-stratification"], plots=False)
-    assert asked == [["gensim", "iterative-stratification"]]             # once, even when listed
+    assert asked == [[pins["gensim"], pins["iterative-stratification"]]]  # once, even when listed; pinned
     notebook.setup(minimum={}, colab_packages=[], plots=False)
-    assert asked[-1] == ["iterative-stratification"]                      # a notebook that forgot it (07)
+    assert asked[-1] == [pins["iterative-stratification"]]                # a notebook that forgot it
+
+
+def test_setup_on_colab_upgrades_only_below_the_notebooks_minimum(monkeypatch, tmp_path):
+    asked = []
+    monkeypatch.setattr(notebook, "IN_COLAB", True)
+    monkeypatch.setattr(notebook, "install_on_colab", lambda packages: asked.append(list(packages)))
+    monkeypatch.setattr(notebook, "DRIVE_DIR", str(tmp_path / "no-drive"))
+    colab = {"keras-hub": "0.26.0", "fastapi": "0.141.1", "iterative-stratification": "0.1.9"}
+    real = notebook._version
+    monkeypatch.setattr(notebook, "_version", lambda dist: colab.get(dist) or real(dist))
+    notebook.setup(minimum={"fastapi": "0.110"}, colab_packages=["keras-hub", "fastapi"], plots=False)
+    assert asked == [[]]                                                    # no minimum asks for keras-hub 0.32
+    with pytest.raises(ImportError, match="keras-hub 0.26.0 is too old"):  # (the fake pip installed nothing)
+        notebook.setup(minimum={"keras-hub": "0.32"}, colab_packages=["keras-hub", "fastapi"], plots=False)
+    assert asked[-1] == [notebook.requirement_pins()["keras-hub"]]
+
+
+def test_colab_install_of_keras_hub_moves_keras_nlp_in_the_same_call(monkeypatch, capsys):
+    before = {**COLAB, "keras-nlp": "0.26.0", "kagglesdk": "0.1.37"}
+    calls, restarts = _fake_pip(monkeypatch, before, {**before, "keras": "3.15.1", "keras-hub": "0.99.0",
+                                                      "keras-nlp": "0.99.0", "kagglesdk": "0.1.28"})
+    notebook.install_on_colab(["keras-hub==0.99.0"])
+    assert len(calls) == 1 and calls[0]["cmd"][-2:] == ["keras-hub==0.99.0", "keras-nlp==0.99.0"]
+    line = next(x for x in capsys.readouterr().out.splitlines() if "Restarting the runtime" in x)
+    assert "keras-nlp 0.26.0 -> 0.99.0" in line and "kagglesdk 0.1.37 -> 0.1.28" in line and restarts == [True]

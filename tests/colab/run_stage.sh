@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# CI's simulated Colab stage: today's Colab package set (tests/colab/runtime.txt) on Python 3.13,
-# a stand-in google.colab module, the repository copied to /content/course (where the setup
-# cells look for it; the git clone is skipped because the folder exists, as on a second run on
-# Colab), and every notebook executed in FAST mode through its own setup cell, so the Colab
-# installs really happen (from PyPI). Runs, each on a fresh copy of the repository:
-#   1. 06 alone (opened from its badge: nothing from earlier chapters)
-#   2. 05b alone (installs a keras-hub able to load MiniLM, restarts the runtime once)
-#   3. every other notebook in order, on one VM
-# Each run starts from Colab's package set (what earlier setup cells installed is undone).
-# Each notebook runs once. Usage: bash tests/colab/run_stage.sh   (root, or a writable /content)
+# CI's simulated Colab stage: Colab's package set (tests/colab/runtime.txt, generated from Colab's
+# published pip freeze by tests/colab/make_runtime.py) on Python 3.13, a stand-in google.colab module,
+# the repository copied to /content/course (where the setup cells look for it; the git clone is
+# skipped because the folder exists, as on a second run on Colab), and notebooks executed in FAST
+# mode through their own setup cells, so the Colab installs really happen (from PyPI). Runs:
+#   1. notebooks opened alone from their badges, each on a fresh copy of the repository and Colab's
+#      package set: by default those with a path of their own when earlier chapters left nothing
+#      behind (04b trains word2vec, 06 runs 03, 07 fits TF-IDF and loads MiniLM, 08 trains the BiLSTM
+#      and MiniLM, 09 trains 05b's classifier) or a restart (05b); COLAB_SIM_ALONE=all runs every one
+#   2. every notebook in order, on one fresh VM
+# After each notebook `pip check` must be clean (run_notebooks.py), and the image itself must be.
+# Last, with the newest setuptools (>= 82: no pkg_resources), tensorflow_hub must import as in 05a.
+# Usage: bash tests/colab/run_stage.sh   (root, or a writable /content)
 # Environment: COLAB_SIM_HOME (venv and logs, default .colab-sim/), COLAB_PYTHON (a python3.13),
-# COLAB_SIM_IMAGE_ONLY=1 (only build the runtime image), COLAB_SIM_NOTEBOOKS="06 05b" (only these, each alone).
+# COLAB_SIM_IMAGE_ONLY=1 (only build the runtime image), COLAB_SIM_ALONE=all (every notebook alone, then
+# in order), COLAB_SIM_NOTEBOOKS="08 05b" (only these, each alone; no in-order run).
 set -euo pipefail
 stage_start=$(date +%s)
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -85,6 +89,8 @@ for line in open(sys.argv[1]):
             bad.append(f"{name} {md.version(name)} (want {want})")
 sys.exit("runtime image differs from tests/colab/runtime.txt: " + ", ".join(bad) if bad else 0)
 PY
+# and pip check finds nothing broken in it (the runner checks again after every notebook's installs)
+"$SIM/venv/bin/python" -c 'import sys; sys.path.insert(0, "tests/colab"); import run_notebooks as r; p = r.pip_check(); sys.exit("pip check in the runtime image: " + p if p else 0)'
 [ "${COLAB_SIM_IMAGE_ONLY:-0}" = 1 ] && { echo "runtime image ready: $SIM/venv"; exit 0; }
 
 # --- the Colab kernel: imports google.colab at start, starts in /content
@@ -112,27 +118,40 @@ fresh_vm() {   # a fresh copy of the repository at /content/course (what the set
 rm -rf "$SIM/runs"
 NB_DIR=notebooks
 mapfile -t ALL < <(cd "$NB_DIR" && ls [0-9][0-9]*_*.ipynb | sort)
-REST=()
-for nb in "${ALL[@]}"; do case "$nb" in 06_*|05b_*) ;; *) REST+=("$nb") ;; esac; done
+ALONE_DEFAULT="04b 05b 06 07 08 09"     # the notebooks with a path of their own on a fresh VM (above)
+if [ -n "${COLAB_SIM_NOTEBOOKS:-}" ]; then prefixes="$COLAB_SIM_NOTEBOOKS"; REST=()
+elif [ "${COLAB_SIM_ALONE:-}" = all ]; then prefixes=""; REST=("${ALL[@]}")
+else prefixes="$ALONE_DEFAULT"; REST=("${ALL[@]}"); fi
 ALONE=()
-for nb in "${ALL[@]}"; do case "$nb" in 06_*|05b_*) ALONE+=("$nb") ;; esac; done
-# 06 first: its fresh VM has nothing installed beyond the image
-mapfile -t ALONE < <(printf '%s\n' "${ALONE[@]}" | sort -r)
-if [ -n "${COLAB_SIM_NOTEBOOKS:-}" ]; then   # a local check: these prefixes, each alone on a fresh VM
-  ALONE=(); REST=()
-  for prefix in $COLAB_SIM_NOTEBOOKS; do ALONE+=("$(cd "$NB_DIR" && ls "${prefix}"_*.ipynb)"); done
-fi
-
+if [ -z "$prefixes" ]; then ALONE=("${ALL[@]}"); fi
+for prefix in $prefixes; do
+  match=$(cd "$NB_DIR" && ls "${prefix}"_*.ipynb 2>/dev/null) || { echo "Colab stage: no notebook ${prefix}_*.ipynb" >&2; exit 1; }
+  ALONE+=("$match")
+done
+echo "== alone on fresh VMs: ${ALONE[*]}"
 rc=0
 for nb in "${ALONE[@]}"; do
   echo "== fresh VM: $nb alone"
   fresh_vm
   "$SIM/venv/bin/python" tests/colab/run_notebooks.py --content "$CONTENT" --out "$SIM/runs" "$nb" || { rc=1; break; }
 done
-if [ $rc = 0 ]; then
-  [ ${#REST[@]} = 0 ] || echo "== fresh VM: ${REST[*]} in order"
+if [ $rc = 0 ] && [ ${#REST[@]} -gt 0 ]; then
+  echo "== fresh VM: ${REST[*]} in order"
   fresh_vm
-  [ ${#REST[@]} = 0 ] || "$SIM/venv/bin/python" tests/colab/run_notebooks.py --content "$CONTENT" --out "$SIM/runs" "${REST[@]}" || rc=1
+  "$SIM/venv/bin/python" tests/colab/run_notebooks.py --content "$CONTENT" --out "$SIM/runs" "${REST[@]}" || rc=1
+fi
+if [ $rc = 0 ]; then   # setuptools >= 82 has no pkg_resources, which tensorflow-hub 0.16.1 imports (utils/compat.py)
+  echo "== newest setuptools: tensorflow_hub imported the way 05a does"
+  "$SIM/venv/bin/python" -m pip install -q -U "setuptools>=82"
+  (cd "$ROOT" && TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2 "$SIM/venv/bin/python" -c '
+import importlib.metadata as md, sys
+import utils, utils.lessons.bert_tfhub, tensorflow_hub
+import pkg_resources
+assert "course shim" in (pkg_resources.__doc__ or ""), pkg_resources.__doc__
+version = md.version("setuptools")
+print(f"   setuptools {version}: tensorflow_hub {tensorflow_hub.__version__} imported through the course shim")
+') || { echo "   tensorflow_hub does not import with the newest setuptools" >&2; rc=1; }
+  restore_image
 fi
 rm -rf "$CONTENT/course"
 "$SIM/venv/bin/python" - "$SIM/runs/times.json" "${#ALONE[@]}" "${#REST[@]}" <<'PY'

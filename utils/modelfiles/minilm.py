@@ -327,7 +327,8 @@ def load_failure_message(checkpoint: str, err: Exception) -> str:
         except Exception:
             have = "?"
         why = (f"KerasHub {have} cannot convert this sentence-transformers checkpoint; it needs keras-hub >= "
-               f"{MIN_KERAS_HUB_FOR_HF_MINILM}: on Colab run the setup cell again, elsewhere pip install -r requirements.txt")
+               f"{MIN_KERAS_HUB_FOR_HF_MINILM}: on Colab the setup cells of 05b, 07, 08 and 09 install it (run the notebook "
+               f"from its setup cell: it restarts the runtime once), elsewhere pip install -r requirements.txt")
     else:
         why = "check the folder or preset name; a damaged download is fixed by deleting it from the cache and retrying"
     return f"Could not load a BERT backbone from {checkpoint!r} ({text}): {why}."

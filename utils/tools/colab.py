@@ -5,7 +5,9 @@ hand. Everything that repeats it is generated from them:
 
 * the "Open in Colab" badge in the first cell of every notebook,
 * the ``REPO, BRANCH = ...`` line of every notebook's setup cell (what Colab clones),
-* ``colab_links.md`` (all notebooks with their badges).
+* ``colab_links.md`` (all notebooks with their badges),
+* the notebook metadata that opens a GPU runtime (``accelerator``, Colab's ``gpuType``) for the
+  notebooks whose first cell recommends a GPU (:func:`needs_gpu`).
 
 For a fork::
 
@@ -135,6 +137,36 @@ def needs_gpu(nb: dict) -> bool:
     return bool(re.search(r"\bGPU\b", text)) and not re.search(r"\bno GPU\b", text, re.IGNORECASE)
 
 
+GPU_TYPE = "T4"                                # the GPU of Colab's free tier
+
+
+def gpu_metadata_problem(nb: dict) -> str | None:
+    """What is wrong with the GPU metadata: a GPU notebook must open a GPU runtime, the others must not ask for one."""
+    meta = nb.get("metadata", {})
+    has = meta.get("accelerator") == "GPU" and meta.get("colab", {}).get("gpuType") == GPU_TYPE
+    asks = "accelerator" in meta or "gpuType" in meta.get("colab", {})
+    if needs_gpu(nb) and not has:
+        return f'recommends a GPU but its metadata does not open one ("accelerator": "GPU", colab.gpuType {GPU_TYPE})'
+    if not needs_gpu(nb) and asks:
+        return "asks Colab for a GPU runtime in its metadata but its first cell says no GPU is needed"
+    return None
+
+
+def set_gpu_metadata(nb: dict) -> bool:
+    """Make the metadata agree with :func:`needs_gpu`; True if it changed."""
+    if gpu_metadata_problem(nb) is None:
+        return False
+    meta = nb.setdefault("metadata", {})
+    if needs_gpu(nb):
+        meta["accelerator"] = "GPU"
+        meta.setdefault("colab", {})["gpuType"] = GPU_TYPE
+        meta["colab"].setdefault("provenance", [])
+    else:
+        meta.pop("accelerator", None)
+        meta.get("colab", {}).pop("gpuType", None)
+    return True
+
+
 def setup_cell(nb: dict):
     """The code cell with id ``setup`` (or None)."""
     return next((c for c in nb.get("cells", []) if c.get("id") == "setup" and c.get("cell_type") == "code"), None)
@@ -156,6 +188,9 @@ def notebook_problems(path: Path, repo: str = REPO, branch: str = BRANCH) -> lis
     elif badges[0].group(0) != want:
         problems.append(f"{path.name}: badge points at {badges[0]['repo']}@{badges[0]['branch']}/"
                         f"{badges[0]['file']}, expected {repo}@{branch}/{path.name}.")
+    gpu = gpu_metadata_problem(nb)
+    if gpu:
+        problems.append(f"{path.name}: {gpu}: run python -m utils.colab")
     setup = setup_cell(nb)
     if setup is None:
         problems.append(f"{path.name}: no code cell with id 'setup'.")
@@ -229,6 +264,7 @@ def rewrite_notebook(path: Path, repo: str = REPO, branch: str = BRANCH) -> bool
         if new != text:
             _set_source(cells[0], new)
             changed = True
+    changed = set_gpu_metadata(nb) or changed
     setup = setup_cell(nb)
     if setup is not None:
         text = _source(setup)

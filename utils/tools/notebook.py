@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import subprocess
 import sys
+from pathlib import Path
 
 from utils import config
 
@@ -43,7 +44,8 @@ def matching_tf_companions() -> list[str]:
     """
     tf_version = _version("tensorflow")
     if tf_version is None:
-        raise RuntimeError("TensorFlow is not installed: pip install -r requirements.txt")
+        raise RuntimeError(colab_runtime_problem(True, False)[0] if IN_COLAB
+                           else "TensorFlow is not installed: python -m pip install -r requirements.txt")
     major, minor = _as_tuple(tf_version)[:2]
     return [f"tensorflow-text~={major}.{minor}.0", f"tf-keras~={major}.{minor}.0"]
 
@@ -55,6 +57,81 @@ def _needs_install(spec: str) -> bool:
     req = Requirement(spec)
     have = _version(req.name)
     return have is None or (bool(req.specifier) and not req.specifier.contains(have, prereleases=True))
+
+
+REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements.txt"
+
+
+def requirement_pins(path: Path = REQUIREMENTS) -> dict[str, str]:
+    """``{canonical pip name: "name==version"}`` of ``requirements.txt``: the one source of every Colab install.
+
+    Environment markers are kept (``uvloop==0.23.0; sys_platform != "win32"``), so pip skips what a
+    platform cannot install.
+    """
+    pins = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        line = line.split(" #")[0].strip()
+        if not line or line.startswith(("#", "-")):
+            continue
+        spec = line.split(";")[0].strip()
+        if "==" not in spec:
+            raise ValueError(f"{path}: {line!r} is not pinned (name==version); every Colab install is derived from it.")
+        pins[_canonical(spec.split("==")[0].strip())] = line
+    return pins
+
+
+def colab_specs(names, minimum: dict[str, str] | None = None, pins: dict[str, str] | None = None) -> list[str]:
+    """The pip specs a Colab setup cell installs for ``names``: those missing, or older than ``minimum`` asks.
+
+    A name is installed exactly as ``requirements.txt`` pins it (one source). ``tensorflow-text`` and
+    ``tf-keras`` are the exception: they follow the TensorFlow that Colab ships
+    (:func:`matching_tf_companions`). A name already installed at a version ``minimum`` accepts is left alone.
+    """
+    pins = requirement_pins() if pins is None else pins
+    minimum = {_canonical(k): v for k, v in (minimum or {}).items()}
+    companions = None
+    specs = []
+    for name in dict.fromkeys(_canonical(n) for n in names):
+        if name in ("tensorflow-text", "tf-keras"):
+            companions = companions or {_canonical(s.split("~=")[0]): s for s in matching_tf_companions()}
+            spec = companions[name]
+            if _needs_install(spec):
+                specs.append(spec)
+            continue
+        if name not in pins:
+            raise KeyError(f"{name} is not pinned in requirements.txt: pin it there, the one source of Colab's installs.")
+        have = _version(name)
+        if have is None or (name in minimum and _as_tuple(have) < _as_tuple(minimum[name])):
+            specs.append(pins[name])
+    return specs
+
+
+# Colab's runtimes that the course cannot use, told apart by what they ship (googlecolab/backend-info):
+# the TPU image has no TensorFlow; the fallback runtime (2025.07) has Python 3.11 and TensorFlow 2.18,
+# next to which keras-hub 0.32 (it needs tensorflow-text >= 2.20.1) cannot be installed.
+OLDEST_COLAB_TF = "2.20"
+SWITCH = "Runtime > Change runtime type"
+
+
+def colab_runtime_problem(needs_tf: bool, needs_keras_hub: bool) -> tuple[str | None, bool]:
+    """On Colab, ``(one line saying which runtime to switch to, whether the notebook cannot run here)``.
+
+    ``(None, False)`` elsewhere and on the runtime the course is checked on.
+    """
+    if not IN_COLAB:
+        return None, False
+    tf_version = _version("tensorflow")
+    if tf_version is None:
+        return (f"This Colab runtime has no TensorFlow (the TPU runtime ships without it): switch to a GPU "
+                f"runtime ({SWITCH} > T4 GPU) or the CPU one, then run the notebook again."), needs_tf
+    if _as_tuple(tf_version) < _as_tuple(OLDEST_COLAB_TF):
+        hub = requirement_pins()["keras-hub"].split(";")[0].split("==")[1]
+        why = (f"keras-hub {hub} cannot be installed next to it" if needs_keras_hub
+               else "the course is checked on the latest one")
+        return (f"This is an older Colab runtime (Python {sys.version.split()[0]}, TensorFlow {tf_version}: the "
+                f"fallback runtime?) and {why}: switch to the latest ({SWITCH} > Runtime version > Latest), then "
+                f"run the notebook again."), needs_keras_hub
+    return None, False
 
 
 # Preinstalled packages that a Colab install must never move under a running kernel: every pip call
@@ -84,6 +161,25 @@ def restart_runtime() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+# Preinstalled packages that pin a package the course installs: they move with it, in the same pip call,
+# or pip leaves a broken pair behind (Colab's keras-nlp 0.26.0 requires keras-hub==0.26.0).
+FOLLOWERS = {"keras-hub": ("keras-nlp",)}
+
+
+def followers(specs, installed: dict[str, str]) -> list[str]:
+    """The specs of installed packages that must move with ``specs`` (keras-nlp==X for keras-hub==X)."""
+    from packaging.requirements import Requirement
+
+    extra = []
+    for spec in specs:
+        req = Requirement(spec.split(";")[0])
+        pinned = [s.version for s in req.specifier if s.operator == "=="]
+        for follower in FOLLOWERS.get(_canonical(req.name), ()):
+            if follower in installed and pinned and installed[follower] != pinned[0]:
+                extra.append(f"{follower}=={pinned[0]}")
+    return extra
+
+
 def install_on_colab(packages, restart: bool = True) -> list[str]:
     """On Colab, ``pip install`` the requirements that are missing or too old; elsewhere nothing.
 
@@ -102,6 +198,7 @@ def install_on_colab(packages, restart: bool = True) -> list[str]:
     if not needed:
         return needed
     before = installed_versions()
+    needed = needed + followers(needed, before)
     asked = {_canonical(Requirement(p).name) for p in needed}
     pins = [f"{name}=={before[name]}" for name in PROTECTED if name in before and name not in asked]
     with tempfile.NamedTemporaryFile("w", suffix="-constraints.txt", delete=False) as handle:
@@ -163,13 +260,23 @@ def setup(minimum: dict[str, str] | None = None, colab_packages=(), plots: bool 
     through :func:`parameters`.
 
     ``minimum``: ``{"pip-name": "min.version"}`` checked after the Colab installs;
-    ``colab_packages``: pip specs installed on Colab when missing.
+    ``colab_packages``: pip names installed on Colab when missing or older than ``minimum``, in the
+    version ``requirements.txt`` pins (:func:`colab_specs`); on a Colab runtime that cannot run the
+    notebook (TPU, the fallback runtime) one line says which runtime to switch to.
     """
-    # every notebook may have to prepare the data on a fresh VM (opened alone), and the split needs iterstrat
-    install_on_colab(list(dict.fromkeys([*colab_packages, *ALWAYS_ON_COLAB])))
-    if IN_COLAB:
-        print(where_outputs_go())
     minimum = {"numpy": "1.26", "pandas": "2.0", "scikit-learn": "1.3", **(minimum or {})}
+    names = [_canonical(n) for n in (*colab_packages, *ALWAYS_ON_COLAB)]
+    problem, fatal = colab_runtime_problem(
+        needs_tf=any(n.startswith(("tensorflow", "tf-keras", "keras")) for n in [*names, *minimum]),
+        needs_keras_hub="keras-hub" in names)
+    if fatal:
+        raise RuntimeError(problem)
+    if problem:
+        print(problem)
+    if IN_COLAB:
+        # every notebook may have to prepare the data on a fresh VM (opened alone), and the split needs iterstrat
+        install_on_colab(colab_specs(names, minimum))
+        print(where_outputs_go())
     versions = check_versions(minimum)
     if plots:
         import matplotlib.pyplot as plt
