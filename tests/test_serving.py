@@ -707,7 +707,7 @@ def test_ready_checks_the_model_thread(served):
 
 @pytest.mark.parametrize("request_kwargs, status, message", [
     ({"method": "GET", "url": "/nowhere"}, 404, "Nothing at GET /nowhere"),
-    ({"method": "GET", "url": "/predict"}, 405, "use POST"),
+    ({"method": "PUT", "url": "/predict"}, 405, "PUT is not allowed on /predict"),
     ({"method": "DELETE", "url": "/model"}, 405, "use GET"),
     ({"method": "POST", "url": "/predict", "content": b'{"text": "a"}', "headers": {"Content-Type": "text/plain"}},
      415, "Content-Type is 'text/plain'"),
@@ -1075,3 +1075,31 @@ print("served", r.json()["labels"][0]["genre"])
 """
     r = subprocess.run([sys.executable, "-c", code], cwd=config.ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "served Sci-Fi" in r.stdout, r.stderr[-2000:]
+
+
+def test_get_predict_answers_as_post_does_for_proxies_that_drop_post(client):
+    """Colab's port proxy may drop POST (colabtools#3925): the page falls back to GET /predict?text=."""
+    text = "An alien space ship and robots on a planet."
+    post = client.post("/predict", json={"text": text, "top_k": 2}).json()
+    got = client.get("/predict", params={"text": text, "top_k": 2})
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["probabilities"] == post["probabilities"] and body["labels"] == post["labels"]
+    assert body["rule"] == post["rule"] and body["model"] == post["model"]
+    by_number = client.get("/predict", params={"text": text, "threshold": "0.3"}).json()
+    assert by_number["thresholds"] == {g: 0.3 for g in GENRES}
+
+
+def test_get_predict_errors_have_the_one_error_shape(client):
+    missing = client.get("/predict")
+    assert missing.status_code == 422 and {"error", "details", "request_id"} <= set(missing.json())
+    bad = client.get("/predict", params={"text": "a ghost", "threshold": "high"})
+    assert bad.status_code == 422 and "threshold" in bad.json()["error"]
+    empty = client.get("/predict", params={"text": "   "})
+    assert empty.status_code in (400, 422) and "error" in empty.json()
+
+
+def test_the_page_falls_back_to_get_when_post_gets_no_answer_from_the_server():
+    script = (Path(ex.__file__).parent / "static" / "app.js").read_text()
+    assert 'fetch("/predict?" + new URLSearchParams({ text }))' in script
+    assert "if (!body)" in script

@@ -540,6 +540,30 @@ def create_app(served, limits: dict | None = None, window_ms: float | None = Non
         # a JSONResponse skips FastAPI's generic encoder: plain floats and strings need none
         return JSONResponse({**head, **results[0]} if single else {**head, "results": results})
 
+    @app.get("/predict", summary="Genres of one plot, from the query string (for proxies that drop POST)",
+             responses={200: {"model": PredictResponse}, **_responses(400, 413, 422, 500, 503)})
+    async def predict_get(request: Request, text: str, top_k: Optional[int] = None,
+                          threshold: Optional[str] = None):
+        """``GET /predict?text=...``: the same answer as ``POST /predict`` with ``{"text": ...}``. For
+        clients behind a proxy that drops POST (Colab's port proxy, colabtools#3925); POST stays the API.
+        The plot travels in the URL, so the access log writes the path only, never the query."""
+        if threshold is not None and threshold not in ("global", "per_genre"):
+            try:
+                threshold = float(threshold)
+            except ValueError:
+                raise ApiError(422, f"threshold must be a number in (0, 1), 'global' or 'per_genre', not "
+                                    f"{threshold[:40]!r}.", [{"field": "threshold", "problem": "not a number"}]) from None
+        try:
+            req = PredictRequest(text=text, top_k=top_k, threshold=threshold)
+        except ValidationError as err:
+            raise ApiError(422, "The query does not fit: " + "; ".join(e["msg"] for e in err.errors()[:3])) from None
+        texts, _ = _texts_of(req, limits)
+        rule, cut, k = _rule(req, served)
+        probs, known, ms = await run_model(request, texts)
+        thresholds = {g: float(t) for g, t in zip(served.genres, cut)} if cut is not None else None
+        return JSONResponse({"model": version, "rule": rule, "thresholds": thresholds, "model_ms": round(ms, 2),
+                             **_result(served.genres, probs[0], known[0], cut, k)})
+
     tfs_body = {"requestBody": {"required": True, "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/TFServingRequest"}}}}}
 

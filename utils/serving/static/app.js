@@ -66,6 +66,19 @@ function draw(result, thresholds) {
   $("result").hidden = false;
 }
 
+// The server's own answer (a prediction or its JSON error), or {response, body: null} when something
+// in between answered instead (an HTML error page, a dropped request).
+async function ask(send) {
+  let response = null;
+  try {
+    response = await send();
+    const body = await response.json();
+    return { response, body: body && (body.model || body.request_id) ? body : null };
+  } catch (err) {
+    return { response, body: null };
+  }
+}
+
 async function predict() {
   const text = $("plot").value;
   if (!text.trim()) { setStatus("Type a plot first.", true); return; }
@@ -73,10 +86,13 @@ async function predict() {
   setStatus("Predicting…", false);
   const start = performance.now();
   try {
-    const response = await fetch("/predict", {
+    let { response, body } = await ask(() => fetch("/predict", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text }),
-    });
-    const body = await response.json();
+    }));
+    // A proxy that drops POST (Colab's port proxy) answers with a page of its own, or not at all:
+    // ask again with GET /predict?text=..., which the server answers the same way.
+    if (!body) ({ response, body } = await ask(() => fetch("/predict?" + new URLSearchParams({ text }))));
+    if (!body) { setStatus(`The server did not answer (HTTP ${response ? response.status : "error"}).`, true); return; }
     if (!response.ok) { setStatus(body.error || `Error ${response.status}`, true); return; }
     draw(body, body.thresholds);
     const timing = `${Math.round(performance.now() - start)} ms (model ${body.model_ms.toFixed(1)} ms)`;
