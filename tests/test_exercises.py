@@ -124,8 +124,12 @@ def test_the_blank_keeps_the_indentation():
     assert editions.instructor_exercise(src) == "def f(x):\n    y = x\n    return y + 1\nprint(f)"
 
 
-def test_the_command_writes_both_editions(tmp_path, capsys):
+def test_the_command_writes_both_editions(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("COURSE_PROGRESS", raising=False)           # captured stderr is no terminal: lines
     assert editions.main(["--out", str(tmp_path), "--check"]) == 0
+    steps = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[progress] editions")]
+    assert len(steps) == len(NOTEBOOKS) and "\r" not in "".join(steps)     # one line per notebook (#28)
+    assert f"notebook {len(NOTEBOOKS)}/{len(NOTEBOOKS)} · {NOTEBOOKS[-1].stem}" in steps[-1]
     for edition in ("student", "instructor"):
         written = sorted(p.name for p in (tmp_path / edition).glob("*.ipynb"))
         assert written == [p.name for p in NOTEBOOKS]

@@ -1,6 +1,15 @@
-"""python -m utils.rehearse: the synthetic CMU-format corpus and the cost extrapolation."""
+"""python -m utils.rehearse: the synthetic CMU-format corpus, the cost extrapolation, progress while it runs."""
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import nbformat
 import numpy as np
 import pytest
+
+from utils import config
 
 from utils.data.datasets import read_cmu_plots
 from utils.tools import rehearse
@@ -27,3 +36,40 @@ def test_extrapolation_scales_slow_cells_only():
     assert rehearse.extrapolate(10.0, [0.2, 0.3, 8.0], 0.1) == pytest.approx(2.0 + 80.0)
     assert rehearse.extrapolate(5.0, [0.5], 0.5) == pytest.approx(5.0)
     assert np.isclose(rehearse.extrapolate(10.0, [9.0], 1.0), 10.0)
+
+
+def test_runner_progress_reaches_the_rehearsal_output_while_it_runs(shared_dir, tmp_path):
+    """#28, the benchmark's pattern: the notebook runs in a grandchild (the runner's kernel); its cell
+    progress must reach the rehearsal's own output as it happens, one plain line per step, never a flood."""
+    if not (shared_dir / "data" / "MovieSummaries").is_dir():
+        pytest.skip("needs ../shared/data (the real CMU metadata and the Netflix file)")
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time; time.sleep(4)"),
+                                         nbformat.v4.new_code_cell("time.sleep(4); print('done')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, notebooks / "01_slow.ipynb")
+    env = {**os.environ, "COURSE_DATA_DIR": str(shared_dir / "data"), "COURSE_OUTPUT_DIR": str(tmp_path / "out"),
+           "COURSE_PROGRESS": "", "COURSE_PROGRESS_INTERVAL": "1", "PYTHONPATH": str(config.ROOT)}
+    cmd = [sys.executable, "-m", "utils.rehearse", "--cmu-scale", "--scale", "0.001", "--only", "01",
+           "--notebooks", str(notebooks), "--work", str(tmp_path / "work")]
+    child = subprocess.Popen(cmd, cwd=config.ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []          # (seconds since start, line), read as the rehearsal writes them
+    start = time.monotonic()
+    reader = threading.Thread(target=lambda: lines.extend((time.monotonic() - start, line.rstrip("\n"))
+                                                          for line in child.stdout))
+    reader.start()
+    assert child.wait(timeout=300) == 0, "\n".join(line for _, line in lines)
+    reader.join(timeout=10)
+    text = "\n".join(line for _, line in lines)
+    cells = [(t, line) for t, line in lines if line.startswith("[progress] 01_slow.ipynb · cell")]
+    first = [t for t, line in cells if "cell 1/2" in line]
+    second = [t for t, line in cells if "cell 2/2" in line]
+    ended = next(t for t, line in lines if line.startswith("01: ok"))
+    assert first and second, text
+    # the first cell's line came while the notebook still had seconds of work ahead, not all at the end
+    assert first[0] <= second[0] - 2 and second[0] <= ended - 1, text
+    assert all("elapsed" in line and "\r" not in line for _, line in cells), text     # a log: plain lines
+    assert len(cells) < 30, text                                                     # never a flood
+    assert (tmp_path / "out" / "results" / "rehearsal" / "cmu-scale0.001.jsonl").exists()
+    assert not (config.DATA_DIR / "rehearsal" / "scale0.001").exists()

@@ -1,11 +1,18 @@
-"""The course site (utils.tools.site): staged from executed notebooks; built when jupyter-book 1 is installed."""
+"""The course site (utils.tools.site): staged from executed notebooks; built when jupyter-book 1 is installed.
+
+In CI (``COURSE_SITE_RUNS``) the site is built from the FAST run's executed notebooks, every one of them,
+once, and opened page by page in a real browser; elsewhere from two small synthetic notebooks.
+"""
 import base64
 import os
+import re
 import shutil
+from pathlib import Path
 
 import nbformat
 import pytest
 
+from utils import config
 from utils.tools import colab, site
 
 # a 1x1 PNG: the figure an executed notebook carries
@@ -14,9 +21,8 @@ PNG = base64.b64encode(bytes.fromhex(
     "1f15c4890000000d49444154789c6360f8cf00000301010018dd8db00000000049454e44ae426082")).decode()
 
 
-@pytest.fixture
-def runs(tmp_path):
-    folder = tmp_path / "runs" / "netflix-full"
+def _write_runs(folder):
+    """Two small executed notebooks, each with a printed score, a figure and math."""
     folder.mkdir(parents=True)
     for name in ("01_metadata_exploration", "03_tfidf_logistic_baseline"):
         nb = nbformat.v4.new_notebook(cells=[
@@ -29,6 +35,11 @@ def runs(tmp_path):
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(nb, folder / f"{name}.ipynb")
     return folder
+
+
+@pytest.fixture
+def runs(tmp_path):
+    return _write_runs(tmp_path / "runs" / "netflix-full")
 
 
 def test_stage_writes_pages_with_outputs_and_their_provenance(runs, tmp_path):
@@ -48,6 +59,20 @@ def test_stage_writes_pages_with_outputs_and_their_provenance(runs, tmp_path):
                                     "- file: notebooks/03_tfidf_logistic_baseline"]
 
 
+def test_widget_views_are_reduced_to_their_text(runs, tmp_path):
+    """05a/05b executed show Keras/TF Hub progress widgets: on a page they would fetch require.js from a CDN."""
+    path = next(runs.glob("01_*.ipynb"))
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}, "version_major": 2}}
+    nb.cells[1].outputs.append(nbformat.v4.new_output("display_data", data={
+        "application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2}, "text/plain": "HBox()"}))
+    nbformat.write(nb, path)
+    site.stage(runs, tmp_path / "src")
+    page = nbformat.read(tmp_path / "src" / "notebooks" / path.name, as_version=4)
+    assert "widgets" not in page.metadata
+    assert page.cells[1].outputs[-1]["data"] == {"text/plain": "HBox()"}
+
+
 def test_no_executed_notebooks_is_a_clear_error(tmp_path, capsys):
     assert site.main(["--runs", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     assert "utils.run_course" in capsys.readouterr().err
@@ -63,19 +88,56 @@ def test_external_assets_are_found(tmp_path):
 
 
 JB = os.environ.get("COURSE_JUPYTER_BOOK") or shutil.which("jupyter-book")
+# CI (.ci/run, stage 3): the executed copies of the FAST run that `python -m pytest` made in stage 1
+# (COURSE_EXECUTED_DIR, see conftest.py); without it, the two small notebooks of the `runs` fixture.
+SITE_RUNS = os.environ.get("COURSE_SITE_RUNS")
 
 
-@pytest.mark.skipif(not JB, reason="jupyter-book 1 not installed (pip install -r requirements-site.txt)")
-def test_the_site_builds_offline_from_executed_notebooks(runs, tmp_path):
-    mathjax = os.environ.get("COURSE_MATHJAX")
-    report = site.build(runs, tmp_path / "site", JB, mathjax=mathjax)
-    html = tmp_path / "site" / "_build" / "html"
-    page = (html / "notebooks" / "01_metadata_exploration.html").read_text()
-    assert "micro-F1 0.612" in page and "dataset <strong>netflix</strong>" in page
-    assert list(html.rglob("*.png")), "the figure was not written"
-    assert "colab.research.google.com" in page  # the Colab launch button
-    if mathjax:
-        assert report["external_assets"] == {}
+def _figures(nb) -> int:
+    return sum(1 for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {}))
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    """The folder of executed notebooks the site is built from."""
+    if SITE_RUNS:
+        folder = Path(SITE_RUNS)
+        have = sorted(p.name for p in folder.glob("[0-9]*.ipynb"))
+        want = sorted(p.name for p in config.NOTEBOOKS_DIR.glob("[0-9]*.ipynb"))
+        assert have == want, f"{folder} must hold an executed copy of every notebook: missing {sorted(set(want) - set(have))}"
+        return folder
+    return _write_runs(tmp_path_factory.mktemp("runs") / "netflix-full")
+
+
+@pytest.fixture(scope="module")
+def built(executed, tmp_path_factory):
+    """The site, built once for the build test and the browser test (served MathJax: the vendored file)."""
+    if not JB:
+        pytest.skip("jupyter-book 1 not installed (pip install -r requirements-site.txt)")
+    out = tmp_path_factory.mktemp("site")
+    report = site.build(executed, out, JB, mathjax=os.environ.get("COURSE_MATHJAX") or site.MATHJAX)
+    return report, out / "_build" / "html"
+
+
+def test_the_site_builds_offline_from_executed_notebooks(executed, built):
+    report, html = built
+    sources = sorted(executed.glob("[0-9]*.ipynb"))
+    assert report["pages"] == len(sources) + 1 and report["external_assets"] == {}
+    total = 0
+    for path in sources:
+        nb = nbformat.read(path, as_version=4)
+        page = (html / "notebooks" / f"{path.stem}.html").read_text()
+        assert "Outputs on this page" in page and "colab.research.google.com" in page   # provenance, Colab button
+        if SITE_RUNS:
+            assert "<strong>FAST mode</strong>" in page, path.name      # CI's run, said on every page
+        figures = _figures(nb)
+        shown = len(re.findall(r'<img[^>]+src="\.\./_images/', page))
+        assert shown >= figures, f"{path.name}: {figures} figures executed, {shown} on its page"
+        total += figures
+    assert total > 0 and len(list(html.rglob("*.png"))) >= total, "no figure reached the site (MPLBACKEND=Agg?)"
+    if not SITE_RUNS:
+        page = (html / "notebooks" / "01_metadata_exploration.html").read_text()
+        assert "micro-F1 0.612" in page and "dataset <strong>netflix</strong>" in page
 
 
 def _webdriver(driver, browser, port):
@@ -120,8 +182,7 @@ def _webdriver(driver, browser, port):
     return (lambda method, path, body=None: call(method, f"/session/{session}{path}", body)), quit
 
 
-@pytest.mark.skipif(not JB, reason="jupyter-book 1 not installed (pip install -r requirements-site.txt)")
-def test_every_page_in_a_real_browser(runs, tmp_path):
+def test_every_page_in_a_real_browser(executed, built):
     """Every page: its images load, its math renders (MathJax served locally), the console has no errors."""
     import functools
     import http.server
@@ -134,8 +195,8 @@ def test_every_page_in_a_real_browser(runs, tmp_path):
     browser, driver = find_browser()
     if browser is None or driver is None:
         pytest.skip("no headless browser here: apt-get install chromium chromium-driver")
-    site.build(runs, tmp_path / "site", JB)
-    html = tmp_path / "site" / "_build" / "html"
+    _, html = built
+    figures = {f"notebooks/{p.stem}.html": _figures(nbformat.read(p, as_version=4)) for p in executed.glob("[0-9]*.ipynb")}
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -162,8 +223,11 @@ def test_every_page_in_a_real_browser(runs, tmp_path):
                 assert state["rendered"] > 0, f"{page}: math not rendered by MathJax"
             errors = [e for e in cmd("POST", "/se/log", {"type": "browser"}) if e.get("level") == "SEVERE"]
             assert errors == [], f"{page}: console errors {errors}"
-            if page.startswith("notebooks/"):
+            if page in figures:    # every figure the notebook drew is on its page, and loaded (above)
+                assert state["images"] >= figures[page], f"{page}: {state['images']} images, {figures[page]} figures"
+            if page.startswith("notebooks/") and not SITE_RUNS:
                 assert state["images"] >= 1 and state["math"] >= 1
+        assert set(figures) <= set(pages)
     finally:
         quit()
         server.shutdown()

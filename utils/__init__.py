@@ -21,11 +21,7 @@ Everything else here is plumbing, grouped by what it is for:
 ``python -m utils.benchmark``, ``utils.predict``, ``utils.run_course``, ``utils.colab``,
 ``utils.export``, ``utils.serve`` and ``utils.loadtest`` are the commands.
 """
-from utils.compat import install_pkg_resources_shim
-
-install_pkg_resources_shim()   # tensorflow-hub on setuptools >= 82 (see utils.compat)
-
-from utils.data.corpus import load_corpus  # noqa: E402
-from utils.data.datasets import load_dataset  # noqa: E402
+from utils.data.corpus import load_corpus
+from utils.data.datasets import load_dataset
 
 __all__ = ["load_corpus", "load_dataset"]

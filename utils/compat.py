@@ -1,4 +1,4 @@
-"""Small, deliberate compatibility shims, installed when ``utils`` is imported.
+"""Small, deliberate compatibility shims, installed only on the code path that needs them.
 
 ``pkg_resources``: tensorflow-hub 0.16.1 (the current release, and Colab's) does
 ``from pkg_resources import parse_version`` at import. setuptools 82 removed
@@ -7,6 +7,15 @@
 real module is missing, this puts a stand-in with that one function (from
 ``packaging``, which pip and TensorFlow already need) in ``sys.modules``; any other
 name raises an ImportError that says what happened. With setuptools < 82 nothing is done.
+
+Only notebook 05a's path (TF Hub) installs it, never a bare ``import utils``:
+
+- a notebook whose setup cell asks for ``tensorflow-hub`` (05a): :func:`utils.tools.notebook.setup`,
+  before the notebook's own ``import tensorflow_hub``;
+- :mod:`utils.modelfiles.bert_tfhub` (the benchmark, ``predict`` and serving of a TF Hub model), when
+  it is imported;
+- :mod:`utils.lessons.bert_tfhub` (05a's exported cells), first thing when it is imported
+  (``python -m utils.export`` writes that line: :data:`utils.tools.export.PREAMBLES`).
 """
 from __future__ import annotations
 

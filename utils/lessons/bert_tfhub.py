@@ -4,6 +4,10 @@
 Written in notebooks/05a_bert_tfhub.ipynb; edit the notebook, then run ``python -m utils.export``.
 """
 
+from utils.compat import install_pkg_resources_shim
+
+install_pkg_resources_shim()   # plumbing, not lesson code: tensorflow_hub on setuptools >= 82
+
 # --- notebooks/05a_bert_tfhub.ipynb, cell 'hub-models'
 import numpy as np
 import tensorflow as tf

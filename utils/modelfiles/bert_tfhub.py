@@ -19,7 +19,8 @@ The model itself is written in notebook 05a and exported to :mod:`utils.lessons.
 * :func:`benchmark`: figures for ``python -m utils.benchmark --model bert_tfhub``.
 
 TensorFlow is imported inside the functions only, so that importing this module leaves a
-script free to set ``TF_USE_LEGACY_KERAS`` first.
+script free to set ``TF_USE_LEGACY_KERAS`` first. Importing it installs the ``pkg_resources``
+stand-in that tensorflow-hub needs with setuptools >= 82 (:mod:`utils.compat`; TF Hub's path only).
 """
 from __future__ import annotations
 
@@ -31,8 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from utils.compat import install_pkg_resources_shim
 from utils.tools import keras_tools
 from utils.modelfiles.predictor import Predictor
+
+install_pkg_resources_shim()   # before any `import tensorflow_hub` below (setuptools >= 82 has no pkg_resources)
 
 FROZEN_NAME = "bert_tfhub_frozen"        # results/ and models/ folder names
 FINETUNED_NAME = "bert_tfhub_finetuned"

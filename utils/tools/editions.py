@@ -186,8 +186,11 @@ def write_editions(out: Path, notebooks_dir: Path = config.NOTEBOOKS_DIR, branch
     paths = sorted(Path(notebooks_dir).glob("[0-9]*.ipynb"))
     if not paths:
         raise FileNotFoundError(f"no NN_name.ipynb notebooks in {notebooks_dir}")
+    from utils.tools import progress
+
     built, problems = [], {}
-    for path in paths:  # build everything first: a malformed marker writes nothing
+    for path in progress.each(paths, "notebook", "editions", name=lambda p: p.stem):
+        # build everything first: a malformed marker writes nothing
         nb = nbformat.read(path, as_version=4)
         student, instructor = student_edition(nb, path.name, branch), instructor_edition(nb, path.name)
         problems[path.name] = leaks(nb, student, path.name)

@@ -49,6 +49,14 @@ DESCRIPTIONS = {
 }
 
 
+# Plumbing a generated module runs before its first cell (not lesson code, so not in the notebook):
+# tensorflow-hub 0.16.1 imports pkg_resources, which setuptools >= 82 no longer ships (utils.compat).
+PREAMBLES = {
+    "bert_tfhub": "from utils.compat import install_pkg_resources_shim\n\n"
+                  "install_pkg_resources_shim()   # plumbing, not lesson code: tensorflow_hub on setuptools >= 82\n",
+}
+
+
 class ExportError(ValueError):
     """A ``#@save`` cell that cannot become library code."""
 
@@ -89,6 +97,8 @@ def render(name: str, parts) -> str:
     out = [HEADER.format(name=name),
            f'"""{doc[0].upper() + doc[1:]}.\n\nWritten in {", ".join("notebooks/" + s for s in sources)}; '
            f"edit the notebook, then run ``python -m utils.export``.\n\"\"\"\n"]
+    if name in PREAMBLES:
+        out.append("\n" + PREAMBLES[name])
     for nb, i, body in parts:
         out.append(f"\n# --- notebooks/{nb}, cell '{i}'\n{body}\n")
     return "".join(out)

@@ -277,6 +277,11 @@ def setup(minimum: dict[str, str] | None = None, colab_packages=(), plots: bool 
         # every notebook may have to prepare the data on a fresh VM (opened alone), and the split needs iterstrat
         install_on_colab(colab_specs(names, minimum))
         print(where_outputs_go())
+    if "tensorflow-hub" in names or "tensorflow-hub" in map(_canonical, minimum):
+        # 05a: tensorflow-hub 0.16.1 imports pkg_resources, gone from setuptools >= 82 (utils.compat)
+        from utils.compat import install_pkg_resources_shim
+
+        install_pkg_resources_shim()
     versions = check_versions(minimum)
     if plots:
         import matplotlib.pyplot as plt

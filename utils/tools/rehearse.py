@@ -57,9 +57,16 @@ def synthetic_plots(n: int, seed: int = 0) -> list[str]:
     lengths = rng.lognormal(np.log(MEDIAN_CHARS), sigma, n).astype(int).clip(80, 60_000)
     mean_word = float(np.dot(p, [len(w) + 1 for w in words]))
     plots = []
+    from utils.tools import progress
+
+    steps = progress.Steps(n, "synthetic plot", label="rehearsal")      # throttled: a line every 10 s at most
     for chars in lengths:
+        steps.start(f"{len(plots):,} written")
         k = max(5, int(chars / mean_word))
         plots.append(" ".join(np.array(words, dtype=object)[rng.choice(len(words), size=k, p=p)]))
+        steps.finish()
+    if progress._state["open_bar"]:     # a terminal: end the in-place line
+        progress.emit(progress.format_line([f"synthetic plot {n}/{n}", "done"], label="rehearsal"))
     return plots
 
 
@@ -108,7 +115,8 @@ def _peak_rss_mb(proc: subprocess.Popen, stop: threading.Event, box: dict) -> No
         stop.wait(0.5)
 
 
-def run_notebook(prefix: str, corpus_dir: Path, work: Path, timeout: int | None = None) -> dict:
+def run_notebook(prefix: str, corpus_dir: Path, work: Path, timeout: int | None = None,
+                 notebooks_dir: Path = config.NOTEBOOKS_DIR) -> dict:
     """One notebook in full mode on the synthetic corpus, in its own process tree; its cost."""
     from utils.tools import progress
 
@@ -116,7 +124,7 @@ def run_notebook(prefix: str, corpus_dir: Path, work: Path, timeout: int | None 
            "COURSE_OUTPUT_DIR": str(work), "PYTHONPATH": str(config.ROOT),
            "PYTHONUNBUFFERED": "1", progress.MODE_ENV: "lines"}   # the runner's cell lines, as they come
     cmd = [sys.executable, "-m", "utils.run_course", "--full", "--yes", "--dataset", "cmu", "--only", prefix,
-           "--out", str(work / "runs")] + (["--timeout", str(timeout)] if timeout else [])
+           "--out", str(work / "runs"), "--notebooks", str(notebooks_dir)] + (["--timeout", str(timeout)] if timeout else [])
     load_before = os.getloadavg()[0]   # other jobs on the machine make every time an upper bound
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=config.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -176,17 +184,21 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default=None, help="notebook prefixes, e.g. 03,04a (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell")
+    parser.add_argument("--notebooks", default=str(config.NOTEBOOKS_DIR), help=argparse.SUPPRESS)
+    parser.add_argument("--work", default=None, help=argparse.SUPPRESS)    # corpus and workspace (tests)
     args = parser.parse_args(argv)
     if not 0 < args.scale <= 1:
         parser.error("--scale must be in (0, 1].")
-    prefixes = [p.name.split("_")[0] for p in notebook_files(config.NOTEBOOKS_DIR)]
+    notebooks_dir = Path(args.notebooks)
+    prefixes = [p.name.split("_")[0] for p in notebook_files(notebooks_dir)]
     if args.only:
         wanted = [o.strip() for o in args.only.split(",") if o.strip()]
         unknown = [o for o in wanted if o not in prefixes]
         if unknown:
             parser.error(f"no notebook {unknown}; choose from {prefixes}")
         prefixes = wanted
-    work = WORK_DIR / f"scale{args.scale:g}"
+    work = Path(args.work) if args.work else WORK_DIR / f"scale{args.scale:g}"
+    print(f"writing the synthetic corpus ({max(200, round(CMU_PLOTS * args.scale)):,} plots) ...", flush=True)
     corpus = write_corpus(work / "corpus", args.scale, args.seed)
     log = OUT_DIR / f"cmu-scale{args.scale:g}.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -197,7 +209,7 @@ def main(argv=None) -> int:
     for k, prefix in enumerate(prefixes, 1):
         print(f"--- [{k}/{len(prefixes)}] {prefix} (full mode) ... {(time.perf_counter() - started) / 60:.1f} min "
               f"elapsed", flush=True)
-        row = run_notebook(prefix, corpus, work, args.timeout)
+        row = run_notebook(prefix, corpus, work, args.timeout, notebooks_dir)
         row.update(scale=args.scale, machine=machine_summary(machine), date=time.strftime("%Y-%m-%d %H:%M"))
         executed = next((work / "runs").glob(f"{prefix}_*.ipynb"), None)
         if args.scale < 1 and row["ok"] and executed is not None:

@@ -60,10 +60,14 @@ def _fmt_seconds(s: float) -> str:
 
 
 @contextmanager
-def _environment(values: dict[str, str]):
-    """Set environment variables (inherited by the kernels) and restore them afterwards."""
+def _environment(values: dict[str, str | None]):
+    """Set environment variables (inherited by the kernels; ``None`` unsets one) and restore them afterwards."""
     old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
     try:
         yield
     finally:
@@ -97,12 +101,41 @@ def _check_out_dir(out_dir: Path, notebooks_dir: Path) -> None:
                          f"the committed notebooks. Use runs/ (the default).")
 
 
-def _write_notebook(nb, path: Path) -> None:
+def write_notebook(nb, path: Path) -> None:
+    """Write an executed copy (temporary name, then rename)."""
     import nbformat
 
     from utils.files import atomic_write_bytes
 
     atomic_write_bytes(path, nbformat.writes(nb).encode("utf-8"))
+
+
+_write_notebook = write_notebook
+
+# matplotlib backends that draw nothing into a notebook: a kernel started with one of them leaves no
+# figure in the executed copy (MPLBACKEND=Agg is what CI and headless shells often export)
+NON_INLINE_BACKENDS = {"agg", "pdf", "ps", "svg", "cairo", "template"}
+
+
+def kernel_environment():
+    """The environment a kernel whose outputs are kept starts in: ``MPLBACKEND=Agg`` (or any backend that
+    draws into no notebook) unset, so that ipykernel's inline backend keeps every figure in the executed
+    copy (the site shows them). A context manager; the caller's environment is restored afterwards."""
+    backend = os.environ.get("MPLBACKEND", "")
+    return _environment({"MPLBACKEND": None} if backend.strip().lower() in NON_INLINE_BACKENDS else {})
+
+
+def record_provenance(nb, executed_by: str) -> dict:
+    """Say in the executed copy's metadata what ran it, on what, when and where (the site's pages show it)."""
+    import datetime as dt
+    import platform
+
+    fast = config.fast_mode()
+    info = {"executed_by": executed_by, "dataset": config.dataset_name(), "mode": "FAST" if fast else "full",
+            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}"}
+    nb.metadata["course_run"] = info
+    return info
 
 
 def execute_notebook(path: Path, out_path: Path, timeout: int | None = None, log=print,
@@ -148,7 +181,8 @@ def execute_notebook(path: Path, out_path: Path, timeout: int | None = None, log
                           source=cell.get("source", ""), error=f"{ename}: {_ANSI.sub('', str(evalue))}",
                           traceback=_ANSI.sub("", str(tb)), executed_copy=out_path)
     finally:
-        _write_notebook(nb, out_path)
+        record_provenance(nb, "python -m utils.run_course")
+        write_notebook(nb, out_path)
     return time.time() - t0, failure
 
 
@@ -346,9 +380,12 @@ def run(notebooks_dir: Path = config.NOTEBOOKS_DIR, out_dir: Path | None = None,
     if data_dir:
         env["COURSE_DATA_DIR"] = str(Path(data_dir).expanduser().resolve())
     report = RunReport(out_dir=out_dir)
-    with run_lock(dataset, wait=wait, log=log), _environment(env):
+    backend = os.environ.get("MPLBACKEND")
+    with run_lock(dataset, wait=wait, log=log), _environment(env), kernel_environment():
         log(f"Running {len(notebooks)} notebook(s) from {notebooks_dir} | dataset={dataset} | "
             f"{mode.upper()} mode | executed copies -> {out_dir}")
+        if backend and "MPLBACKEND" not in os.environ:
+            log(f"(MPLBACKEND={backend} is unset for the kernels: the executed copies keep their figures)")
         total = time.time()
         expected = {p.name: expected_minutes(p.name.split("_")[0], fast, dataset) for p in notebooks}
         for i, path in enumerate(notebooks, 1):

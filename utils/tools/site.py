@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from utils import config
-from utils.tools import colab
+from utils.tools import colab, progress
 
 FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" '
            'fill="#1f6feb"/><text x="8" y="12" font-size="10" text-anchor="middle" fill="#fff">G</text></svg>')
@@ -50,11 +50,19 @@ def _run_label(runs: Path) -> dict:
     return {"dataset": dataset or "?", "mode": {"fast": "FAST", "full": "full"}.get(mode, mode or "?")}
 
 
-def _stamp(nb_path: Path, label: dict) -> str:
+def _provenance(nb, nb_path: Path, label: dict) -> dict:
+    """What ran the notebook, on what, when and where: the executed copy's own record
+    (``utils.tools.run_course.record_provenance``), else the folder's name and the file's date."""
+    run = dict(nb.metadata.get("course_run") or {})
     when = dt.datetime.fromtimestamp(nb_path.stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}"
-    return (f"> **Outputs on this page**: dataset **{label['dataset']}**, **{label['mode']} mode**, executed "
-            f"{when} by `python -m utils.run_course` on {machine}.")
+    return {"dataset": run.get("dataset") or label["dataset"], "mode": run.get("mode") or label["mode"],
+            "date": run.get("date") or when, "executed_by": run.get("executed_by") or "python -m utils.run_course",
+            "machine": run.get("machine") or f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}"}
+
+
+def _stamp(run: dict) -> str:
+    return (f"> **Outputs on this page**: dataset **{run['dataset']}**, **{run['mode']} mode**, executed "
+            f"{run['date']} by `{run['executed_by']}` on {run['machine']}.")
 
 
 def stage(runs: Path, src: Path, repo: str = colab.REPO, branch: str = colab.BRANCH) -> list[str]:
@@ -71,12 +79,15 @@ def stage(runs: Path, src: Path, repo: str = colab.REPO, branch: str = colab.BRA
     names, figures = [], 0
     for path in paths:
         nb = nbformat.read(path, as_version=4)
+        drop_widgets(nb)
         figures += sum(1 for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {}))
+        run = _provenance(nb, path, label)
+        label = {"dataset": run["dataset"], "mode": run["mode"]}          # the landing page says the same
         first = nb.cells[0]
         # the site has its own Colab button; the badge's image would be fetched from colab.research.google.com
         first.source = colab.BADGE_RE.sub("", first.source)
         lines = first.source.split("\n", 1)
-        first.source = lines[0] + "\n\n" + _stamp(path, label) + ("\n" + lines[1] if len(lines) > 1 else "")
+        first.source = lines[0] + "\n\n" + _stamp(run) + ("\n" + lines[1] if len(lines) > 1 else "")
         nbformat.write(nb, src / "notebooks" / path.name)
         names.append(path.stem)
     if not figures:
@@ -106,6 +117,21 @@ def stage(runs: Path, src: Path, repo: str = colab.REPO, branch: str = colab.BRA
     }, indent=1), encoding="utf-8")
     (src / "favicon.svg").write_text(FAVICON, encoding="utf-8")  # else browsers ask for /favicon.ico (a 404)
     return names
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def drop_widgets(nb) -> int:
+    """Keep a widget output's text only (``HBox(...)``, a finished progress bar's line): a widget view on a
+    page makes MyST-NB load require.js and the widget manager from CDNs, and a static page cannot run it."""
+    dropped = int(bool(nb.metadata.pop("widgets", None)))
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if WIDGET_VIEW in out.get("data", {}):
+                del out["data"][WIDGET_VIEW]
+                dropped += 1
+    return dropped
 
 
 def dedupe_scripts(html_dir: Path) -> int:
@@ -141,12 +167,46 @@ def external_assets(html_dir: Path) -> dict:
 MATHJAX = config.ROOT / "utils" / "site_assets" / "mathjax" / "tex-svg.js"
 
 
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# Sphinx's status lines: "reading sources... [ 50%] notebooks/03_tfidf_logistic_baseline"
+SPHINX_STEP_RE = re.compile(r"(reading sources|writing output)\.\.\. \[\s*(\d+)%\]\s+(\S+)")
+
+
+def _run_builder(cmd: list[str], pages: int, start: float) -> tuple[int, str]:
+    """Run jupyter-book; turn Sphinx's status lines into progress (one line per page read and written when
+    the output is not a terminal, redrawn in place on one). Returns (exit status, its whole output)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    kept, pending, seen = [], b"", set()
+    while True:
+        chunk = proc.stdout.read1(4096) if hasattr(proc.stdout, "read1") else proc.stdout.read(4096)
+        if not chunk:
+            break
+        kept.append(chunk)
+        pending += chunk
+        *done, pending = re.split(rb"[\r\n]", pending)   # Sphinx redraws its status line with \r
+        for raw in done:
+            match = SPHINX_STEP_RE.search(ANSI_RE.sub("", raw.decode("utf-8", "replace")))
+            if match and (match.group(1), match.group(3)) not in seen:
+                seen.add((match.group(1), match.group(3)))
+                phase = "reading" if match.group(1).startswith("reading") else "writing"
+                k = min(pages, sum(1 for p, _ in seen if p == match.group(1)))
+                progress.emit(progress.format_line([f"{phase} page {k}/{pages}", match.group(3)],
+                                                   elapsed=time.perf_counter() - start, label="site"),
+                              final=progress.mode() != "bar")
+    proc.wait()
+    if progress._state["open_bar"]:
+        progress.emit(progress.format_line(["built"], elapsed=time.perf_counter() - start, label="site"))
+    return proc.returncode, ANSI_RE.sub("", b"".join(kept).decode("utf-8", "replace"))
+
+
 def build(runs: Path, out: Path, jupyter_book: str = "jupyter-book", mathjax: Path | None = MATHJAX) -> dict:
     out = Path(out)
     src = out / "src"
     if src.exists():
         shutil.rmtree(src)
     names = stage(Path(runs), src)
+    progress.emit(progress.format_line([f"{len(names)} executed notebooks staged from {runs}", "building HTML"],
+                                       label="site"))
     if mathjax:
         static = src / "_static" / "mathjax"
         static.mkdir(parents=True)
@@ -156,11 +216,11 @@ def build(runs: Path, out: Path, jupyter_book: str = "jupyter-book", mathjax: Pa
         cfg["sphinx"]["config"]["html_static_path"] = ["_static"]
         (src / "_config.yml").write_text(json.dumps(cfg, indent=1))
     start = time.perf_counter()
-    proc = subprocess.run([jupyter_book, "build", str(src), "--path-output", str(out), "--builder", "html"],
-                          capture_output=True, text=True)
+    returncode, output = _run_builder([jupyter_book, "build", str(src), "--path-output", str(out), "--builder", "html"],
+                                      len(names) + 1, start)
     seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"jupyter-book build failed ({proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+    if returncode != 0:
+        raise RuntimeError(f"jupyter-book build failed ({returncode}):\n{output[-6000:]}")
     html = out / "_build" / "html"
     dedupe_scripts(html)
     return {"pages": len(names) + 1, "seconds": round(seconds, 1), "html": str(html),
