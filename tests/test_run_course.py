@@ -117,3 +117,58 @@ def test_command_refuses_with_exit_code_2(monkeypatch, capsys):
     monkeypatch.setattr(run_course, "has_gpu", lambda: False)
     assert run_course.main(["--full", "--dataset", "cmu", "--only", "04b,05a,05b"]) == 2
     assert "--yes" in capsys.readouterr().err
+
+
+FIGURE = "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()"
+
+
+def _images(path) -> int:
+    nb = nbformat.read(path, as_version=4)
+    return sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+
+
+def test_executed_copies_keep_figures_despite_mplbackend_agg(tmp_path, monkeypatch):
+    """#23: the executed copies are the site's pages; with MPLBACKEND=Agg (CI's) plt.show() would keep none."""
+    monkeypatch.setattr(config, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(config, "PROCESSED_DIR", tmp_path / "processed")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    write_nb(nbs / "01_plot.ipynb", FIGURE)
+    lines = []
+    report = run_course.run(notebooks_dir=nbs, out_dir=tmp_path / "runs", fast=True, dataset="netflix",
+                            log=lines.append, timeout=120, table=False)
+    assert report.ok and _images(tmp_path / "runs" / "01_plot.ipynb") == 1
+    assert any("MPLBACKEND=Agg is unset for the kernels" in line for line in lines)
+    run = nbformat.read(tmp_path / "runs" / "01_plot.ipynb", as_version=4).metadata["course_run"]
+    assert run["executed_by"] == "python -m utils.run_course" and run["mode"] == "FAST" and run["dataset"] == "netflix"
+    import os
+
+    assert os.environ["MPLBACKEND"] == "Agg"           # the caller's environment is left as it was
+
+
+def test_nbval_writes_executed_copies_with_figures_when_asked(tmp_path):
+    """CI's stage 1 (`COURSE_EXECUTED_DIR`): the notebooks nbval executes are written with their outputs,
+    figures included, for the site (stage 3); the committed notebook stays stripped."""
+    import os
+    import subprocess
+    import sys
+
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    write_nb(nbs / "01_plot.ipynb", FIGURE, "print('after the figure')")
+    write_nb(nbs / "02_text.ipynb", "print(6 * 7)")
+    out = tmp_path / "executed"
+    env = {**os.environ, "MPLBACKEND": "Agg", "COURSE_EXECUTED_DIR": str(out), "PYTHONPATH": str(config.ROOT),
+           "COURSE_DATASET": "netflix", "COURSE_FAST": "1"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "conftest", "--nbval-lax", "--nbval-current-env",
+                           "-p", "no:cacheprovider", "--rootdir", str(tmp_path), str(nbs)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert sorted(p.name for p in out.glob("*.ipynb")) == ["01_plot.ipynb", "02_text.ipynb"]
+    assert _images(out / "01_plot.ipynb") == 1 and _images(nbs / "01_plot.ipynb") == 0
+    executed = nbformat.read(out / "01_plot.ipynb", as_version=4)
+    assert [c.execution_count for c in executed.cells if c.cell_type == "code"] == [1, 2]
+    assert "after the figure" in executed.cells[2].outputs[0]["text"]
+    assert executed.metadata["course_run"]["executed_by"] == "python -m pytest (nbval)"
+    assert "42" in nbformat.read(out / "02_text.ipynb", as_version=4).cells[1].outputs[0]["text"]
