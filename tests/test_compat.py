@@ -52,16 +52,24 @@ def _setup_05a() -> str:
     return f"from utils.tools import notebook\nnotebook.setup(**{kwargs!r})\n"
 
 
-@pytest.mark.parametrize("path", ["05a setup cell", "lessons", "modelfiles"])
+@pytest.mark.parametrize("path", ["05a setup cell", "lessons"])
 def test_05a_path_installs_the_shim(tmp_path, path):
-    """05a's setup cell then its imports cell; the exported lesson module alone; the plumbing alone."""
-    first = {"05a setup cell": _setup_05a(),
-             "lessons": "import utils.lessons.bert_tfhub\n",
-             "modelfiles": "from utils.modelfiles import bert_tfhub as bh\nprint(bh.keras_setup())\n"}[path]
+    """05a's setup cell then its imports cell; the exported lesson module alone."""
+    first = {"05a setup cell": _setup_05a(), "lessons": "import utils.lessons.bert_tfhub\n"}[path]
     run = _run("import sys\nsys.path.insert(0, '..')\n" + first + SHIM_USED, tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]                     # ... and the shim solves it
     assert "course shim" in run.stdout and "clear: cannot import name 'resource_filename'" in run.stdout
     assert "setuptools >= 82 has no pkg_resources" in run.stdout
+
+
+def test_tfhub_plumbing_installs_the_shim_when_imported(tmp_path):
+    """utils.modelfiles.bert_tfhub (benchmark, predict, serving of a TF Hub model) imports tensorflow_hub
+    inside its functions: importing the module is enough to install the stand-in (no TensorFlow needed)."""
+    run = _run("import sys, utils.modelfiles.predictor\nassert 'pkg_resources' not in sys.modules\n"
+               "import utils.modelfiles.bert_tfhub\nprint(sys.modules['pkg_resources'].__doc__)\n"
+               "print('tensorflow imported:', 'tensorflow' in sys.modules)", tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "course shim" in run.stdout and "tensorflow imported: False" in run.stdout
 
 
 def test_real_pkg_resources_is_left_alone():
