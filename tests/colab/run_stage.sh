@@ -112,7 +112,9 @@ fresh_vm() {   # a fresh copy of the repository at /content/course (what the set
   fi
   rm -rf "$CONTENT/course" "$CONTENT/drive"
   mkdir -p "$CONTENT/course"
-  git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$CONTENT/course"
+  # --ignore-failed-read: CI runs this stage beside stage 1, which may remove a file between ls and tar
+  git ls-files -z --cached --others --exclude-standard | tar --null --ignore-failed-read -T - -cf - 2>/dev/null \
+    | tar -xf - -C "$CONTENT/course"
   touch "$CONTENT/course/.colab-sim"
 }
 
