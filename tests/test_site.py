@@ -267,3 +267,28 @@ def test_notebooks_without_figures_are_flagged(runs, tmp_path, capsys):
         nbformat.write(nb, path)
     site.stage(runs, tmp_path / "without")
     assert "MPLBACKEND=Agg" in capsys.readouterr().err
+
+
+def test_the_build_shows_one_progress_line_per_page(monkeypatch, capsys, tmp_path):
+    """#28: Sphinx redraws one status line with \\r; the site build turns it into one line per page read and
+    written when the output is not a terminal (a CI log), never a flood, and keeps the builder's output."""
+    import sys
+    import time
+
+    monkeypatch.setenv("COURSE_PROGRESS", "lines")
+    script = tmp_path / "fake_builder.py"
+    script.write_text(
+        "import sys\n"
+        "for phase in ('reading sources', 'writing output'):\n"
+        "    for k, page in enumerate(['index', 'notebooks/01_a', 'notebooks/02_b'], 1):\n"
+        "        for _ in range(3):   # Sphinx may redraw the same page's line\n"
+        "            sys.stdout.write(f'\\x1b[2K\\x1b[01m{phase}... \\x1b[39;49;00m[{100 * k // 3:3d}%] {page}\\r')\n"
+        "    sys.stdout.write('\\n')\n"
+        "print('build succeeded.')\n")
+    code, output = site._run_builder([sys.executable, str(script)], 3, time.perf_counter())
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("[progress] site")]
+    assert code == 0 and "build succeeded." in output and "\x1b" not in output
+    assert len(lines) == 6 and "\r" not in err, err
+    assert lines[0].startswith("[progress] site · reading page 1/3 · index")
+    assert lines[-1].startswith("[progress] site · writing page 3/3 · notebooks/02_b") and "elapsed" in lines[-1]
