@@ -55,7 +55,10 @@ def test_stale_tables_are_found_and_rewritten(tmp_path, monkeypatch):
     readme = (tmp_path / "README.md").read_text()
     assert "| 01 | < 1 min | < 1 min | 30 min | 5 min | 1.2 GB |" in readme and readme.endswith("bottom\n")
     first = "".join(json.loads((nb_dir / "01_x.ipynb").read_text())["cells"][0]["source"])
-    assert "| CPU, 2 cores | < 1 min | 30 min |" in first and first.endswith("rest")
+    line = first.split("\n")[1]                                # the notebook's one cost line
+    assert line.startswith(costs.BEGIN) and line.endswith(costs.END) and first.endswith("rest")
+    assert "FAST < 1 min, full size (CMU) 30 min on a 2-core CPU" in line
+    assert "FAST < 1 min, full size 5 min on a Colab T4" in line
     (tmp_path / "README.md").write_text("no block\n")
     with pytest.raises(ValueError, match="cost:begin"):
         costs.stale()
@@ -76,7 +79,8 @@ def test_the_published_costs_name_their_machine_load_and_date():
     assert "| 04b | 2 min |" in table                       # 0.75 min here, 1.5 min on the slower machine
     assert costs.fast_minutes("04b") == 1.5 and costs.fast_minutes("01") == costs.COSTS["01"]["fast"]
     assert costs.FAST_COURSE_SLOWER_MINUTES <= costs.FAST_COURSE_GOAL_MINUTES
-    assert "load average" in costs.notebook_table("05b") and "AVX2" in costs.notebook_table("05b")
+    line = costs.notebook_line("05b")
+    assert "load average" in line and "AVX2" in line and costs.MEASURED in line and "\n" not in line
 
 
 def test_cpu_flags_read_the_vector_extensions():

@@ -270,7 +270,7 @@ class WeightedBCE(keras.losses.Loss):
     def get_config(self):
         return {**super().get_config(), "pos_weight": self.pos_weight}
 
-
+# --- notebooks/04b_bilstm.ipynb, cell 'make-loss'
 def make_loss(name, y_train=None):
     """``"bce"``, ``"soft_f1"``, ``"weighted_bce"`` (weights from ``y_train``), or a Keras loss as is."""
     if not isinstance(name, str):

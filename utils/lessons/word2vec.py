@@ -29,7 +29,8 @@ def word2vec_epochs(n_tokens, epochs=30, token_budget=20_000_000):
     """
     return int(max(min(epochs, 5), min(epochs, -(-token_budget // max(int(n_tokens), 1)))))
 
-
+# --- notebooks/04a_word2vec.ipynb, cell 'word2vec-progress'
+# extra code – a progress bar, one step per word2vec pass
 class EpochBar(CallbackAny2Vec):
     """A progress bar with one step per word2vec pass (gensim calls it after each epoch)."""
 
@@ -44,7 +45,7 @@ class EpochBar(CallbackAny2Vec):
     def on_train_end(self, model):
         self.bar.close()
 
-
+# --- notebooks/04a_word2vec.ipynb, cell 'train-word2vec-fn'
 def train_word2vec(token_lists, seed=42, workers=None, progress=False, **settings):
     """Word2vec on tokenized *training* plots; returns the word vectors (gensim ``KeyedVectors``).
 

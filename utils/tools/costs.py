@@ -1,7 +1,7 @@
 """What each notebook costs to run: one table for the notebooks, the README and the runner.
 
     python -m utils.costs            # print the table (Markdown)
-    python -m utils.costs --write    # copy it into README.md and each notebook's first cell
+    python -m utils.costs --write    # copy it into README.md, and each notebook's line into its first cell
     python -m utils.costs --check    # exit 1 when README.md or a notebook shows other figures
 
 The figures are wall-clock minutes of a whole notebook, run headless by
@@ -118,33 +118,29 @@ def readme_table() -> str:
     return "\n".join(lines)
 
 
-def notebook_table(prefix: str) -> str:
-    """The small table at the top of notebook ``prefix``."""
+def notebook_line(prefix: str) -> str:
+    """The one line at the top of notebook ``prefix``: its FAST and full-size minutes, CPU and T4.
+
+    One line, so that a notebook's opening stays short; the README holds the table, the machine's
+    description and the T4 basis.
+    """
     c = COSTS[prefix]
-    return "\n".join([
-        "**What a run costs** (wall time of the whole notebook):",
-        "",
-        "| | FAST (a subset of the chosen dataset; measured on Netflix) | full size, CMU |",
-        "|---|---|---|",
-        f"| CPU, 2 cores | {minutes(fast_minutes(prefix))} | {minutes(c.get('cmu'), (prefix, 'cmu') in ESTIMATED)} |",
-        f"| Colab T4 GPU (estimate) | {minutes(c.get('t4_fast'))} | {minutes(c.get('t4_cmu'))} |",
-        "",
-        f"Measured {MEASURED} with `python -m utils.run_course` and `python -m utils.rehearse --cmu-scale` "
-        f"on a {MACHINE}, load average about 1 to 6; the same CPU name can be several times slower "
-        f"(`python -m utils.costs --probe` scales this to your machine); the T4 row is an estimate "
-        f"(see the README's cost table).",
-    ])
+    cpu = (f"FAST {minutes(fast_minutes(prefix))}, full size (CMU) "
+           f"{minutes(c.get('cmu'), (prefix, 'cmu') in ESTIMATED)} on a 2-core CPU")
+    t4 = f"FAST {minutes(c.get('t4_fast'))}, full size {minutes(c.get('t4_cmu'))} on a Colab T4 (estimates)"
+    return (f"**What a run costs** (the whole notebook): {cpu}; {t4}. Measured {MEASURED}, shared AMD EPYC "
+            f"(AVX2), load average 1 to 6; more in [the README's table](../README.md#what-it-costs).")
 
 
-def _block(text: str) -> str:
-    return f"{BEGIN}\n{text}\n{END}"
+def _block(text: str, inline: bool = False) -> str:
+    return f"{BEGIN}{text}{END}" if inline else f"{BEGIN}\n{text}\n{END}"
 
 
-def _replace_block(text: str, table: str, where: str) -> str:
+def _replace_block(text: str, table: str, where: str, inline: bool = False) -> str:
     if BEGIN not in text or END not in text:
         raise ValueError(f"{where} has no {BEGIN} ... {END} block for the cost table.")
     head, rest = text.split(BEGIN, 1)
-    return head + _block(table) + rest.split(END, 1)[1]
+    return head + _block(table, inline) + rest.split(END, 1)[1]
 
 
 def _notebooks() -> dict[str, Path]:
@@ -170,7 +166,7 @@ def stale(write: bool = False) -> list[str]:
         nb = json.loads(path.read_text(encoding="utf-8"))
         first = nb["cells"][0]
         text = "".join(first["source"])
-        new = _replace_block(text, notebook_table(prefix), path.name)
+        new = _replace_block(text, notebook_line(prefix), path.name, inline=True)
         if new != text:
             out.append(path.name)
             if write:
