@@ -336,3 +336,20 @@ def test_load_all_leaves_out_results_of_another_split(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="bilstm_w2v was made on another split .*left out of the comparison"):
         loaded = compare.load_all("toy")
     assert list(loaded) == ["tfidf_logreg"]
+
+
+@pytest.mark.parametrize("env, expected", [(None, ["bilstm_w2v"]), ("0", ["bilstm_w2v"]),
+                                           ("1", ["bilstm_w2v", "bert_tfhub_frozen", "bert_tfhub_finetuned"])])
+def test_random_weight_models_marked_or_from_the_offline_encoder(monkeypatch, env, expected):
+    """Notebook 06's list: results their notebook marked, plus every TF Hub BERT result while the
+    environment says the TF Hub encoder is the offline random copy (COURSE_TFHUB_RANDOM_ENCODER=1)."""
+    if env is None:
+        monkeypatch.delenv("COURSE_TFHUB_RANDOM_ENCODER", raising=False)
+    else:
+        monkeypatch.setenv("COURSE_TFHUB_RANDOM_ENCODER", env)
+    results = {"tfidf_logreg": {"metrics": {"notes": "TF-IDF"}},
+               "bilstm_w2v": {"metrics": {"notes": "RANDOM WEIGHTS, NOT A RESULT"}},
+               "bert_tfhub_frozen": {"metrics": {"notes": "BERT"}},
+               "bert_tfhub_finetuned": {"metrics": {}},
+               "minilm_frozen": {"metrics": {"notes": "MiniLM"}}}
+    assert compare.random_weight_models(results) == expected

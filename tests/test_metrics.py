@@ -1,4 +1,5 @@
-"""utils.evaluation.metrics against hand-computed values."""
+"""utils.evaluation.metrics (notebook 03's F1 flavours and baseline, and more) against hand-computed values
+and scikit-learn."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,6 +10,7 @@ from utils.evaluation.metrics import (
     MostFrequentBaseline,
     apply_thresholds,
     evaluate,
+    f1_from_counts,
     f1_scores,
     per_genre_report,
     top_k_predictions,
@@ -164,6 +166,18 @@ def test_f1_scores_match_scikit_learn_on_random_predictions():
         for average in ("micro", "macro", "samples"):
             ref = f1_score(y, p, average=average, zero_division=0)
             assert ours[f"{average}_f1"] == pytest.approx(ref, abs=1e-12)
+        t, q = y.astype(bool), p.astype(bool)
+        per_genre = f1_from_counts((t & q).sum(0), (~t & q).sum(0), (t & ~q).sum(0))
+        np.testing.assert_allclose(per_genre, f1_score(y, p, average=None, zero_division=0), atol=1e-12)
+
+
+def test_the_metrics_are_notebook_03s():
+    """One source: utils.evaluation.metrics hands out the functions notebook 03 writes (#@save metrics)."""
+    from utils.evaluation import metrics
+    from utils.lessons import metrics as lesson
+
+    for name in ("apply_thresholds", "f1_from_counts", "f1_scores", "top_k_predictions", "MostFrequentBaseline"):
+        assert getattr(metrics, name) is getattr(lesson, name), name
 
 
 # --------------------------------------------------------------------------- bootstrap intervals

@@ -117,3 +117,21 @@ def test_offline_download_failure_says_how_to_fix(tmp_path, monkeypatch):
             text.ensure_stopwords()
     finally:
         text.stopwords.cache_clear()
+
+
+def test_the_steps_are_notebook_02s(nltk_data):
+    """utils.data.text hands out notebook 02's steps (#@save cleaning) and binds its settings to them."""
+    from nltk.stem.snowball import SnowballStemmer
+
+    from utils.lessons import cleaning
+
+    for name in ("strip_markup", "normalize", "tokenize", "light_text", "TOKEN_PATTERN"):
+        assert getattr(text, name) is getattr(cleaning, name), name
+    assert cleaning.TOKEN_PATTERN.findall("don't stop at 42") == ["don't", "stop", "at"]
+    assert cleaning.remove_stopwords(["the", "killer", "is", "back"], {"the", "is"}) == ["killer", "back"]
+    stemmer = SnowballStemmer("english")
+    assert cleaning.stem_tokens(["killers", "killing"], stemmer) == ["killer", "kill"]
+    assert cleaning.clean_tokens("The killers are killing", text.stopwords(), stemmer) == ["killer", "kill"]
+    assert cleaning.clean_tokens("The killers are killing") == ["the", "killers", "are", "killing"]
+    assert text.clean_text("The killers are killing", stem=True) == "killer kill"
+    assert text.stopwords() == cleaning.load_stopwords()

@@ -1,27 +1,28 @@
-"""Text cleaning with NLTK, without any model download but the stopword list.
+"""Text cleaning: notebook 02's five steps with the course's settings, and the plumbing around them.
 
-Steps (each optional where it makes sense): strip HTML/wiki markup, lowercase,
-replace everything that is not a letter by a space, regex tokenization, drop
-English stopwords (NLTK), Snowball stemming. Nothing here needs ``punkt``,
-``punkt_tab`` or ``wordnet``.
+The steps (strip markup, normalize, tokenize, remove stopwords, stem) and the token pattern are
+written in notebook 02 and exported to :mod:`utils.lessons.cleaning`; this module imports them.
+What it adds is what a lesson does not need to show: :func:`check_text` (a clear error for a plot
+that cannot be used) and its limit, finding or downloading NLTK's stopword list once
+(:func:`ensure_stopwords`), caching the stopword set and the Snowball stemmer, and the course's
+defaults (:func:`clean_tokens`, :func:`clean_text`). Nothing here needs ``punkt``, ``punkt_tab``
+or ``wordnet``.
 """
 from __future__ import annotations
 
-import html
 import os
-import re
-import unicodedata
 from functools import lru_cache
 
-MAX_CHARS = 100_000  # about 15,000 words: far beyond any plot summary in the course
+from utils.lessons import cleaning as lesson
+from utils.lessons.cleaning import (  # noqa: F401  (the course's cleaning, imported from here by its callers)
+    TOKEN_PATTERN,
+    light_text,
+    normalize,
+    strip_markup,
+    tokenize,
+)
 
-_TAGS = re.compile(r"<[^>]+>")
-_WIKI = re.compile(r"\{\{[^{}]*\}\}|\[\[(?:[^|\]]*\|)?([^\]]*)\]\]")
-_URL = re.compile(r"https?://\S+|www\.\S+")
-_NON_LETTERS = re.compile(r"[^a-z\s]+")
-_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?")
-_SPACES = re.compile(r"\s+")
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+MAX_CHARS = 100_000  # about 15,000 words: far beyond any plot summary in the course
 
 
 class TextError(ValueError):
@@ -38,33 +39,6 @@ def check_text(text, max_chars: int = MAX_CHARS) -> str:
         raise TextError(f"The plot has {len(text):,} characters; the limit is {max_chars:,}. "
                         f"Pass a summary, not a whole screenplay.")
     return text
-
-
-def strip_markup(text: str) -> str:
-    """Unescape HTML entities and remove tags, wiki templates/links and URLs."""
-    text = html.unescape(text)
-    text = _TAGS.sub(" ", text)
-    text = _WIKI.sub(lambda m: m.group(1) or " ", text)
-    return _URL.sub(" ", text)
-
-
-def _fold(match: re.Match) -> str:
-    # accents and non-Latin letters vanish; dashes, quotes and other symbols separate words
-    return "" if unicodedata.category(match.group())[0] in "LM" else " "
-
-
-def normalize(text: str) -> str:
-    """Markup stripped, accents folded to ASCII ("Pokémon" -> "pokemon"), lowercased.
-
-    Non-ASCII punctuation separates words ("hero—a farmer" -> "hero a farmer").
-    """
-    text = unicodedata.normalize("NFKD", strip_markup(text))
-    return _NON_ASCII.sub(_fold, text).lower()
-
-
-def tokenize(text: str) -> list[str]:
-    """Regex tokenization of normalized text: runs of letters (``don't`` stays one token)."""
-    return _TOKEN.findall(normalize(text.replace("\u2019", "'")))
 
 
 def ensure_stopwords() -> None:
@@ -97,11 +71,9 @@ def ensure_stopwords() -> None:
 
 @lru_cache(maxsize=1)
 def stopwords() -> frozenset[str]:
-    """NLTK's English stopwords, normalized the same way as the text."""
+    """NLTK's English stopwords, normalized the same way as the text (notebook 02's ``load_stopwords``), once."""
     ensure_stopwords()
-    from nltk.corpus import stopwords as sw
-
-    return frozenset(normalize(w) for w in sw.words("english"))
+    return lesson.load_stopwords()
 
 
 @lru_cache(maxsize=1)
@@ -111,24 +83,17 @@ def _stemmer():
     return SnowballStemmer("english")
 
 
+def _settings(remove_stopwords: bool, stem: bool) -> tuple:
+    """The stopword set and the stemmer that notebook 02's functions take, for the course's two switches."""
+    return (stopwords() if remove_stopwords else frozenset()), (_stemmer() if stem else None)
+
+
 def clean_tokens(text: str, remove_stopwords: bool = True, stem: bool = False,
                  min_length: int = 2) -> list[str]:
-    """Tokens after markup stripping, lowercasing, stopword removal and optional stemming."""
-    tokens = [t for t in tokenize(text) if len(t) >= min_length]
-    if remove_stopwords:
-        stop = stopwords()
-        tokens = [t for t in tokens if t not in stop]
-    if stem:
-        stemmer = _stemmer()
-        tokens = [stemmer.stem(t) for t in tokens]
-    return tokens
+    """Notebook 02's ``clean_tokens`` with the course's stopword list and (``stem=True``) Snowball stemmer."""
+    return lesson.clean_tokens(text, *_settings(remove_stopwords, stem), min_length=min_length)
 
 
 def clean_text(text: str, remove_stopwords: bool = True, stem: bool = False) -> str:
-    """:func:`clean_tokens` joined by spaces: the input of TF-IDF (notebook 03)."""
-    return " ".join(clean_tokens(text, remove_stopwords=remove_stopwords, stem=stem))
-
-
-def light_text(text: str) -> str:
-    """Lowercased words with stopwords kept: the input of the neural models (notebooks 04a-04b)."""
-    return " ".join(tokenize(text))
+    """Notebook 02's ``clean_text`` (tokens joined by spaces: the input of TF-IDF, notebook 03), same switches."""
+    return lesson.clean_text(text, *_settings(remove_stopwords, stem))

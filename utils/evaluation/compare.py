@@ -175,6 +175,19 @@ def is_random_encoder(res: dict) -> bool:
     return "random weights" in str(res.get("metrics", {}).get("notes", "")).lower()
 
 
+def random_weight_models(results: dict[str, dict]) -> list[str]:
+    """The models among ``results`` whose scores come from an encoder with random weights (never results).
+
+    A result counts when its notebook marked it (:func:`is_random_encoder`); every TF Hub BERT result
+    counts too while the environment says that the TF Hub encoder is the offline copy with random
+    weights (:func:`utils.modelfiles.bert_tfhub.offline_random_encoder`).
+    """
+    from utils.modelfiles.bert_tfhub import offline_random_encoder
+
+    offline = offline_random_encoder()
+    return [m for m, r in results.items() if is_random_encoder(r) or (offline and m.startswith("bert_tfhub"))]
+
+
 def pick_focus(results: dict[str, dict]) -> str | None:
     """The best real model by validation micro-F1 (never chosen on test); None if there is none.
 

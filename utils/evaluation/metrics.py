@@ -1,4 +1,4 @@
-"""Multi-label metrics, thresholds and the trivial baseline.
+"""Multi-label metrics around notebook 03's F1 flavours, the grid of thresholds, and uncertainty.
 
 Every model in the course outputs one probability per genre. Turning them into
 labels needs a threshold; judging the labels needs F1 in its flavours:
@@ -7,8 +7,12 @@ labels needs a threshold; judging the labels needs F1 in its flavours:
 * **macro-F1** averages the per-genre F1: every genre counts the same.
 * **samples-F1** averages the F1 of each movie's predicted genre set.
 
-Thresholds are always chosen on the validation split and applied once to test; the
-searches themselves are taught in notebooks 03 and 06 (:mod:`utils.lessons.thresholds`).
+``apply_thresholds``, the F1 flavours (``f1_scores``) and the trivial baseline
+(``MostFrequentBaseline``, ``top_k_predictions``) are written in notebook 03 and exported to
+:mod:`utils.lessons.metrics`; this module imports them and adds :func:`evaluate` (every metric
+the course reports), :func:`per_genre_report` and bootstrap intervals. Thresholds are always
+chosen on the validation split and applied once to test; the searches themselves are taught in
+notebooks 03 and 06 (:mod:`utils.lessons.thresholds`).
 """
 from __future__ import annotations
 
@@ -17,6 +21,14 @@ from sklearn.metrics import (
     hamming_loss,
     label_ranking_average_precision_score,
     precision_recall_fscore_support,
+)
+
+from utils.lessons.metrics import (  # noqa: F401  (notebook 03's code, imported from here by its callers)
+    MostFrequentBaseline,
+    apply_thresholds,
+    f1_from_counts,
+    f1_scores,
+    top_k_predictions,
 )
 
 DEFAULT_GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
@@ -31,30 +43,6 @@ def _check(y_true, y_score) -> tuple[np.ndarray, np.ndarray]:
             f"got {y_true.shape} and {y_score.shape}."
         )
     return y_true.astype(int), y_score
-
-
-def apply_thresholds(y_prob, thresholds) -> np.ndarray:
-    """0/1 labels: ``y_prob >= threshold`` (a scalar or one threshold per genre)."""
-    y_prob = np.asarray(y_prob, dtype=float)
-    return (y_prob >= np.asarray(thresholds, dtype=float)).astype(int)
-
-
-def _f1(tp, fp, fn) -> np.ndarray:
-    """F1 from counts; 0 where there is nothing to find and nothing predicted (as sklearn's zero_division=0)."""
-    denom = 2 * tp + fp + fn
-    return np.divide(2 * tp, denom, out=np.zeros(np.shape(denom), dtype=float), where=denom > 0)
-
-
-def f1_scores(y_true, y_pred) -> dict[str, float]:
-    """Micro, macro and samples F1 of 0/1 predictions (same values as scikit-learn's)."""
-    y_true, y_pred = _check(y_true, y_pred)
-    t, p = y_true.astype(bool), y_pred.astype(bool)
-    tp, fp, fn = (t & p), (~t & p), (t & ~p)
-    return {
-        "micro_f1": float(_f1(tp.sum(), fp.sum(), fn.sum())),
-        "macro_f1": float(_f1(tp.sum(0), fp.sum(0), fn.sum(0)).mean()),
-        "samples_f1": float(_f1(tp.sum(1), fp.sum(1), fn.sum(1)).mean()),
-    }
 
 
 def evaluate(y_true, y_prob, thresholds=0.5) -> dict[str, float]:
@@ -88,45 +76,6 @@ def per_genre_report(y_true, y_pred, genres):
     return table.sort_values("support", ascending=False).reset_index(drop=True)
 
 
-def top_k_predictions(scores, k: int) -> np.ndarray:
-    """0/1 matrix with the ``k`` highest-scoring genres of each row set to 1."""
-    scores = np.asarray(scores, dtype=float)
-    k = int(k)
-    if not 0 < k <= scores.shape[1]:
-        raise ValueError(f"k must be between 1 and the number of genres ({scores.shape[1]}), not {k}.")
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    out = np.zeros(scores.shape, dtype=int)
-    np.put_along_axis(out, order, 1, axis=1)
-    return out
-
-
-class MostFrequentBaseline:
-    """The trivial baseline: always predict the ``k`` most frequent training genres.
-
-    ``k`` is chosen on validation to maximise micro-F1. ``predict_proba`` returns the
-    training frequency of every genre for every movie (the same row each time), so
-    the baseline fits the same evaluation code as the real models.
-    """
-
-    def fit(self, y_train, y_val=None, max_k: int = 5) -> "MostFrequentBaseline":
-        y_train = np.asarray(y_train)
-        self.frequency_ = y_train.mean(axis=0)
-        self.k_ = 1
-        if y_val is not None:
-            y_val = np.asarray(y_val)
-            scores = {k: f1_scores(y_val, self.predict(len(y_val), k))["micro_f1"]
-                      for k in range(1, min(max_k, y_train.shape[1]) + 1)}
-            self.k_ = max(scores, key=scores.get)
-            self.val_scores_ = scores
-        return self
-
-    def predict_proba(self, n: int) -> np.ndarray:
-        return np.tile(self.frequency_, (n, 1))
-
-    def predict(self, n: int, k: int | None = None) -> np.ndarray:
-        return top_k_predictions(self.predict_proba(n), k or self.k_)
-
-
 # --------------------------------------------------------------------------- uncertainty
 
 F1_KEYS = ("micro_f1", "macro_f1", "samples_f1")
@@ -139,9 +88,9 @@ def _bootstrap_f1(y_true, y_pred, weights) -> dict[str, np.ndarray]:
     tp, fp, fn = (t & p).astype(float), (~t & p).astype(float), (t & ~p).astype(float)
     per_genre = [weights @ m for m in (tp, fp, fn)]                     # replicates x genres
     return {
-        "micro_f1": _f1(*(c.sum(axis=1) for c in per_genre)),
-        "macro_f1": _f1(*per_genre).mean(axis=1),
-        "samples_f1": weights @ _f1(tp.sum(1), fp.sum(1), fn.sum(1)) / weights.sum(axis=1),
+        "micro_f1": f1_from_counts(*(c.sum(axis=1) for c in per_genre)),
+        "macro_f1": f1_from_counts(*per_genre).mean(axis=1),
+        "samples_f1": weights @ f1_from_counts(tp.sum(1), fp.sum(1), fn.sum(1)) / weights.sum(axis=1),
     }
 
 

@@ -81,7 +81,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 
-from utils.lessons.thresholds import tune_per_genre_thresholds   # notebook 06
+from utils.lessons.thresholds import tune_per_genre_thresholds   # notebook 03
 
 
 def to_logit(prob, eps=1e-4):

@@ -212,6 +212,15 @@ def untrained_layer_norms(weights) -> bool:
     return True
 
 
+def offline_random_encoder() -> bool:
+    """True when the environment says the TF Hub encoder is the offline copy with random weights.
+
+    ``COURSE_TFHUB_RANDOM_ENCODER=1`` (CI and other offline runs on ``../shared`` set it): every score
+    of a TF Hub BERT model is then meaningless, whatever its results say.
+    """
+    return _truthy(ENV_RANDOM)
+
+
 def random_encoder_reasons(handle: str, encoder_layer=None) -> list[str]:
     """Why the encoder behind ``handle`` has random weights; ``[]`` when nothing says so.
 
@@ -221,7 +230,7 @@ def random_encoder_reasons(handle: str, encoder_layer=None) -> list[str]:
     import tensorflow_hub as hub
 
     reasons = []
-    if _truthy(ENV_RANDOM):
+    if offline_random_encoder():
         reasons.append(f"{ENV_RANDOM}=1 is set (CI's offline copy of the encoder)")
     try:
         folder = Path(hub.resolve(handle))
