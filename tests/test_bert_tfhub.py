@@ -59,6 +59,22 @@ def test_encoder_table_and_handles():
     assert table.loc["BERT-Small", "handle"] == "bert-en-uncased-l-4-h-512-a-8/2"
 
 
+def test_choose_encoder_and_finetune_lr_read_notebook_05as_table():
+    from utils.lessons import small_berts as sb
+
+    assert bh.ENCODERS is sb.ENCODERS and bh.finetune_lr is sb.finetune_lr   # written once, in 05a
+    assert sb.choose_encoder(True, False, 50_000) == "BERT-Tiny"
+    assert sb.choose_encoder(False, True, 50_000) == "BERT-Small"
+    assert sb.choose_encoder(False, False, sb.CPU_SMALL_MAX_PLOTS) == "BERT-Small"
+    assert sb.choose_encoder(False, False, sb.CPU_SMALL_MAX_PLOTS + 1) == "BERT-Mini"
+    for handle, *_, lr in sb.ENCODERS.values():
+        assert sb.finetune_lr(handle) == lr
+        assert sb.finetune_lr(bh.LEGACY_HANDLES[handle]) == lr   # the offline cache's tfhub.dev names
+    assert sb.finetune_lr("https://tfhub.dev/other/1") == 3e-5
+    assert sb.finetune_lr("https://tfhub.dev/other/1", default=1e-5) == 1e-5
+    assert sb.finetune_lr(bh.ENCODERS["BERT-Tiny"][0][:-1] + "1") == 3e-5   # another version: not in the table
+
+
 def test_resolve_handle(monkeypatch, tmp_path):
     monkeypatch.delenv(bh.ENV_ENCODER, raising=False)
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path))          # an empty cache: the Kaggle handles
@@ -143,6 +159,12 @@ TRAIN_SCRIPT = textwrap.dedent("""
     report["schedule"] = [float(schedule(s)) for s in range(11)]
     seq = tf.constant(np.arange(2 * 3 * 2, dtype=np.float32).reshape(2, 3, 2))
     report["masked_mean"] = MaskedMean()(seq, tf.constant([[1, 1, 0], [0, 0, 0]])).numpy().tolist()
+    gen = np.random.default_rng(1)   # the notebook's formula: sum of m_t h_t over sum of m_t
+    seq_r = gen.normal(size=(4, 7, 5)).astype(np.float32)
+    mask_r = (gen.random((4, 7)) < 0.6).astype(np.int32)
+    mask_r[:, 0] = 1
+    formula = (seq_r * mask_r[..., None]).sum(1) / mask_r.sum(1, keepdims=True)
+    report["masked_mean_formula"] = float(np.abs(MaskedMean()(tf.constant(seq_r), tf.constant(mask_r)).numpy() - formula).max())
     genres = ["Horror", "Comedy", "Western"]
     words = {"Horror": "ghost haunted blood demon", "Comedy": "joke prank funny wedding",
              "Western": "cowboy sheriff saloon horse"}
@@ -263,6 +285,7 @@ def test_warmup_then_linear_decay_schedule(trained):
 def test_masked_mean_ignores_padding(trained):
     # [[0,1],[2,3],[4,5]] with mask 1,1,0 -> mean of the first two rows; an all-padding row gives 0
     assert trained.report["masked_mean"] == [[1.0, 2.0], [0.0, 0.0]]
+    assert trained.report["masked_mean_formula"] < 1e-5   # random vectors and masks: the formula of section 5
 
 
 def test_frozen_model_trains_nothing_but_its_head(trained):

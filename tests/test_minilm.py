@@ -68,13 +68,25 @@ def toy_data(repeat: int = 4):
 
 
 def test_normalize_text_matches_bert_uncased_rules():
+    assert minilm.normalize_text is lesson.normalize_text   # written once, in notebook 05b
     assert minilm.normalize_text("Pokémon\u00a0GO") == "pokemon go"
     assert minilm.normalize_text("Tab\there\nnew") == "tab here new"
     assert minilm.normalize_text("zero\u200bwidth\x00") == "zerowidth"
     assert minilm.normalize_text("Café", lowercase=False) == "Café"
     assert minilm.normalize_text("Ærø") == "ærø"  # not decomposable: kept, only lowercased
+    assert minilm.normalize_text("broken\ufffd soft\u00adhyphen") == "broken softhyphen"
     with pytest.raises(TypeError):
         minilm.normalize_text(None)
+
+
+def test_pack_pads_each_batch_to_its_longest_row():
+    packed = lesson.pack([[101, 7, 8, 102], [101, 102]])
+    assert packed["token_ids"].tolist() == [[101, 7, 8, 102], [101, 102, 0, 0]]
+    assert packed["padding_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
+    assert packed["segment_ids"].tolist() == [[0] * 4] * 2 and packed["token_ids"].dtype == np.int32
+    cut = lesson.pack([[101, 7, 8, 102]], length=3, pad_id=9)
+    assert cut["token_ids"].tolist() == [[101, 7, 8]] and cut["padding_mask"].tolist() == [[1, 1, 1]]
+    assert lesson.pack([[101, 102]], length=4, pad_id=9)["token_ids"].tolist() == [[101, 102, 9, 9]]
 
 
 def test_local_checkpoint_found_without_importing_package():

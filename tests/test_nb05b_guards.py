@@ -3,7 +3,8 @@
 These run after the notebooks (marker ``after_notebooks``) and read the notebook's own
 outputs: results/<dataset>/minilm_{frozen,finetuned}/ and models/<dataset>/minilm_*/.
 The tokenizer-parity check that the notebook used to assert is a unit test in
-tests/test_minilm.py (it needs no notebook run).
+tests/test_minilm.py (it needs no notebook run), as are the embeddings' shape and padding
+invariance (the notebook's `backbone_embedder` through `Encoder.embed`), `normalize_text` and `pack`.
 """
 import numpy as np
 import pytest
@@ -64,3 +65,16 @@ def test_reloaded_model_reproduces_the_notebook_probabilities_from_raw_text(data
     raw = _raw_test_plots(dataset, res["test_ids"][:64])
     np.testing.assert_allclose(predictor.predict_proba(raw), res["test_prob"][:64], atol=1e-4)
     assert predictor.thresholds["global"] == pytest.approx(res["thresholds"]["global"])
+
+
+def test_the_frozen_model_from_token_ids_gives_the_heads_probabilities(dataset):
+    """build_classifier(backbone, head), saved and reloaded, equals the head on the cached embeddings.
+
+    The notebook prints this difference (section 5, "The frozen model as one piece"); here it must be small.
+    """
+    from utils.modelfiles.predictor import load_predictor
+
+    res = load_results(FROZEN, dataset)
+    predictor = load_predictor(config.models_dir(dataset) / FROZEN)
+    raw = _raw_test_plots(dataset, res["val_ids"][:64])
+    np.testing.assert_allclose(predictor.predict_proba(raw), res["val_prob"][:64], atol=1e-4)

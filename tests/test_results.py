@@ -147,6 +147,33 @@ def test_atomic_write_gives_normal_permissions(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) & 0o044 == 0o044  # group/other can read, like any file
 
 
+def test_atomic_folder_replaces_the_folder_only_when_the_block_succeeds(tmp_path):
+    import os
+    import stat
+
+    from utils.files import atomic_folder
+
+    target = tmp_path / "models" / "m"
+    old = os.umask(0o022)
+    try:
+        with atomic_folder(target) as tmp:
+            assert tmp.parent == target.parent and tmp != target and not target.exists()
+            (tmp / "a.txt").write_text("one")
+    finally:
+        os.umask(old)
+    assert (target / "a.txt").read_text() == "one"
+    assert stat.S_IMODE(target.stat().st_mode) & 0o055 == 0o055   # readable by others, not mkdtemp's 0700
+    with pytest.raises(RuntimeError, match="crash"):
+        with atomic_folder(target) as tmp:
+            (tmp / "a.txt").write_text("half")
+            raise RuntimeError("crash")
+    assert (target / "a.txt").read_text() == "one"                      # the old folder, untouched
+    assert sorted(p.name for p in target.parent.iterdir()) == ["m"]      # no temporary folder left
+    with atomic_folder(target) as tmp:
+        (tmp / "b.txt").write_text("two")
+    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]         # replaced, not merged
+
+
 def test_every_result_records_its_split_and_the_reader_checks_it(course_dirs, run):
     from utils.data.splits import split_identity
 

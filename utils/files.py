@@ -1,6 +1,7 @@
 """Writing files so that a crash never leaves half of one: a temporary name in the same folder, then a rename."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -28,6 +29,29 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
 
 def atomic_write_json(path: Path, obj) -> Path:
     return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+@contextlib.contextmanager
+def atomic_folder(folder):
+    """Build ``folder`` under a temporary name beside it; it takes its real name only if the block succeeds.
+
+    Yields the temporary folder (a ``Path``). At the end an existing ``folder`` is replaced; on an error
+    the temporary folder is removed and ``folder`` is left as it was: never half a folder.
+    """
+    import shutil
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    os.chmod(tmp, 0o777 & ~_UMASK)   # mkdtemp makes 0700: give the folder normal permissions
+    try:
+        yield tmp
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 # --------------------------------------------------------------------------- locks between processes

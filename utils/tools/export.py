@@ -40,11 +40,14 @@ DESCRIPTIONS = {
     "comparison": "the model comparison table, per-genre F1, label cardinality, disagreement, calibration (ECE, temperature scaling) (notebook 06)",
     "word2vec": "word2vec trained with gensim on the course corpus (notebook 04a)",
     "bilstm": "vocabulary, embedding matrix, BiLSTM, weighted BCE and soft-F1 losses, training (04b)",
+    "training_logs": "TensorBoard logs of a training run (extra code; 04b, reused in 05a and 05b)",
+    "small_berts": "the small BERTs on TF Hub: sizes, cost, fine-tuning learning rates and which one a run "
+                   "uses (05a)",
     "heads": "the classifier head on frozen encoder features and the AdamW warm-up schedule (05a, reused in 05b)",
-    "bert_tfhub": "BERT from TF Hub on Keras 2: the hub models as layers, masked mean pooling, classifier, "
-                  "fine-tuning (05a)",
-    "minilm": "MiniLM with KerasHub on Keras 3: backbone and tokenizer, masked mean pooling, classifier, "
-               "tf.data pipeline, fine-tuning (05b)",
+    "bert_tfhub": "BERT from TF Hub on Keras 2: the hub models as layers, masked mean pooling, frozen features "
+                  "with dynamic padding, classifier, fine-tuning, saving (05a)",
+    "minilm": "MiniLM with KerasHub on Keras 3: backbone and tokenizer, text normalisation, packing, masked mean "
+              "pooling, frozen features, classifier, saving, tf.data pipeline, fine-tuning (05b)",
     "search": "random search: the objective, TF-IDF's search space and loop, the MiniLM head's KerasTuner "
               "search, the settings a full Netflix search chose (notebook 08)",
     "ensembles": "ensembles: k nearest neighbours on embeddings, error correlation, averaging, a per-genre "
