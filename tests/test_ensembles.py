@@ -234,9 +234,9 @@ def test_a_member_early_stopped_on_validation_is_refused_before_stacking(monkeyp
 
 
 def _context(corpus):
-    from utils.modelfiles import ensemble
+    from utils.lessons import ensembles
 
-    ctx = ensemble.member_context(corpus, seed=0, fast=False, stop_fraction=0.2)
+    ctx = ensembles.member_context(corpus, seed=0, fast=False, stop_fraction=0.2)
     rng = np.random.default_rng(0)
     ctx["emb"] = {s: rng.normal(size=(len(ctx["ids"][s]), 4)).astype("float32") for s in ("train", "val", "test")}
     return ctx
@@ -251,9 +251,9 @@ class RecordingHead:
 
 
 def test_the_real_head_and_fine_tuned_members_early_stop_on_training_rows(monkeypatch):
+    from utils.lessons import ensembles
     from utils.lessons import minilm as minilm_lessons
     from utils.lessons import search
-    from utils.modelfiles import ensemble
     from utils.modelfiles import minilm
 
     corpus = tiny_corpus(n=100)
@@ -261,7 +261,7 @@ def test_the_real_head_and_fine_tuned_members_early_stop_on_training_rows(monkey
     calls, tuned = [], []
     monkeypatch.setattr(search, "train_head_with",
                         lambda settings, xt, yt, xs, ys, seed=0: RecordingHead(calls, xt, yt, xs, ys))
-    member = ensemble.head_member(ctx, search.TUNED_HEAD, seeds=[1, 2])
+    member = ensembles.head_member(ctx, search.TUNED_HEAD, seeds=[1, 2])
     emb, fit, stop = ctx["emb"], ctx["fit"], ctx["stop"]
     for x_train, y_train, x_stop, y_stop in calls:
         assert np.array_equal(x_train, emb["train"][fit]) and np.array_equal(x_stop, emb["train"][stop])
@@ -275,8 +275,38 @@ def test_the_real_head_and_fine_tuned_members_early_stop_on_training_rows(monkey
     monkeypatch.setattr(minilm_lessons, "finetune", fake_finetune)
     monkeypatch.setattr(minilm, "predict_proba", lambda model, encoder, texts: np.full((len(texts), 3), 0.5))
     ctx["encoder"] = None
-    run = ensemble.finetuned_member(ctx, search.TUNED_HEAD, seed=0, max_train=None, epochs=1)
+    run = ensembles.finetuned_member(ctx, search.TUNED_HEAD, seed=0, max_train=None, epochs=1)
     (texts_train, texts_stop), = tuned
     assert texts_stop == [ctx["texts"]["train"][i] for i in stop]
     assert set(run["stop_ids"]) == {ctx["ids"]["train"][i] for i in stop}
     assert not set(run["fit_ids"]) & set(corpus.ids("val"))
+
+
+def test_the_benchmark_runs_the_notebooks_recipe(monkeypatch):
+    """utils.modelfiles.ensemble only adds plumbing: the members, the stacker and the thresholds it uses
+    are notebook 08's (utils.lessons.ensembles), in the recipe's order and with its settings."""
+    from utils.lessons import ensembles as lessons
+    from utils.lessons.search import ENSEMBLE
+    from utils.modelfiles import ensemble
+
+    corpus = tiny_corpus(n=100)
+    trained, stacked = [], []
+    monkeypatch.setattr(lessons, "recipe_members", lambda recipe: {
+        name: (lambda ctx, name=name: trained.append(name) or StubMember()(ctx)) for name in recipe["members"]})
+    monkeypatch.setattr(ensemble, "embeddings", lambda texts, dataset: ({s: None for s in texts}, {"encoder": None}))
+    real = lessons.stack_members
+
+    def spy(members, y_val, **kw):
+        out = real(members, y_val, **kw)
+        stacked.append((list(members), kw, out[2]))
+        return out
+
+    monkeypatch.setattr(lessons, "stack_members", spy)
+    monkeypatch.setenv("COURSE_SEED", "5")
+    figures = ensemble.benchmark_ensemble(corpus, fast=False)
+    assert trained == list(ENSEMBLE["members"])                   # the notebook's members, in its order
+    (names, kw, thresholds), = stacked
+    assert names == list(ENSEMBLE["members"]) and kw == {"seed": 5}
+    assert list(figures["members"]) == list(ENSEMBLE["members"])
+    # the headline is scored at the thresholds the notebook's recipe chose
+    assert np.allclose(list(figures["thresholds_per_genre"].values()), thresholds, atol=1e-3)

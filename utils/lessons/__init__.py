@@ -5,7 +5,7 @@
 - :mod:`utils.lessons.bilstm`: vocabulary, embedding matrix, BiLSTM, weighted BCE and soft-F1 losses, training (04b)
 - :mod:`utils.lessons.cleaning`: the five text-cleaning steps and the token pattern (notebook 02)
 - :mod:`utils.lessons.comparison`: the model comparison table, per-genre F1, label cardinality, disagreement, calibration (ECE, temperature scaling) (notebook 06)
-- :mod:`utils.lessons.ensembles`: ensembles: k nearest neighbours on embeddings, error correlation, averaging, a per-genre logistic stacker cross-fitted on validation (notebook 08)
+- :mod:`utils.lessons.ensembles`: ensembles: the course's recipe (what a member may learn from, its members trained and early-stopped on the training split, k nearest neighbours on embeddings, error correlation, averaging, a per-genre logistic stacker cross-fitted on validation, shrunk thresholds) (notebook 08)
 - :mod:`utils.lessons.heads`: the classifier head on frozen encoder features and the AdamW warm-up schedule (05a, reused in 05b)
 - :mod:`utils.lessons.metrics`: thresholds applied, the F1 flavours (micro, macro, samples) and the trivial most-frequent baseline (notebook 03)
 - :mod:`utils.lessons.minilm`: MiniLM with KerasHub on Keras 3: backbone and tokenizer, text normalisation, packing, masked mean pooling, frozen features, classifier, saving, tf.data pipeline, fine-tuning (05b)

@@ -14,16 +14,8 @@ def validation_objective(y_val, val_prob):
     threshold, _ = tune_global_threshold(y_val, val_prob)
     return f1_scores(y_val, apply_thresholds(val_prob, threshold))["micro_f1"], threshold
 
-# --- notebooks/08_search_and_ensembles.ipynb, cell 'search-tfidf'
-import time
-
-import numpy as np
+# --- notebooks/08_search_and_ensembles.ipynb, cell 'tfidf-space'
 from scipy.stats import loguniform
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import ParameterSampler
-from sklearn.multiclass import OneVsRestClassifier
-from sklearn.pipeline import FeatureUnion, Pipeline
 
 TFIDF_SPACE = {   # scipy distributions are sampled, lists are drawn from uniformly
     "C": loguniform(0.3, 100),
@@ -35,6 +27,16 @@ TFIDF_SPACE = {   # scipy distributions are sampled, lists are drawn from unifor
 }
 TFIDF_DEFAULTS = {"C": 10.0, "word_ngrams": (1, 2), "char_ngrams": None, "min_df": 2,
                   "sublinear_tf": True, "class_weight": None}
+
+# --- notebooks/08_search_and_ensembles.ipynb, cell 'search-tfidf'
+import time
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import ParameterSampler
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import FeatureUnion, Pipeline
 
 
 def build_tfidf(C=10.0, word_ngrams=(1, 2), char_ngrams=None, min_df=2, sublinear_tf=True,
@@ -106,7 +108,7 @@ def head_space(hp):
             "epochs": hp.Int("epochs", 10, 150, sampling="log"),
             "loss": hp.Choice("loss", ["bce", "weighted_bce"])}
 
-
+# --- notebooks/08_search_and_ensembles.ipynb, cell 'head-train'
 def compiled_head(settings, input_dim, y_train):
     """Notebook 05a's head with these settings, compiled with Adam and the chosen loss."""
     head = build_head(keras, input_dim, y_train.shape[1], settings["hidden"], settings["dropout"])
@@ -128,7 +130,7 @@ def train_head_with(settings, x_train, y_train, x_val, y_val, seed=0):
     head = compiled_head(settings, x_train.shape[1], y_train)
     return fit_head(head, settings, x_train, y_train, x_val, y_val)
 
-
+# --- notebooks/08_search_and_ensembles.ipynb, cell 'head-tuner'
 class HeadHyperModel(kt.HyperModel):
     """A KerasTuner hypermodel whose trial score is our objective, not a Keras metric."""
 

@@ -50,8 +50,10 @@ DESCRIPTIONS = {
               "pooling, frozen features, classifier, saving, tf.data pipeline, fine-tuning (05b)",
     "search": "random search: the objective, TF-IDF's search space and loop, the MiniLM head's KerasTuner "
               "search, the settings a full Netflix search chose (notebook 08)",
-    "ensembles": "ensembles: k nearest neighbours on embeddings, error correlation, averaging, a per-genre "
-                 "logistic stacker cross-fitted on validation (notebook 08)",
+    "ensembles": "ensembles: the course's recipe (what a member may learn from, its members trained and "
+                 "early-stopped on the training split, k nearest neighbours on embeddings, error correlation, "
+                 "averaging, a per-genre logistic stacker cross-fitted on validation, shrunk thresholds) "
+                 "(notebook 08)",
 }
 
 
