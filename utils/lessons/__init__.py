@@ -8,6 +8,7 @@
 - :mod:`utils.lessons.heads`: the classifier head on frozen encoder features and the AdamW warm-up schedule (05a, reused in 05b)
 - :mod:`utils.lessons.minilm`: MiniLM with KerasHub on Keras 3: backbone and tokenizer, masked mean pooling, classifier, tf.data pipeline, fine-tuning (05b)
 - :mod:`utils.lessons.search`: random search: the objective, TF-IDF's search space and loop, the MiniLM head's KerasTuner search, the settings a full Netflix search chose (notebook 08)
+- :mod:`utils.lessons.serving`: the API around an exported model: request and response models, the title setting, labels, the micro-batcher, POST /predict and GET /health (notebook 09)
 - :mod:`utils.lessons.tfidf`: TF-IDF + one-vs-rest logistic regression (notebook 03)
 - :mod:`utils.lessons.thresholds`: the global threshold sweep (03); per-genre tuning and the study of tuning strategies (06)
 - :mod:`utils.lessons.word2vec`: word2vec trained with gensim on the course corpus (notebook 04a)
