@@ -10,6 +10,7 @@
 - :mod:`utils.lessons.metrics`: thresholds applied, the F1 flavours (micro, macro, samples) and the trivial most-frequent baseline (notebook 03)
 - :mod:`utils.lessons.minilm`: MiniLM with KerasHub on Keras 3: backbone and tokenizer, text normalisation, packing, masked mean pooling, frozen features, classifier, saving, tf.data pipeline, fine-tuning (05b)
 - :mod:`utils.lessons.search`: random search: the objective, TF-IDF's search space and loop, the MiniLM head's KerasTuner search, the settings a full Netflix search chose (notebook 08)
+- :mod:`utils.lessons.serving`: the API around an exported model: request and response models, the title setting, labels, the micro-batcher, POST /predict and GET /health (notebook 09)
 - :mod:`utils.lessons.small_berts`: the small BERTs on TF Hub: sizes, cost, fine-tuning learning rates and which one a run uses (05a)
 - :mod:`utils.lessons.tfidf`: TF-IDF + one-vs-rest logistic regression (notebook 03)
 - :mod:`utils.lessons.thresholds`: the global threshold sweep and the per-genre search (03); the study of tuning strategies (06)

@@ -1,25 +1,33 @@
-"""The REST API and the web page around one exported model (FastAPI).
+"""The production server around notebook 09's API: its plumbing for the open internet (FastAPI).
 
-``create_app(served)`` returns the app that ``python -m utils.serve`` runs under uvicorn
-(``app_from_env`` is the factory its ``--workers`` processes call):
+Notebook 09 writes the API itself, exported to :mod:`utils.lessons.serving`: the request and
+response models, ``POST /predict``, ``GET /health`` (``make_app``) and the micro-batcher.
+``create_app(served)`` builds that app inside one that adds what a public server needs; it is what
+``python -m utils.serve`` runs under uvicorn (``app_from_env`` is the factory its ``--workers``
+processes call):
 
-* ``POST /predict``: ``{"text": "..."}`` or ``{"texts": ["...", ...]}``, optionally
-  ``"threshold"`` (a number in (0, 1), ``"global"`` or ``"per_genre"``) or ``"top_k"``;
-  returns every genre's probability, the genres above threshold (``labels``) and how many of
-  the plot's words the model knows (``known_words``, with a ``warning`` when it knows none).
+* ``POST /predict`` (the notebook's): ``{"text": "..."}`` or ``{"texts": ["...", ...]}``, optionally
+  ``"title"`` / ``"titles"`` (read by a model trained on title and plot; a plot-only model ignores them
+  and says so in ``note``), ``"threshold"`` (a number in (0, 1), ``"global"`` or ``"per_genre"``) or
+  ``"top_k"``; returns every genre's probability, the genres above threshold (``labels``) and how many
+  of the plot's words the model knows (``known_words``, with a ``warning`` when it knows none).
+  Here its body is read the strict way first (:class:`JSONBodyRoute`).
+* ``GET /predict?text=...&title=...``: the same answer, for proxies that drop POST.
 * ``POST /v1/models/<name>:predict``: TensorFlow Serving's REST format, ``{"instances": [...]}``
   -> ``{"predictions": [[p, ...], ...]}`` (genres in the order of ``/model``).
-* ``GET /health`` (liveness), ``GET /ready`` (readiness: the model thread answers),
-  ``GET /metrics`` (Prometheus), ``GET /model`` (the model card), ``GET /docs`` and
-  ``GET /redoc`` (OpenAPI viewers served from ``static/docs``, no CDN), ``GET /`` (the page).
+* ``GET /health`` (the notebook's liveness, plus process id, uptime and counts), ``GET /ready``
+  (readiness: the model thread answers), ``GET /metrics`` (Prometheus), ``GET /model`` (the model
+  card), ``GET /docs`` and ``GET /redoc`` (OpenAPI viewers served from ``static/docs``, no CDN),
+  ``GET /`` (the page).
 
 Limits (:data:`LIMITS`): a text has 1 to ``max_chars`` characters, a request at most
 ``max_texts`` texts and ``max_body_bytes`` bytes, counted on the bytes received (a chunked body
 too). Guards (:data:`GUARDS`): the body must arrive within ``body_timeout_s``, the whole request
 is answered within ``request_timeout_s``, at most ``max_concurrency`` requests run at once and at
-most ``max_queue`` texts wait for the model; past those the answer is 408 or 503 with
-``Retry-After``. (Header timeout and connection cap live in :mod:`utils.serving.protocol`.)
-Every error, from any route, is ``{"error": "what was wrong", "details": [...], "request_id": "..."}``.
+most ``max_queue`` texts wait for the model (:class:`utils.serving.batching.BoundedBatcher`); past
+those the answer is 408 or 503 with ``Retry-After``. (Header timeout and connection cap live in
+:mod:`utils.serving.protocol`.) Every error, from any route, is
+``{"error": "what was wrong", "details": [...], "request_id": "..."}``.
 One JSON log line per request (``utils.serving.access``) holds its id, path without the query
 string, status, latency and model version, never a text.
 """
@@ -30,24 +38,26 @@ import contextlib
 import gc
 import json
 import logging
-import math
 import os
 import re
 import time
 import uuid
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Optional, Union
 
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from utils.serving.batching import MicroBatcher, QueueFull
+from utils.data.text_setting import for_model
+from utils.lessons.serving import PredictRequest, PredictResponse, answer_request, make_app, read_plots
+from utils.serving.batching import BoundedBatcher, ModelFailed, QueueFull
 from utils.serving.metrics import Metrics
 
 STATIC = Path(__file__).with_name("static")
@@ -58,36 +68,21 @@ GUARDS = {"max_queue": 512, "max_concurrency": 256, "body_timeout_s": 10.0, "req
           "stall_s": 30.0, "access_log": True, "gc_freeze": True}
 UNCAPPED = {"/health", "/metrics"}   # cheap, and what an orchestrator polls: answered even at the cap
 ENV = "COURSE_SERVE_OPTIONS"   # the options a --workers process reads (app_from_env)
-NO_KNOWN_WORDS = ("None of the plot's words is in the model's vocabulary: the probabilities are the model's "
-                  "prior (what it says about any text), not a prediction from this plot.")
 log = logging.getLogger("utils.serving")
 access = logging.getLogger("utils.serving.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 # --------------------------------------------------------------------------- request and response models
-
-
-class PredictRequest(BaseModel):
-    """One plot (``text``) or several (``texts``); ``threshold`` or ``top_k`` override the model's thresholds."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"text": "A retired hitman is pulled back in for one last job in Tokyo."},
-                     {"texts": ["Two sisters open a bakery in Seoul.", "A ghost haunts a lighthouse."],
-                      "top_k": 3}]})
-
-    text: Optional[StrictStr] = Field(None, description="one raw plot (HTML, accents, any script welcome)")
-    texts: Optional[list[StrictStr]] = Field(None, description="several raw plots")
-    threshold: Optional[Union[StrictFloat, StrictInt, Literal["global", "per_genre"]]] = Field(
-        None, description="a number in (0, 1) for every genre, or the model's 'global' / 'per_genre' thresholds")
-    top_k: Optional[StrictInt] = Field(None, description="label the k most likely genres instead of thresholding")
+# (PredictRequest and PredictResponse are the notebook's: utils.lessons.serving)
 
 
 class TFServingRequest(BaseModel):
-    """TensorFlow Serving's row format: one instance per plot, a string or ``{"text": "..."}``."""
+    """TensorFlow Serving's row format: one instance per plot, a string or ``{"text": "...", "title": "..."}``."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"instances": ["A ghost haunts a lighthouse.", {"text": "Two sisters open a bakery."}]}]})
+        "examples": [{"instances": ["A ghost haunts a lighthouse.",
+                                    {"text": "Two sisters open a bakery.", "title": "Sweet Bean"}]}]})
 
     signature_name: Optional[StrictStr] = Field(None, description="accepted and ignored (one signature)")
     instances: list[Union[StrictStr, dict[str, StrictStr]]]
@@ -104,38 +99,6 @@ class ErrorResponse(BaseModel):
     error: str = Field(description="one sentence: what was wrong and how to fix it")
     details: list[ErrorDetail]
     request_id: str = Field(description="also in the X-Request-ID header and the server's log line")
-
-
-class Label(BaseModel):
-    genre: str
-    probability: float
-
-
-class KnownWords(BaseModel):
-    known: int = Field(description="words (word pieces for MiniLM) of the plot the model knows")
-    total: int
-    share: float
-
-
-class Result(BaseModel):
-    labels: list[Label] = Field(description="genres above threshold (or the top k), most likely first")
-    probabilities: dict[str, float]
-    known_words: KnownWords
-    warning: Optional[str] = Field(None, description="set when the model knows none of the plot's words")
-
-
-class PredictResponse(BaseModel):
-    """A single ``text`` gets the fields of one result at the top; ``texts`` get ``results``."""
-
-    model: str
-    rule: str = Field(description="'global', 'per_genre', 'fixed' or 'top_k=K'")
-    thresholds: Optional[dict[str, float]]
-    model_ms: float
-    labels: Optional[list[Label]] = None
-    probabilities: Optional[dict[str, float]] = None
-    known_words: Optional[KnownWords] = None
-    warning: Optional[str] = None
-    results: Optional[list[Result]] = None
 
 
 class TFServingResponse(BaseModel):
@@ -177,15 +140,17 @@ def _describe(errors) -> tuple[int, str, list]:
         details.append({"field": "threshold", "problem": "should be a number in (0, 1), 'global' or 'per_genre'"})
     if any(d["field"].startswith("instances.") for d in details):
         details = [d for d in details if not d["field"].startswith("instances.")] + [
-            {"field": "instances", "problem": "each instance should be a string or {\"text\": \"...\"}"}]
+            {"field": "instances", "problem": "each instance should be a string or {\"text\": ..., \"title\": ...}"}]
     problems = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:5])
     return 422, f"Invalid request ({problems}).", details
 
 
-def parse_json_body(body: bytes, content_type: str | None, model, also=()):
-    """Bytes of a request -> a validated ``model``; :class:`ApiError` (400, 415, 422) says what was wrong.
 
-    No Content-Type is read as JSON; another type than JSON (or one of ``also``) is a 415.
+def read_json_object(body: bytes, content_type: str | None, names=(), also=()) -> dict:
+    """Bytes of a request -> a JSON object; :class:`ApiError` (400, 415, 422) says what was wrong.
+
+    No Content-Type is read as JSON; another type than JSON (or one of ``also``) is a 415. ``names``:
+    the fields the object may have, for the message when it is not an object.
     """
     if content_type:
         mime = content_type.split(";")[0].strip().lower()
@@ -210,10 +175,16 @@ def parse_json_body(body: bytes, content_type: str | None, model, also=()):
         raise ApiError(400, "The request body is nested too deeply: send a flat JSON object such as "
                             "{\"text\": \"A plot.\"}.", [{"field": "body", "problem": "nested too deeply"}]) from None
     if not isinstance(data, dict):
-        names = ", ".join(f'"{n}"' for n in model.model_fields)
-        raise ApiError(422, f"The request body must be a JSON object (with {names}), not a JSON "
+        listed = " (with " + ", ".join(f'"{n}"' for n in names) + ")" if names else ""
+        raise ApiError(422, f"The request body must be a JSON object{listed}, not a JSON "
                             f"{type(data).__name__.replace('str', 'string').replace('dict', 'object')}.",
                        [{"field": "body", "problem": "not a JSON object"}])
+    return data
+
+
+def parse_json_body(body: bytes, content_type: str | None, model, also=()):
+    """Bytes of a request -> a validated ``model``; :class:`ApiError` (400, 415, 422) says what was wrong."""
+    data = read_json_object(body, content_type, list(model.model_fields), also)
     try:
         return model.model_validate(data)
     except ValidationError as err:
@@ -221,14 +192,9 @@ def parse_json_body(body: bytes, content_type: str | None, model, also=()):
         raise ApiError(status, message, details) from None
 
 
-def _texts_of(req: PredictRequest, limits: dict) -> tuple[list[str], bool]:
-    if (req.text is None) == (req.texts is None):
-        raise ApiError(422, "Give either \"text\" (one plot) or \"texts\" (a list of plots), not both and not neither.")
-    single = req.text is not None
-    texts = [req.text] if single else req.texts
-    if not texts:
-        raise ApiError(422, "\"texts\" is empty: give at least one plot.")
-    return _check_texts(texts, limits, "text" if single else "texts"), single
+def _too_long(where: str, text: str, limits: dict) -> ApiError:
+    return ApiError(413, f"{where} has {len(text):,} characters; the limit is {limits['max_chars']:,}. "
+                         f"Send a plot summary, not a whole screenplay.")
 
 
 def _check_texts(texts: list[str], limits: dict, name: str) -> list[str]:
@@ -240,41 +206,48 @@ def _check_texts(texts: list[str], limits: dict, name: str) -> list[str]:
         if not t.strip():
             raise ApiError(422, f"{where} is empty: give at least one sentence describing the movie.")
         if len(t) > limits["max_chars"]:
-            raise ApiError(413, f"{where} has {len(t):,} characters; the limit is {limits['max_chars']:,}. "
-                                f"Send a plot summary, not a whole screenplay.")
+            raise _too_long(where, t, limits)
     return texts
 
 
-def _rule(req: PredictRequest, served) -> tuple[str, np.ndarray | None, int | None]:
-    if req.threshold is not None and req.top_k is not None:
-        raise ApiError(422, "Give \"threshold\" or \"top_k\", not both.")
-    n = len(served.genres)
-    if req.top_k is not None:
-        if not 1 <= req.top_k <= n:
-            raise ApiError(422, f"top_k must be between 1 and {n} (the number of genres), not {req.top_k}.")
-        return f"top_k={req.top_k}", None, req.top_k
-    if req.threshold is None or isinstance(req.threshold, str):
-        which = req.threshold or served.predictor.thresholds.get("default", "global")
-        if which == "per_genre" and not served.predictor.thresholds.get("per_genre"):
-            raise ApiError(422, "This model has no per-genre thresholds: use \"global\" or a number.")
-        return which, served.threshold_vector(which), None
-    value = float(req.threshold)
-    if not (math.isfinite(value) and 0.0 < value < 1.0):
-        raise ApiError(422, f"threshold must be a number between 0 and 1 (exclusive), not {req.threshold}.")
-    return "fixed", np.full(n, value), None
+def check_limits(data: dict, limits: dict) -> int:
+    """413 for a ``/predict`` body over the limits, read before validation (which may quote nothing of
+    it); returns the number of texts. Values of the wrong type are left to the request model."""
+    for name in ("texts", "titles"):
+        items = data.get(name)
+        if isinstance(items, list) and len(items) > limits["max_texts"]:
+            raise ApiError(413, f"{len(items)} {name} in one request; the limit is {limits['max_texts']}. "
+                                f"Split them over several requests.")
+    named = [(n, data.get(n)) for n in ("text", "title")]
+    for name in ("texts", "titles"):
+        if isinstance(data.get(name), list):
+            named += [(f"{name}[{i}]", t) for i, t in enumerate(data[name])]
+    for where, t in named:
+        if isinstance(t, str) and len(t) > limits["max_chars"]:
+            raise _too_long(where, t, limits)
+    return len(data["texts"]) if isinstance(data.get("texts"), list) else 1
 
 
-def _result(genres, probs: np.ndarray, known: np.ndarray, cut: np.ndarray | None, k: int | None) -> dict:
-    order = np.argsort(-probs, kind="stable")
-    chosen = order[:k] if k is not None else [j for j in order if probs[j] >= cut[j]]
-    n_known, n_total = int(known[0]), int(known[1])
-    out = {"labels": [{"genre": genres[j], "probability": float(probs[j])} for j in chosen],
-           "probabilities": {g: float(p) for g, p in zip(genres, probs)},
-           "known_words": {"known": n_known, "total": n_total,
-                           "share": round(n_known / n_total, 4) if n_total else 0.0}}
-    if n_known == 0:
-        out["warning"] = NO_KNOWN_WORDS
-    return out
+class JSONBodyRoute(APIRoute):
+    """A route whose body is JSON reads it the API's way before FastAPI validates it against the request
+    model (FastAPI's "custom APIRoute class"): a wrong Content-Type (415), bytes that are not UTF-8 or
+    not JSON (400, with line and column), a body that is not an object (422) and the limits (413) all
+    get the one error shape; FastAPI then validates the object already parsed (not parsed twice)."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler
+        names = list(getattr(self.body_field.field_info.annotation, "model_fields", ()))
+
+        async def checked(request: Request) -> Response:
+            data = read_json_object(await request.body(), request.headers.get("content-type"), names)
+            n_texts = check_limits(data, request.app.state.limits)
+            request.scope.setdefault("state", {}).setdefault("log", {})["texts"] = n_texts
+            request._json = data   # Starlette's cache of request.json(), which FastAPI reads
+            return await handler(request)
+
+        return checked
 
 
 # --------------------------------------------------------------------------- the guard (ASGI middleware)
@@ -369,6 +342,10 @@ class Guard:
             seconds = time.perf_counter() - start
             path = scope.get("path", "")
             self.metrics.observe_request(path, info["status"], seconds)
+            if info["status"] == 200 and info["texts"]:   # a model route answered
+                counts = self.metrics.counts
+                counts["requests"] = counts.get("requests", 0) + 1
+                counts["texts"] = counts.get("texts", 0) + info["texts"]
             if self.settings["access_log"]:
                 access.info(json.dumps({
                     "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), "request_id": rid,
@@ -406,19 +383,25 @@ class _ClientGone(Exception):
 
 
 def _model_fn(served):
-    """What the model thread runs on a batch: probabilities and (known, total) words per text."""
+    """What the model thread runs on a batch: probabilities and (known, total) words per text, checked."""
     from utils.serving.export import ServedModel
 
     fused = getattr(served.predictor, "predict_with_known_words", None)
     if fused is not None and isinstance(served, ServedModel) and served._fast is None:
-        def run(texts):
+        def run_model(texts):   # TF-IDF: one pass of the arrays gives both
             probs, known = fused(texts)
             return np.asarray(probs, np.float32), np.asarray(known, np.int64).reshape(len(texts), 2)
-        return run
+    else:
+        run_model = read_plots(served)   # the notebook's
+    n_genres = len(served.genres)
 
     def run(texts):
-        probs = served.predict_proba(texts)
-        return probs, np.array([served.predictor.known_words(t) for t in texts], np.int64).reshape(len(texts), 2)
+        probs, known = run_model(texts)
+        probs = np.asarray(probs)
+        if probs.shape != (len(texts), n_genres) or not np.isfinite(probs).all():
+            log.error("model returned shape %s or non-finite values", probs.shape)
+            raise ModelFailed("invalid probabilities")
+        return probs, known
     return run
 
 
@@ -426,12 +409,14 @@ def create_app(served, limits: dict | None = None, window_ms: float | None = Non
                max_batch: int = BATCHING["max_batch"], **guards) -> FastAPI:
     """The FastAPI app serving ``served`` (a :class:`utils.serving.export.ServedModel`).
 
+    The routes ``POST /predict`` and ``GET /health`` are notebook 09's (:func:`utils.lessons.serving.make_app`);
+    this adds the strict body reader, limits, guards, error shape, logs, metrics and the other routes.
     ``guards`` override :data:`GUARDS` (``max_queue``, ``max_concurrency``, ``body_timeout_s``,
     ``request_timeout_s``, ``stall_s``, ``access_log``, ``gc_freeze``). Every model runs behind a
-    :class:`MicroBatcher`, in its own thread, so the event loop keeps reading requests meanwhile.
-    Neural models (``served.batched``) wait ``window_ms`` (default 5) for company; TF-IDF does not
-    wait (``window_ms=0``: a pass costs well under a millisecond) and batches only the requests
-    that queued while the previous pass ran.
+    :class:`~utils.serving.batching.BoundedBatcher`, in its own thread, so the event loop keeps reading
+    requests meanwhile. Neural models (``served.batched``) wait ``window_ms`` (default 5) for company;
+    TF-IDF does not wait (``window_ms=0``: a pass costs well under a millisecond) and batches only the
+    requests that queued while the previous pass ran.
     """
     unknown = set(guards) - set(GUARDS)
     if unknown:
@@ -443,8 +428,8 @@ def create_app(served, limits: dict | None = None, window_ms: float | None = Non
     if window_ms is None:
         window_ms = BATCHING["window_ms"] if served.batched else 0.0
     metrics = Metrics(version)
-    batcher = MicroBatcher(_model_fn(served), max_batch=max_batch, window_ms=window_ms,
-                           max_queue=settings["max_queue"], on_batch=metrics.observe_batch)
+    batcher = BoundedBatcher(_model_fn(served), max_batch=max_batch, window_ms=window_ms,
+                             max_queue=settings["max_queue"], on_batch=metrics.observe_batch)
     metrics.batcher = batcher
     started = time.time()
     counts = {"requests": 0, "texts": 0, "errors": 0}
@@ -463,12 +448,16 @@ def create_app(served, limits: dict | None = None, window_ms: float | None = Non
         gc.callbacks.remove(metrics.observe_gc)
         batcher.close()
 
+    # strict_content_type=False: a body without Content-Type is read as JSON (JSONBodyRoute checked it)
     app = FastAPI(title="Movie genres", lifespan=lifespan, version=version, docs_url=None, redoc_url=None,
-                  description=f"Genres of a movie from its plot: {card['name']} trained on {card['dataset']}. "
+                  strict_content_type=False,
+                  description=f"Genres of a movie from its plot: {card['name']} trained on {card['dataset']}"
+                              f" (input: {card.get('text') or 'plot'}). "
                               f"Limits: {limits['max_chars']:,} characters per text, {limits['max_texts']} "
                               f"texts and {limits['max_body_bytes']:,} bytes per request. Every error is "
                               f"`{{\"error\", \"details\", \"request_id\"}}`.")
-    app.state.served, app.state.batcher, app.state.limits, app.state.metrics = served, batcher, limits, metrics
+    app.router.route_class = JSONBodyRoute
+    app.state.served, app.state.limits, app.state.metrics = served, limits, metrics
     app.state.settings = settings
     app.add_middleware(Guard, settings=settings, metrics=metrics, model=version)
 
@@ -486,8 +475,17 @@ def create_app(served, limits: dict | None = None, window_ms: float | None = Non
     async def api_error(request: Request, exc: ApiError):
         return reject(request, exc.status, exc.message, exc.details, exc.headers)
 
+    @app.exception_handler(QueueFull)
+    async def queue_full(request: Request, exc: QueueFull):
+        return reject(request, 503, f"The model's queue is full ({exc.limit} texts waiting): retry in "
+                                    f"{exc.retry_after} s.", headers={"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(ModelFailed)
+    async def model_failed(request: Request, exc: ModelFailed):
+        return reject(request, 500, f"The model failed on this request ({exc}); the server log says more.")
+
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException):
+    async def http_error(request: Request, exc: StarletteHTTPException):   # the notebook's HTTPExceptions too
         method, path = request.method, request.url.path[:100]
         if exc.status_code == 404:
             message = (f"Nothing at {method} {path}: the API has POST /predict, POST /v1/models/<name>:predict, "
@@ -503,46 +501,13 @@ def create_app(served, limits: dict | None = None, window_ms: float | None = Non
         log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
         return reject(request, 500, f"The server failed on this request ({type(exc).__name__}); its log says more.")
 
-    async def run_model(request: Request, texts: list[str]):
-        request.scope["state"]["log"]["texts"] = len(texts)
-        start = time.perf_counter()
-        try:
-            probs, known = await batcher.predict(texts)
-        except QueueFull as err:
-            raise ApiError(503, f"The model's queue is full ({err.limit} texts waiting): retry in "
-                                f"{err.retry_after} s.", headers={"Retry-After": str(err.retry_after)}) from None
-        except Exception as err:   # the message may quote the input: log the type and sizes only
-            log.error("model failed (%s) on %d text(s) of %d characters", type(err).__name__, len(texts),
-                      sum(map(len, texts)))
-            raise ApiError(500, f"The model failed on this request ({type(err).__name__}); "
-                                f"the server log says more.") from None
-        probs = np.asarray(probs, dtype=np.float64)
-        if probs.shape != (len(texts), len(served.genres)) or not np.isfinite(probs).all():
-            log.error("model returned shape %s or non-finite values", probs.shape)
-            raise ApiError(500, "The model returned invalid probabilities; the server log says more.")
-        counts["requests"] += 1
-        counts["texts"] += len(texts)
-        return probs, known, (time.perf_counter() - start) * 1000
-
-    predict_body = {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/PredictRequest"}}}}}
-
-    @app.post("/predict", summary="Genres of one or more plots", openapi_extra=predict_body,
-              responses={200: {"model": PredictResponse}, **_responses(400, 408, 413, 415, 422, 500, 503)})
-    async def predict(request: Request):
-        req = parse_json_body(await request.body(), request.headers.get("content-type"), PredictRequest)
-        texts, single = _texts_of(req, limits)
-        rule, cut, k = _rule(req, served)
-        probs, known, ms = await run_model(request, texts)
-        results = [_result(served.genres, p, kw, cut, k) for p, kw in zip(probs, known)]
-        thresholds = {g: float(t) for g, t in zip(served.genres, cut)} if cut is not None else None
-        head = {"model": version, "rule": rule, "thresholds": thresholds, "model_ms": round(ms, 2)}
-        # a JSONResponse skips FastAPI's generic encoder: plain floats and strings need none
-        return JSONResponse({**head, **results[0]} if single else {**head, "results": results})
+    # notebook 09's POST /predict and GET /health, with this server's batcher, errors and counts
+    make_app(served, batcher=batcher, app=app, responses=_responses(400, 408, 413, 415, 422, 500, 503),
+             health=lambda: {"pid": os.getpid(), "uptime_s": round(time.time() - started, 1), **counts})
 
     @app.get("/predict", summary="Genres of one plot, from the query string (for proxies that drop POST)",
              responses={200: {"model": PredictResponse}, **_responses(400, 413, 422, 500, 503)})
-    async def predict_get(request: Request, text: str, top_k: Optional[int] = None,
+    async def predict_get(request: Request, text: str, title: Optional[str] = None, top_k: Optional[int] = None,
                           threshold: Optional[str] = None):
         """``GET /predict?text=...``: the same answer as ``POST /predict`` with ``{"text": ...}``. For
         clients behind a proxy that drops POST (Colab's port proxy, colabtools#3925); POST stays the API.
@@ -553,22 +518,16 @@ def create_app(served, limits: dict | None = None, window_ms: float | None = Non
             except ValueError:
                 raise ApiError(422, f"threshold must be a number in (0, 1), 'global' or 'per_genre', not "
                                     f"{threshold[:40]!r}.", [{"field": "threshold", "problem": "not a number"}]) from None
+        request.scope["state"]["log"]["texts"] = check_limits({"text": text, "title": title}, limits)
         try:
-            req = PredictRequest(text=text, top_k=top_k, threshold=threshold)
+            req = PredictRequest(text=text, title=title, top_k=top_k, threshold=threshold)
         except ValidationError as err:
             raise ApiError(422, "The query does not fit: " + "; ".join(e["msg"] for e in err.errors()[:3])) from None
-        texts, _ = _texts_of(req, limits)
-        rule, cut, k = _rule(req, served)
-        probs, known, ms = await run_model(request, texts)
-        thresholds = {g: float(t) for g, t in zip(served.genres, cut)} if cut is not None else None
-        return JSONResponse({"model": version, "rule": rule, "thresholds": thresholds, "model_ms": round(ms, 2),
-                             **_result(served.genres, probs[0], known[0], cut, k)})
-
-    tfs_body = {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/TFServingRequest"}}}}}
+        return JSONResponse(await answer_request(req, served, batcher))
 
     @app.post("/v1/models/{name}:predict", summary="TensorFlow Serving's REST predict (row format)",
-              openapi_extra=tfs_body,
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                  "schema": {"$ref": "#/components/schemas/TFServingRequest"}}}}},
               responses={200: {"model": TFServingResponse}, **_responses(400, 404, 408, 413, 415, 422, 500, 503)})
     async def tf_serving_predict(name: str, request: Request):
         if name != card["name"]:
@@ -579,15 +538,23 @@ def create_app(served, limits: dict | None = None, window_ms: float | None = Non
                               also=("application/x-www-form-urlencoded",))
         if not req.instances:
             raise ApiError(422, "\"instances\" is empty: give at least one plot.")
-        texts = []
+        plots, titles = [], []
         for i, inst in enumerate(req.instances):
             if isinstance(inst, dict):
-                if set(inst) != {"text"}:
-                    raise ApiError(422, f"instances[{i}] must be a string or {{\"text\": \"...\"}}.",
-                                   [{"field": f"instances.{i}", "problem": "object without only 'text'"}])
-                inst = inst["text"]
-            texts.append(inst)
-        probs, _, _ = await run_model(request, _check_texts(texts, limits, "instances"))
+                if "text" not in inst or not set(inst) <= {"text", "title"}:
+                    raise ApiError(422, f"instances[{i}] must be a string or {{\"text\": \"...\"}} (and \"title\").",
+                                   [{"field": f"instances.{i}", "problem": "an object needs 'text' (and 'title')"}])
+                plots.append(inst["text"])
+                titles.append(inst.get("title"))
+            else:
+                plots.append(inst)
+                titles.append(None)
+        _check_texts(plots, limits, "instances")
+        for i, t in enumerate(titles):
+            if t and len(t) > limits["max_chars"]:
+                raise _too_long(f"instances[{i}].title", t, limits)
+        request.scope["state"]["log"]["texts"] = len(plots)
+        probs, _ = await batcher.predict([for_model(card, p, t)[0] for p, t in zip(plots, titles)])
         return JSONResponse({"predictions": [[float(p) for p in row] for row in probs]})
 
     @app.get("/v1/models/{name}", summary="TensorFlow Serving's model status")
@@ -596,11 +563,6 @@ def create_app(served, limits: dict | None = None, window_ms: float | None = Non
             raise ApiError(404, f"No model named {name[:60]!r} here: this server has {card['name']!r}.")
         return {"model_version_status": [{"version": version.rsplit("-", 1)[-1], "state": "AVAILABLE",
                                           "status": {"error_code": "OK", "error_message": ""}}]}
-
-    @app.get("/health", summary="Liveness: the process answers (no model call)")
-    async def health():
-        return {"status": "ok", "model": version, "pid": os.getpid(), "uptime_s": round(time.time() - started, 1),
-                **counts, "batching": batcher.stats()}
 
     @app.get("/ready", summary="Readiness: the model thread answers a tiny prediction",
              responses={200: {"description": "ready"}, **_responses(503)})
@@ -646,12 +608,12 @@ def create_app(served, limits: dict | None = None, window_ms: float | None = Non
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    def openapi():
+    def openapi():   # TFServingRequest is read by hand (form-urlencoded too): its schema is added here
         if app.openapi_schema is None:
             schema = FastAPI.openapi(app)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for m in (PredictRequest, TFServingRequest):
-                components[m.__name__] = m.model_json_schema(ref_template="#/components/schemas/{model}")
+            components["TFServingRequest"] = TFServingRequest.model_json_schema(
+                ref_template="#/components/schemas/{model}")
             app.openapi_schema = schema
         return app.openapi_schema
 

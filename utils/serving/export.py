@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from utils import config
+from utils.data.text_setting import check_setting
 from utils.modelfiles.predictor import MANIFEST, ModelFormatError, Predictor, read_json_object, read_manifest
 
 CARD = "model_card.json"
@@ -154,6 +155,14 @@ def _split_info(dataset: str, metrics: dict) -> dict:
     return info
 
 
+def _text_setting(value, where) -> str:
+    """What the model reads, ``"plot"`` or ``"title+plot"`` (missing: ``"plot"``); anything else is refused."""
+    try:
+        return check_setting(value)
+    except ValueError as err:
+        raise ModelFormatError(f"{where}: field 'text': {err}") from None
+
+
 def build_card(folder, name: str | None = None) -> dict:
     """The model card of a model folder: its manifest plus the test scores in ``results/<dataset>/<name>/``."""
     folder = Path(folder)
@@ -192,6 +201,7 @@ def build_card(folder, name: str | None = None) -> dict:
         "version": f"{name}-{_fingerprint(hashes)}",
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "text_cleaning": TEXT_CLEANING.get(manifest["kind"], "?"),
+        "text": _text_setting(manifest.get("text"), folder / MANIFEST),   # "plot" or "title+plot"
         "versions": manifest.get("versions", {}),
         "files": files,
         "sha256": hashes,   # every file of the export but this card; checked when the export is loaded
@@ -348,6 +358,9 @@ def read_card(folder) -> dict:
         if card.get(key) != manifest.get(key):
             raise ModelFormatError(f"{path}: field {key!r} differs from {MANIFEST}: the folder was edited; "
                                    f"export the model again.")
+    if _text_setting(card.get("text"), path) != _text_setting(manifest.get("text"), folder / MANIFEST):
+        raise ModelFormatError(f"{path}: field 'text' differs from {MANIFEST}: the folder was edited; "
+                               f"export the model again.")
     if not isinstance(card.get("version"), str) or not card["version"]:
         raise ModelFormatError(f"{path}: field 'version' must be a non-empty string.")
     bad = list(_bad_numbers(card))

@@ -50,6 +50,8 @@ DESCRIPTIONS = {
               "pooling, frozen features, classifier, saving, tf.data pipeline, fine-tuning (05b)",
     "search": "random search: the objective, TF-IDF's search space and loop, the MiniLM head's KerasTuner "
               "search, the settings a full Netflix search chose (notebook 08)",
+    "serving": "the API around an exported model: request and response models, the title setting, labels, "
+               "the micro-batcher, POST /predict and GET /health (notebook 09)",
     "ensembles": "ensembles: the course's recipe (what a member may learn from, its members trained and "
                  "early-stopped on the training split, k nearest neighbours on embeddings, error correlation, "
                  "averaging, a per-genre logistic stacker cross-fitted on validation, shrunk thresholds) "

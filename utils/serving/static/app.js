@@ -14,6 +14,9 @@ async function loadCard() {
     $("model-info").textContent = `Model ${card.name} (${card.kind}), trained on ${card.dataset}` +
       (f1 !== null ? `, test micro-F1 ${f1.toFixed(3)}` : "") +
       (card.split && card.split.fast ? " (FAST mode)" : "") + ` · version ${card.version}`;
+    $("title-hint").textContent = card.text === "title+plot"
+      ? "(optional: this model reads the title with the plot)"
+      : "(optional: this model reads plots alone and ignores a title)";
   } catch (err) {
     $("model-info").textContent = "Could not read the model card.";
   }
@@ -81,23 +84,28 @@ async function ask(send) {
 
 async function predict() {
   const text = $("plot").value;
+  const title = $("title").value.trim();
   if (!text.trim()) { setStatus("Type a plot first.", true); return; }
   $("predict").disabled = true;
   setStatus("Predicting…", false);
   const start = performance.now();
   try {
     let { response, body } = await ask(() => fetch("/predict", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text }),
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(title ? { text, title } : { text }),
     }));
     // A proxy that drops POST (Colab's port proxy) answers with a page of its own, or not at all:
-    // ask again with GET /predict?text=..., which the server answers the same way.
-    if (!body) ({ response, body } = await ask(() => fetch("/predict?" + new URLSearchParams({ text }))));
+    // ask again with GET /predict?text=...&title=..., which the server answers the same way.
+    const withTitle = title ? "&" + new URLSearchParams({ title }) : "";
+    if (!body) ({ response, body } = await ask(() => fetch("/predict?" + new URLSearchParams({ text }) + withTitle)));
     if (!body) { setStatus(`The server did not answer (HTTP ${response ? response.status : "error"}).`, true); return; }
     if (!response.ok) { setStatus(body.error || `Error ${response.status}`, true); return; }
     draw(body, body.thresholds);
     const timing = `${Math.round(performance.now() - start)} ms (model ${body.model_ms.toFixed(1)} ms)`;
-    if (body.warning) setStatus(`${body.warning} (${timing})`, true);
-    else setStatus(`${timing}, ${Math.round(100 * body.known_words.share)}% of the words known to the model`, false);
+    const note = body.note ? ` ${body.note}` : "";   // a plot-only model says that it ignored the title
+    if (body.warning) setStatus(`${body.warning} (${timing})${note}`, true);
+    else setStatus(`${timing}, ${Math.round(100 * body.known_words.share)}% of the words known to the model.${note}`,
+                   false);
   } catch (err) {
     setStatus(`The server did not answer: ${err}`, true);
   } finally {
@@ -107,13 +115,15 @@ async function predict() {
 
 $("predict").addEventListener("click", predict);
 $("plot").addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) predict(); });
+$("title").addEventListener("keydown", (e) => { if (e.key === "Enter") predict(); });
 for (const button of document.querySelectorAll(".example")) {
-  button.addEventListener("click", () => { $("plot").value = button.dataset.text; predict(); });
+  button.addEventListener("click", () => { $("plot").value = button.dataset.text; $("title").value = ""; predict(); });
 }
 loadCard();
-// /#text=... fills the box and predicts at once: a link that shows a prediction. The fragment never
-// reaches the server, so the plot stays out of every log; an old /?text=... link is rewritten to it.
+// /#text=...&title=... fills the boxes and predicts at once: a link that shows a prediction. The fragment
+// never reaches the server, so the plot stays out of every log; an old /?text=... link is rewritten to it.
 const query = new URLSearchParams(window.location.search).get("text");
-const shared = new URLSearchParams(window.location.hash.slice(1)).get("text") || query;
+const fragment = new URLSearchParams(window.location.hash.slice(1));
+const shared = fragment.get("text") || query;
 if (query !== null) history.replaceState(null, "", "/#" + new URLSearchParams({ text: query }).toString());
-if (shared) { $("plot").value = shared; predict(); }
+if (shared) { $("plot").value = shared; $("title").value = fragment.get("title") || ""; predict(); }
