@@ -396,10 +396,12 @@ def _inference_twin(model) -> keras.Model:
     return twin
 
 
-def save_model(model, encoder: Encoder, folder, genres, thresholds: dict, dataset: str, **extra) -> Path:
+def save_model(model, encoder: Encoder, folder, genres, thresholds: dict, dataset: str, text: str | None = None,
+               **extra) -> Path:
     """Write weights, backbone config and vocabulary, then ``predictor.json`` (kind ``minilm``).
 
     The folder is self-contained: loading it needs neither the checkpoint package nor a network.
+    ``text``: what the model was trained on, ``"plot"`` (default) or ``"title+plot"`` (``corpus.text``).
     """
     import tempfile
 
@@ -422,7 +424,7 @@ def save_model(model, encoder: Encoder, folder, genres, thresholds: dict, datase
         tmp_path.unlink(missing_ok=True)
     atomic_write_json(folder / BACKBONE_CONFIG_FILE, backbone.get_config())
     atomic_write_bytes(folder / VOCAB_FILE, ("\n".join(encoder.tokenizer.get_vocabulary()) + "\n").encode())
-    write_manifest(folder, KIND, genres, thresholds, dataset, checkpoint=encoder.name,
+    write_manifest(folder, KIND, genres, thresholds, dataset, text=text, checkpoint=encoder.name,
                    seq_len=encoder.seq_len, lowercase=encoder.lowercase, normalization=NORMALIZATION,
                    head={"hidden": int(hidden[0].units) if hidden else 0,
                          "dropout": float(dropout[0].rate) if dropout else 0.0},
@@ -523,6 +525,7 @@ def benchmark(corpus, fast: bool = False, checkpoint: str | None = None, finetun
         emb, ys, genres)
     figures = {
         "model": FROZEN_NAME,
+        "text": corpus.text,
         "checkpoint": encoder.name,
         "n_train": len(ys["train"]), "n_val": len(ys["val"]), "n_test": len(ys["test"]),
         "n_genres": len(genres),
@@ -561,7 +564,7 @@ def benchmark(corpus, fast: bool = False, checkpoint: str | None = None, finetun
             "test_interval": bootstrap_interval(ys["test"], apply_thresholds(ft_test, ft_thr["global"])),
             "device": "GPU" if has_gpu else "CPU",
         }
-    figures["notes"] = (f"{encoder.name}: frozen mean-pooled embeddings + one-hidden-layer head; "
+    figures["notes"] = (f"{encoder.name}: frozen mean-pooled embeddings of the {corpus.text} + one-hidden-layer head; "
                         f"global threshold tuned on val"
                         + (f"; fine-tuning on {figures['finetuned']['n_train_used']} plots for "
                            f"{figures['finetuned']['epochs']} epoch(s); s/epoch = steady s/step x full-train steps"
