@@ -291,7 +291,7 @@ def test_summaries_refuse_records_that_mix_splits():
         benchmark.seed_summary([record(42, "aa", 1), record(42, "bb", 2)])   # "seed 1" and "seed 2" of two splits
     with pytest.raises(benchmark.BenchmarkError, match="records no split"):
         benchmark.seed_summary([record(42, "aa"), record(None, None, 2)])
-    with pytest.raises(benchmark.BenchmarkError, match="different models, datasets or modes"):
+    with pytest.raises(benchmark.BenchmarkError, match="different models, datasets, modes or text settings"):
         benchmark.seed_summary([record(101, "aa"), {**record(102, "bb"), "mode": "fast"}])
 
 

@@ -5,6 +5,11 @@ or :func:`utils.data.pipeline.prepare`) and gives texts, labels and ids per spli
 
     corpus = load_corpus()
     X_train, y_train = corpus.texts("train", kind="clean"), corpus.y("train")
+
+A model reads the plot alone (the default) or the title and the plot:
+``load_corpus(text="title+plot")`` (or ``corpus.with_text("title+plot")``) gives every text, raw and
+cleaned, as :func:`utils.data.text_setting.compose` builds it, the one way the command line and the
+API build a model's input too. Save the setting with the model (``save_model(..., text=corpus.text)``).
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ class Corpus:
     genres: list[str]
     df: pd.DataFrame  # id, title, text, genres, split, [clean_text, light_text], metadata
     split_seed: int | None = None   # the seed that drew the split (None: unknown, e.g. an older prepared folder)
+    text: str = "plot"              # what the texts hold: "plot" or "title+plot" (utils.data.text_setting)
 
     def _rows(self, split: str | None) -> pd.DataFrame:
         if split is None:
@@ -69,7 +75,7 @@ class Corpus:
         for split, limit in limits.items():
             rows = self._rows(split)
             parts.append(rows.sample(n=min(limit, len(rows)), random_state=seed) if len(rows) > limit else rows)
-        return Corpus(self.dataset, self.genres, pd.concat(parts).reset_index(drop=True), self.split_seed)
+        return Corpus(self.dataset, self.genres, pd.concat(parts).reset_index(drop=True), self.split_seed, self.text)
 
     def resplit(self, seed: int) -> "Corpus":
         """The same titles and genres split anew with ``seed`` (iterative stratification, as notebook 01).
@@ -82,7 +88,27 @@ class Corpus:
             return self
         split = make_split(self.df["id"], self.y(), seed=seed)
         df = self.df.assign(split=self.df["id"].astype(str).map(split).to_numpy())
-        return Corpus(self.dataset, self.genres, df, seed)
+        return Corpus(self.dataset, self.genres, df, seed, self.text)
+
+    def with_text(self, setting: str | None) -> "Corpus":
+        """The same titles, whose texts (raw, ``clean`` and ``light``) are ``setting``'s input:
+        the plot alone, or ``"Title. Plot"`` (:func:`utils.data.text_setting.compose`), cleaned anew."""
+        from utils.data.text import clean_text, light_text
+        from utils.data.text_setting import check_setting, compose
+
+        setting = check_setting(setting)
+        if setting == self.text:
+            return self
+        df = self.df.copy()
+        if "plot" not in df:
+            df["plot"] = df["text"]        # the plot alone, kept to go back to it
+        titles = df["title"].fillna("").astype(str) if "title" in df else pd.Series("", index=df.index)
+        df["text"] = [compose(p, t, setting) for p, t in zip(df["plot"], titles)]
+        if "clean_text" in df:
+            df["clean_text"] = df["text"].map(clean_text)
+        if "light_text" in df:
+            df["light_text"] = df["text"].map(light_text)
+        return Corpus(self.dataset, self.genres, df, self.split_seed, setting)
 
     def split_identity(self) -> dict:
         """``{"split_seed", "test_ids_sha256"}``: recorded in every result, checked when results are read."""
@@ -94,8 +120,12 @@ class Corpus:
         return self.subset(**limits) if fast else self
 
 
-def load_corpus(dataset: str | None = None, require_clean: bool = False) -> Corpus:
-    """Read the processed files of ``dataset`` (default ``COURSE_DATASET``)."""
+def load_corpus(dataset: str | None = None, require_clean: bool = False, text: str | None = None) -> Corpus:
+    """Read the processed files of ``dataset`` (default ``COURSE_DATASET``); ``text="title+plot"``: the
+    texts are the titles joined to the plots (:meth:`Corpus.with_text`), ``None`` or ``"plot"``: plots."""
+    from utils.data.text_setting import check_setting
+
+    check_setting(text)                      # a wrong setting fails before any file is read
     from utils.data.pipeline import CLEAN_FILES, LABELLED_FILES, file_problems, read_genres_file
 
     dataset = config.resolve_dataset(dataset) if dataset else config.dataset_name()
@@ -125,4 +155,4 @@ def load_corpus(dataset: str | None = None, require_clean: bool = False) -> Corp
                                 f"python -c \"from utils.data.pipeline import prepare; prepare('{dataset}', force=True)\"")
     info = read_genres_file(dataset)
     seed = (info.get("settings") or {}).get("seed")
-    return Corpus(dataset, info["genres"], df, seed if isinstance(seed, int) else None)
+    return Corpus(dataset, info["genres"], df, seed if isinstance(seed, int) else None).with_text(text)

@@ -422,6 +422,7 @@ def benchmark(corpus, fast: bool = False, checkpoint: str | None = None, finetun
         emb, ys, genres)
     figures = {
         "model": FROZEN_NAME,
+        "text": corpus.text,
         "checkpoint": encoder.name,
         "n_train": len(ys["train"]), "n_val": len(ys["val"]), "n_test": len(ys["test"]),
         "n_genres": len(genres),
@@ -460,7 +461,7 @@ def benchmark(corpus, fast: bool = False, checkpoint: str | None = None, finetun
             "test_interval": bootstrap_interval(ys["test"], apply_thresholds(ft_test, ft_thr["global"])),
             "device": "GPU" if has_gpu else "CPU",
         }
-    figures["notes"] = (f"{encoder.name}: frozen mean-pooled embeddings + one-hidden-layer head; "
+    figures["notes"] = (f"{encoder.name}: frozen mean-pooled embeddings of the {corpus.text} + one-hidden-layer head; "
                         f"global threshold tuned on val"
                         + (f"; fine-tuning on {figures['finetuned']['n_train_used']} plots for "
                            f"{figures['finetuned']['epochs']} epoch(s); s/epoch = steady s/step x full-train steps"

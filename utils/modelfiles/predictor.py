@@ -4,9 +4,10 @@ A trained model lives in ``models/<dataset>/<model>/`` with a ``predictor.json``
 
     {"kind": "tfidf_logreg", "format_version": 1, "genres": [...],
      "thresholds": {"global": 0.3, "per_genre": {...}, "default": "global"},
-     "dataset": "netflix", "versions": {"tensorflow": "2.21.0", ...}}
+     "dataset": "netflix", "text": "plot", "versions": {"tensorflow": "2.21.0", ...}}
 
-plus whatever files the model's own module writes next to it. ``kind`` names the
+``text`` says what the model reads: ``"plot"`` or ``"title+plot"`` (:mod:`utils.data.text_setting`;
+a card without it is a plot model). Plus whatever files the model's own module writes next to it. ``kind`` names the
 module that can load it (see ``KINDS``); every loader returns a :class:`Predictor`.
 """
 from __future__ import annotations
@@ -16,6 +17,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+
+from utils.data.text_setting import TEXT_SETTINGS
 
 FORMAT_VERSION = 1
 MANIFEST = "predictor.json"
@@ -35,6 +38,8 @@ class ModelFormatError(ValueError):
 
 class Predictor:
     """Base class: subclasses implement :meth:`predict_proba` (and may refine :meth:`known_words`)."""
+
+    text_setting = "plot"   # what the model reads (its card's "text"): set by load_predictor
 
     def __init__(self, genres, thresholds: dict, vocabulary=None):
         self.genres = list(genres)
@@ -62,9 +67,16 @@ class Predictor:
         return sum(t in self.vocabulary for t in tokens), len(tokens)
 
 
-def write_manifest(folder: Path, kind: str, genres, thresholds: dict, dataset: str, **extra) -> Path:
-    """Write ``predictor.json`` (atomically) after the model's own files are in place."""
+def write_manifest(folder: Path, kind: str, genres, thresholds: dict, dataset: str, text: str | None = None,
+                   **extra) -> Path:
+    """Write ``predictor.json`` (atomically) after the model's own files are in place.
+
+    ``text``: what the model was trained on, ``"plot"`` (``None``: the default) or ``"title+plot"``.
+    """
+    from utils.data.text_setting import check_setting
     from utils.files import atomic_write_json
+
+    text = check_setting(text)
 
     if kind not in KINDS:
         raise ValueError(f"unknown predictor kind {kind!r}; known: {sorted(KINDS)}")
@@ -81,7 +93,7 @@ def write_manifest(folder: Path, kind: str, genres, thresholds: dict, dataset: s
         except Exception:
             pass
     manifest = {"kind": kind, "format_version": FORMAT_VERSION, "genres": list(genres),
-                "thresholds": thresholds, "dataset": dataset, "versions": versions, **extra}
+                "thresholds": thresholds, "dataset": dataset, "text": text, "versions": versions, **extra}
     return atomic_write_json(Path(folder) / MANIFEST, manifest)
 
 
@@ -186,11 +198,19 @@ def read_manifest(folder) -> dict:
     if dataset is not None and not _is_dataset_name(dataset):
         raise ModelFormatError(f"{path}: field 'dataset' must be a dataset folder name (lowercase letters, "
                                f"digits, '_', '-'; e.g. netflix or csv-1a2b3c4d5e6f), not {str(dataset)[:80]!r}.")
+    text = manifest.get("text")
+    if text is not None and (not isinstance(text, str) or text not in TEXT_SETTINGS):
+        raise ModelFormatError(f"{path}: field 'text' must be one of {', '.join(TEXT_SETTINGS)} (what the model "
+                               f"reads), not {str(text)[:40]!r}; save the model again.")
     return manifest
 
 
 def load_predictor(folder) -> Predictor:
-    """Load any saved course model as a :class:`Predictor`."""
+    """Load any saved course model as a :class:`Predictor`; its ``text_setting`` is the card's ``"text"``."""
+    from utils.data.text_setting import check_setting
+
     manifest = read_manifest(folder)
     module, func = KINDS[manifest["kind"]].split(":")
-    return getattr(importlib.import_module(module), func)(Path(folder))
+    predictor = getattr(importlib.import_module(module), func)(Path(folder))
+    predictor.text_setting = check_setting(manifest.get("text"))
+    return predictor

@@ -86,13 +86,19 @@ def _arrays(pipeline) -> tuple[dict, dict]:
 
 
 def save_model(pipeline, folder, genres, thresholds: dict, dataset: str, text_kind: str = "clean",
-               **extra) -> Path:
-    """Write ``tfidf.json`` and ``weights.npz``, then ``predictor.json`` (each atomically)."""
+               text: str | None = None, **extra) -> Path:
+    """Write ``tfidf.json`` and ``weights.npz``, then ``predictor.json`` (each atomically).
+
+    ``text``: what the pipeline was trained on, ``"plot"`` (default) or ``"title+plot"`` (``corpus.text``).
+    """
     from utils.files import atomic_write_bytes
     from utils.modelfiles.predictor import write_manifest
 
+    from utils.data.text_setting import check_setting
+
     if text_kind not in TEXT_KINDS:
         raise ValueError(f"text_kind must be one of {TEXT_KINDS}, not {text_kind!r}.")
+    text = check_setting(text)
     n_model = len(pipeline.named_steps["logreg"].estimators_)
     if n_model != len(genres):
         raise ValueError(f"The pipeline predicts {n_model} genres but {len(genres)} names were given.")
@@ -103,7 +109,7 @@ def save_model(pipeline, folder, genres, thresholds: dict, dataset: str, text_ki
     atomic_write_bytes(folder / WEIGHTS_FILE, buf.getvalue())
     atomic_write_bytes(folder / SETTINGS_FILE, json.dumps(settings).encode("utf-8"))
     (folder / LEGACY_PICKLE).unlink(missing_ok=True)
-    write_manifest(folder, KIND, genres, thresholds, dataset, text_kind=text_kind,
+    write_manifest(folder, KIND, genres, thresholds, dataset, text=text, text_kind=text_kind,
                    files=[SETTINGS_FILE, WEIGHTS_FILE], vocabulary_size=len(settings["vocabulary"]), **extra)
     return folder
 
@@ -325,6 +331,7 @@ def benchmark(corpus, fast: bool = False, text_kind: str = "clean", **params) ->
     per = np.array([thresholds["per_genre"][g] for g in genres])
     return {
         "model": MODEL_NAME,
+        "text": corpus.text,
         "n_train": len(y_train), "n_val": len(y_val), "n_test": len(y_test),
         "n_genres": len(genres),
         "test": evaluate(y_test, test_prob, thresholds["global"]),
@@ -336,6 +343,6 @@ def benchmark(corpus, fast: bool = False, text_kind: str = "clean", **params) ->
         "predict_seconds": round(predict_seconds, 2),
         "vocabulary_size": vocabulary_size(pipeline),
         "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.items()},
-        "notes": f"TF-IDF on {text_kind} text; one-vs-rest logistic regression (liblinear, "
+        "notes": f"TF-IDF on {text_kind} text ({corpus.text}); one-vs-rest logistic regression (liblinear, "
                  f"C={settings['C']}); global threshold tuned on val",
     }

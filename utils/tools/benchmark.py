@@ -4,6 +4,7 @@
     python -m utils.benchmark --dataset netflix --model all --fast    # or COURSE_FAST=1, as everywhere
     python -m utils.benchmark --dataset netflix --model tfidf --markdown
     python -m utils.benchmark --dataset netflix --model ensemble --seeds 1,2,3
+    python -m utils.benchmark --dataset tmdb --model tfidf_logreg --text title+plot --split-seed 101,102,103
 
 Each model runs in its own Python process so that its peak memory is its own and
 model-specific environment variables (``TF_USE_LEGACY_KERAS=1`` for TF Hub BERT)
@@ -34,6 +35,10 @@ as notebook 01; ``COURSE_SPLIT_SEED`` of the worker), separately from the traini
 changes how a model starts, a split seed which titles it is tested on. Every record names its split
 (``"split": {"split_seed", "test_ids_sha256"}``, also in the file name: ``...-split<k>...json``), and
 summaries refuse records whose split is not the one they claim.
+``--text title+plot`` trains and tests every model on the title joined to the plot
+(:func:`utils.data.text_setting.compose`, :meth:`utils.data.corpus.Corpus.with_text`) instead of the plot
+alone (``--text plot``, the default); the record says which (``"text"``, and ``-title+plot`` in its file
+name), and summaries refuse to mix the two.
 """
 from __future__ import annotations
 
@@ -53,6 +58,7 @@ import numpy as np
 
 from utils import config
 from utils.data.datasets import data_errors
+from utils.data.text_setting import DEFAULT as DEFAULT_TEXT, TEXT_SETTINGS, check_setting
 
 REGISTRY = {
     "tfidf": "utils.modelfiles.tfidf:benchmark",
@@ -64,6 +70,8 @@ REGISTRY = {
     "head_tuned": "utils.modelfiles.ensemble:benchmark_head_tuned",
     "ensemble": "utils.modelfiles.ensemble:benchmark_ensemble",
 }
+# other names of registry models: the folder names their notebooks save under models/<dataset>/
+ALIASES = {"tfidf_logreg": "tfidf", "minilm_frozen": "minilm"}
 # environment a model needs before anything imports TensorFlow
 MODEL_ENV = {"bert_tfhub": {"TF_USE_LEGACY_KERAS": "1"}}
 BENCH_DIR = config.RESULTS_DIR / "benchmarks"
@@ -77,17 +85,19 @@ class BenchmarkError(RuntimeError):
 
 
 def resolve(model: str) -> str:
-    """``module:function`` for a registry name (or a spec given as is)."""
+    """``module:function`` for a registry name or alias (or a spec given as is)."""
+    model = ALIASES.get(model, model)
     if model in REGISTRY:
         return REGISTRY[model]
     if ":" in model:
         return model
-    raise BenchmarkError(f"Unknown model {model!r}: choose one of {sorted(REGISTRY)} or 'all', "
+    raise BenchmarkError(f"Unknown model {model!r}: choose one of {sorted(REGISTRY)} (or {sorted(ALIASES)}) or 'all', "
                          f"or give 'package.module:function'.")
 
 
 def model_label(model: str) -> str:
     """A name fit for a file name: the registry name, or the function's module for a spec."""
+    model = ALIASES.get(model, model)
     if model in REGISTRY:
         return model
     module, _, func = model.partition(":")
@@ -198,9 +208,10 @@ def die_with_parent(parent_pid: int, poll_seconds: float = 0.5) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def run_worker(model: str, dataset: str, fast: bool, out: Path) -> None:
-    """In the child: load the corpus (split anew with ``COURSE_SPLIT_SEED`` when set), call the model's
-    benchmark, write its figures and the split's identity to ``out``."""
+def run_worker(model: str, dataset: str, fast: bool, out: Path, text: str | None = None) -> None:
+    """In the child: load the corpus (split anew with ``COURSE_SPLIT_SEED`` when set; its texts as ``text``
+    asks, the plot or the title and plot), call the model's benchmark, write its figures and the split's
+    identity to ``out``."""
     import importlib
 
     from utils.data.corpus import load_corpus
@@ -213,6 +224,7 @@ def run_worker(model: str, dataset: str, fast: bool, out: Path) -> None:
     corpus = load_corpus(dataset, require_clean=True)
     if config.split_seed() is not None:
         corpus = corpus.resplit(config.split_seed())
+    corpus = corpus.with_text(text)
     load_seconds = time.perf_counter() - start
     module, func = resolve(model).split(":")
     fn = getattr(importlib.import_module(module), func)
@@ -229,6 +241,7 @@ def run_worker(model: str, dataset: str, fast: bool, out: Path) -> None:
     sizes = {s: len(corpus.ids(s)) for s in ("train", "val", "test")}
     atomic_write_json(out, {
         "figures": figures,
+        "text": corpus.text,
         "split": corpus.split_identity(),
         "corpus_sizes": sizes,
         "n_genres_corpus": len(corpus.genres),
@@ -261,13 +274,14 @@ def tree_rss_mb(proc, include_root: bool = True) -> float:
 
 def run_model(model: str, dataset: str, fast: bool, timeout: float | None = None,
               machine: dict | None = None, out_dir: Path | None = None, seed: int | None = None,
-              split_seed: int | None = None) -> dict:
+              split_seed: int | None = None, text: str | None = None) -> dict:
     """Run one model's benchmark in a fresh process; return the record, saved in ``out_dir``.
 
     ``out_dir`` defaults to ``results/benchmarks``; the child reads the processed data
     from ``config.PROCESSED_DIR`` as this process sees it. ``seed`` sets the worker's
     ``COURSE_SEED`` and names the record ``<dataset>-<model>-<mode>-seed<seed>.json``;
-    ``split_seed`` sets its ``COURSE_SPLIT_SEED`` (the titles split anew) and adds ``-split<k>``.
+    ``split_seed`` sets its ``COURSE_SPLIT_SEED`` (the titles split anew) and adds ``-split<k>``;
+    ``text="title+plot"`` gives the models the title joined to the plot and adds ``-title+plot``.
     """
     import psutil
 
@@ -275,6 +289,7 @@ def run_model(model: str, dataset: str, fast: bool, timeout: float | None = None
 
     label = model_label(model)
     resolve(model)  # fail early on a bad name
+    text = check_setting(text)
     env = {**os.environ, **MODEL_ENV.get(model, {}), PARENT_ENV: str(os.getpid())}
     # the worker writes to this process's stdout and stderr: unbuffered, so that its progress lines
     # (utils.tools.progress, on stderr) show while it runs, on a terminal and in a CI log alike
@@ -295,7 +310,7 @@ def run_model(model: str, dataset: str, fast: bool, timeout: float | None = None
         cmd = [sys.executable, "-m", "utils.tools.procguard", "--parent", str(os.getpid()), "--pid-env", PARENT_ENV,
                "--", sys.executable, "-m", "utils.tools.benchmark", "--worker", str(out),
                "--dataset", dataset, "--model", model,
-               "--processed-dir", str(config.PROCESSED_DIR), "--fast" if fast else "--full"]
+               "--processed-dir", str(config.PROCESSED_DIR), "--fast" if fast else "--full", "--text", text]
         start = time.perf_counter()
         child = subprocess.Popen(cmd, env=env, cwd=config.ROOT)
         proc = psutil.Process(child.pid)
@@ -341,12 +356,17 @@ def run_model(model: str, dataset: str, fast: bool, timeout: float | None = None
         "seed": seed,
         "training_seed": config.seed() if seed is None else seed,
         "split": worker["split"],
+        "text": worker.get("text", DEFAULT_TEXT),
         "figures": figures,
     }
+    if record["text"] != text:
+        raise BenchmarkError(f"{label} was asked for the text setting {text!r} but its worker used "
+                             f"{record['text']!r}: not saved.")
     if split_seed is not None and worker["split"].get("split_seed") != split_seed:
         raise BenchmarkError(f"{label} was asked for split seed {split_seed} but its worker used "
                              f"{worker['split'].get('split_seed')}: not saved.")
-    suffix = ("" if split_seed is None else f"-split{split_seed}") + ("" if seed is None else f"-seed{seed}")
+    suffix = (("" if text == DEFAULT_TEXT else f"-{text}") + ("" if split_seed is None else f"-split{split_seed}")
+              + ("" if seed is None else f"-seed{seed}"))
     path = Path(out_dir or BENCH_DIR) / f"{dataset}-{label}-{record['mode']}{suffix}.json"
     atomic_write_json(path, record)
     record["path"] = str(path)
@@ -432,9 +452,10 @@ def check_splits(records: list[dict]) -> None:
     """
     if not records:
         raise BenchmarkError("No records to summarise.")
-    kinds = {(r.get("model"), r.get("dataset"), r.get("mode")) for r in records}
+    kinds = {(r.get("model"), r.get("dataset"), r.get("mode"), r.get("text", DEFAULT_TEXT)) for r in records}
     if len(kinds) > 1:
-        raise BenchmarkError(f"Records of different models, datasets or modes cannot be summarised together: {sorted(kinds, key=str)}.")
+        raise BenchmarkError(f"Records of different models, datasets, modes or text settings cannot be summarised "
+                             f"together: {sorted(kinds, key=str)}.")
     by_seed: dict = {}
     for r in records:
         split = r.get("split")
@@ -456,7 +477,8 @@ def seed_summary(records: list[dict]) -> dict:
     (training seeds, split seeds or both), after :func:`check_splits`; each run's split and
     bootstrap interval are kept under ``"runs"``."""
     check_splits(records)
-    out = {"model": records[0]["model"], "seeds": [r.get("seed") for r in records],
+    out = {"model": records[0]["model"], "text": records[0].get("text", DEFAULT_TEXT),
+           "seeds": [r.get("seed") for r in records],
            "training_seeds": [r.get("training_seed", r.get("seed")) for r in records],
            "split_seeds": [r["split"].get("split_seed") for r in records],
            "runs": [{"seed": r.get("training_seed", r.get("seed")), "split": r["split"], "metrics": r["metrics"],
@@ -485,7 +507,8 @@ def format_seed_summary(summary: dict, dataset: str, mode: str) -> str:
         over = f"seeds {seeds}" + (f" on split seed {splits[0]}" if splits and splits[0] is not None else "")
     else:
         over = f"1 run on split seed {splits[0]}" if splits else "1 run"
-    lines = [f"{summary['model']} on {dataset} ({mode}), mean over {over}: test "
+    text = "" if summary.get("text", DEFAULT_TEXT) == DEFAULT_TEXT else f", text {summary['text']}"
+    lines = [f"{summary['model']} on {dataset} ({mode}{text}), mean over {over}: test "
              + " | ".join(parts) + (f"; slowest run's training {train:.0f} s" if train is not None else "")]
     for run in summary.get("runs", []):
         ci = run.get("interval") or {}
@@ -513,7 +536,7 @@ def format_record(r: dict) -> str:
     """A human-readable block of one benchmark record."""
     s, m = r["split_sizes"], r["metrics"]
     lines = [
-        f"dataset        {r['dataset']}   mode {r['mode']}",
+        f"dataset        {r['dataset']}   mode {r['mode']}   text {r.get('text', DEFAULT_TEXT)}",
         f"model          {r['model']} ({r['spec']})",
         f"machine        {machine_summary(r['machine'])}",
         f"split sizes    train {s['train']:,} | val {s['val']:,} | test {s['test']:,}",
@@ -559,7 +582,8 @@ MARKDOWN_HEADER = ("| dataset | model | mode | machine | train / val / test | mi
 def markdown_row(r: dict) -> str:
     """One README table row (see :data:`MARKDOWN_HEADER`)."""
     s, m = r["split_sizes"], r["metrics"]
-    return (f"| {r['dataset']} | {r['model']} | {r['mode']} | {machine_summary(r['machine'])} | "
+    text = "" if r.get("text", DEFAULT_TEXT) == DEFAULT_TEXT else f" ({r['text']})"
+    return (f"| {r['dataset']} | {r['model']}{text} | {r['mode']} | {machine_summary(r['machine'])} | "
             f"{s['train']:,} / {s['val']:,} / {s['test']:,} | {m['micro_f1']:.3f} | {m['macro_f1']:.3f} | "
             f"{m['samples_f1']:.3f} | {_fmt(r['train_seconds'], '.0f')} | {r['wall_seconds']:.0f} | "
             f"{r['peak_rss_mb'] / 1024:.2f} GiB | {_first_clause(r.get('notes'))} |")
@@ -593,9 +617,9 @@ def summarise_files(paths: list[Path]) -> int:
             return 1
     groups: dict = {}
     for r in records:
-        groups.setdefault((r.get("model"), r.get("dataset"), r.get("mode")), []).append(r)
+        groups.setdefault((r.get("model"), r.get("dataset"), r.get("mode"), r.get("text", DEFAULT_TEXT)), []).append(r)
     status = 0
-    for (model, dataset, mode), group in groups.items():
+    for (model, dataset, mode, _), group in groups.items():
         blocks = [group] + ([member_records(group, m) for m in group[0]["figures"].get("members", {})]
                             if model == "ensemble" else [])
         for block in blocks:
@@ -612,7 +636,7 @@ def main(argv=None) -> int:
                                      description="Train and evaluate course models on a dataset, "
                                                  "one process per model.")
     parser.add_argument("--dataset", default=None,
-                        help="cmu, netflix or csv:PATH for your own file (default: COURSE_DATASET or cmu)")
+                        help="cmu, netflix, tmdb or csv:PATH for your own file (default: COURSE_DATASET or cmu)")
     parser.add_argument("--model", default="tfidf",
                         help=f"one of {', '.join(REGISTRY)}, 'all', or package.module:function")
     mode = parser.add_mutually_exclusive_group()
@@ -634,6 +658,8 @@ def main(argv=None) -> int:
     parser.add_argument("--split-seed", "--split-seeds", dest="split_seeds", default=None,
                         help="comma-separated split seeds (e.g. 101,102,103): split the titles anew with each "
                              "(separate from the training seed), one run per split seed, then the mean and spread")
+    parser.add_argument("--text", choices=TEXT_SETTINGS, default=DEFAULT_TEXT,
+                        help="what the models read: the plot alone (default) or the title joined to the plot")
     parser.add_argument("--summarise", nargs="+", metavar="RECORD",
                         help="print the mean, range and intervals of saved records (JSON files) instead of "
                              "running anything; records of mixed splits are refused")
@@ -675,10 +701,10 @@ def main(argv=None) -> int:
             from utils.tools.quiet_tf import import_tensorflow
 
             import_tensorflow()
-        run_worker(args.model, args.dataset, args.fast, Path(args.worker))
+        run_worker(args.model, args.dataset, args.fast, Path(args.worker), args.text)
         return 0
 
-    models = list(REGISTRY) if args.model == "all" else [args.model]
+    models = list(REGISTRY) if args.model == "all" else [ALIASES.get(args.model, args.model)]
     try:
         for m in models:
             resolve(m)
@@ -713,11 +739,12 @@ def _run(args, models, seeds, split_seeds=None) -> int:
         done = []
         for split_seed, seed in [(sp, se) for sp in split_seeds or [None] for se in seeds or [None]]:
             which = ("" if split_seed is None else f", split seed {split_seed}") + ("" if seed is None else f", seed {seed}")
-            print(f"\n=== {m} on {args.dataset} ({mode_name(args.fast)}{which}) ===", flush=True)
+            text = "" if args.text == DEFAULT_TEXT else f", text {args.text}"
+            print(f"\n=== {m} on {args.dataset} ({mode_name(args.fast)}{text}{which}) ===", flush=True)
             print(_previous_run(m, args.dataset, args.fast, args.out, seed), flush=True)
             try:
                 record = run_model(m, args.dataset, args.fast, timeout=args.timeout, machine=machine,
-                                   out_dir=args.out, seed=seed, split_seed=split_seed)
+                                   out_dir=args.out, seed=seed, split_seed=split_seed, text=args.text)
             except BenchmarkError as err:
                 print(f"!! {err}", file=sys.stderr, flush=True)
                 failures.append(m + which.replace(",", " (", 1) + ")" if which else m)

@@ -2,6 +2,7 @@
 
     python -m utils.predict "A retired hitman is pulled back in for one last job."
     python -m utils.predict --model models/netflix/tfidf_logreg --file plot.txt
+    python -m utils.predict --title "Scary Movie" --overview "Teens are stalked by a masked killer."
     echo "Two sisters run a bakery in Seoul." | python -m utils.predict --model bilstm_w2v --all
 
 In Python::
@@ -10,8 +11,10 @@ In Python::
     result = predict("A retired hitman ...", model="tfidf_logreg")
     result.genres          # [("Thrillers", 0.71), ...] above their thresholds, most likely first
 
-The model folder's ``predictor.json`` says which module loads it and which
-thresholds were tuned on validation (see :mod:`utils.modelfiles.predictor`).
+The model folder's ``predictor.json`` says which module loads it, which
+thresholds were tuned on validation (see :mod:`utils.modelfiles.predictor`) and
+what the model reads (``"text"``): a ``title+plot`` model gets ``"Title. Plot"``
+(:func:`utils.data.text_setting.for_model`); a plot model ignores a title, with a one-line note.
 """
 from __future__ import annotations
 
@@ -26,8 +29,10 @@ from pathlib import Path
 from utils import config
 from utils.modelfiles.predictor import MANIFEST, ModelFormatError, Predictor, read_manifest
 from utils.data.text import MAX_CHARS, TextError, check_text
+from utils.data.text_setting import for_model
 
 DEFAULT_MODEL = "tfidf_logreg"
+MAX_TITLE_CHARS = 1_000       # a title, not a second plot
 LEGACY_KERAS_KINDS = {"bert_tfhub"}  # TF Hub layers need Keras 2 (tf-keras)
 
 
@@ -46,9 +51,12 @@ class Prediction:
     known_words: int
     total_words: int
     genres: list[tuple[str, float]] = field(default_factory=list)  # predicted, most likely first
+    text_setting: str = "plot"             # what the model reads: "plot" or "title+plot"
+    note: str | None = None                # e.g. "... the title is ignored." for a plot model given a title
 
     def as_dict(self) -> dict:
         return {"model_dir": str(self.model_dir), "kind": self.kind, "dataset": self.dataset,
+                "text": self.text_setting, "note": self.note,
                 "threshold_choice": self.threshold_choice,
                 "genres": [{"genre": g, "probability": p} for g, p in self.genres],
                 "probabilities": self.probabilities, "thresholds": self.thresholds,
@@ -129,8 +137,11 @@ def _threshold_vector(predictor: Predictor, threshold) -> tuple[str, list[float]
 
 
 def predict(text: str, model=None, dataset: str | None = None, threshold=None,
-            max_chars: int = MAX_CHARS, predictor: Predictor | None = None) -> Prediction:
+            max_chars: int = MAX_CHARS, predictor: Predictor | None = None, title: str | None = None) -> Prediction:
     """Genres of one plot with their probabilities, cut at the model's saved thresholds.
+
+    ``title``: the film's title; a model trained on title and plot reads ``"Title. Plot"``, a model
+    trained on plots ignores it (``Prediction.note`` says so).
 
     ``model``: a name under ``models/<dataset>/`` or a folder (default ``tfidf_logreg``);
     pass an already loaded ``predictor`` instead to predict many plots quickly.
@@ -143,10 +154,16 @@ def predict(text: str, model=None, dataset: str | None = None, threshold=None,
         raise TextError(f"The plot is longer than the limit of {max_chars:,} characters: pass a summary, "
                         f"not a whole screenplay (or raise the limit with max_chars= / --max-chars).")
     text = check_text(text, max_chars=max_chars)
+    if title is not None and not isinstance(title, str):
+        raise TextError(f"A title must be a string, got {type(title).__name__}.")
+    if title is not None and len(title) > MAX_TITLE_CHARS:
+        raise TextError(f"The title has {len(title):,} characters; the limit is {MAX_TITLE_CHARS:,}.")
     if predictor is None:
         predictor, manifest, folder = load(model, dataset)
     else:
         manifest, folder = {"kind": type(predictor).__name__, "dataset": dataset or "?"}, Path("(in memory)")
+    setting = getattr(predictor, "text_setting", "plot")
+    text, note = for_model({"text": setting}, text, title)
     known, total = predictor.known_words(text)
     if total == 0:
         raise PredictError("The plot has no usable words: after lowercasing and removing punctuation, "
@@ -169,6 +186,7 @@ def predict(text: str, model=None, dataset: str | None = None, threshold=None,
         thresholds={g: cut[j] for j, g in enumerate(genres)},
         known_words=int(known), total_words=int(total),
         genres=[(genres[j], prob[j]) for j in order if prob[j] >= cut[j]],
+        text_setting=setting, note=note,
     )
 
 
@@ -188,8 +206,12 @@ def _read_stream(stream, limit: int, name: str) -> str:
 def _read_plot(args, stdin=None) -> str:
     stdin = stdin or sys.stdin
     limit = args.max_chars + 1  # read one character more than allowed, so over-long input is detected
-    if args.file and args.text:
-        raise TextError("Give the plot either as text or with --file, not both.")
+    given = [name for name, value in (("as text", args.text), ("with --file", args.file),
+                                      ("with --overview/--plot", args.overview)) if value]
+    if len(given) > 1:
+        raise TextError(f"Give the plot once: {' and '.join(given)} were both given.")
+    if args.overview:
+        return args.overview[:limit]
     if args.file:
         if args.file == "-":
             return _read_stream(stdin, limit, "standard input")
@@ -218,8 +240,13 @@ def format_prediction(result: Prediction, show_all: bool = False, top: int = 3) 
         cut = f"fixed threshold {next(iter(result.thresholds.values())):.2f}"
     else:
         cut = "per-genre thresholds"
-    lines = [f"Model: {result.model_dir} ({result.kind}, trained on {result.dataset}; {cut})",
-             f"Plot: {result.total_words} words, {result.known_words} known to the model", ""]
+    both = result.text_setting == "title+plot"
+    lines = [f"Model: {result.model_dir} ({result.kind}, trained on {result.dataset}"
+             f"{', reads title and plot' if both else ''}; {cut})",
+             f"{'Title and plot' if both else 'Plot'}: {result.total_words} words, {result.known_words} known to the model",
+             ""]
+    if result.note:
+        lines.insert(0, f"note: {result.note}")
     width = max(len(g) for g in result.probabilities)
     if result.genres:
         lines.append("Predicted genres:")
@@ -245,11 +272,16 @@ def _manifest_kind(model, dataset) -> str | None:
 def main(argv=None, stdin=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m utils.predict",
                                      description="Predict the genres of a movie plot with a saved model.")
-    parser.add_argument("text", nargs="*", help="the plot (or use --file / stdin)")
+    parser.add_argument("text", nargs="*", help="the plot (or use --overview, --file or stdin)")
+    parser.add_argument("--overview", "--plot", dest="overview", default=None,
+                        help="the plot (TMDB calls it the overview), instead of the positional text")
+    parser.add_argument("--title", default=None,
+                        help="the film's title: read by a model trained on title and plot, ignored (with a note) "
+                             "by a model trained on plots")
     parser.add_argument("--file", "-f", help="read the plot from this UTF-8 file ('-' for stdin)")
     parser.add_argument("--model", "-m", default=None,
                         help=f"model name under models/<dataset>/ or a model folder (default: {DEFAULT_MODEL})")
-    parser.add_argument("--dataset", default=None, help="dataset whose models/ folder to use: cmu, netflix or "
+    parser.add_argument("--dataset", default=None, help="dataset whose models/ folder to use: cmu, netflix, tmdb or "
                         "csv:PATH (default: COURSE_DATASET)")
     parser.add_argument("--threshold", default=None,
                         help="'global', 'per_genre' or a number (default: what the model saved)")
@@ -269,7 +301,7 @@ def main(argv=None, stdin=None) -> int:
     try:
         text = _read_plot(args, stdin)
         result = predict(text, model=args.model, dataset=args.dataset, threshold=args.threshold,
-                         max_chars=args.max_chars)
+                         max_chars=args.max_chars, title=args.title)
     except (TextError, PredictError, ModelFormatError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
