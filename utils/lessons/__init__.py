@@ -10,5 +10,6 @@
 - :mod:`utils.lessons.search`: random search: the objective, TF-IDF's search space and loop, the MiniLM head's KerasTuner search, the settings a full Netflix search chose (notebook 08)
 - :mod:`utils.lessons.tfidf`: TF-IDF + one-vs-rest logistic regression (notebook 03)
 - :mod:`utils.lessons.thresholds`: the global threshold sweep (03); per-genre tuning and the study of tuning strategies (06)
+- :mod:`utils.lessons.transfer`: across datasets: the shared label space, the cross-dataset matrix with bootstrap intervals, per-genre drops, zero-shot genres from descriptions, classifier chains and a stacker over every genre (notebook 10)
 - :mod:`utils.lessons.word2vec`: word2vec trained with gensim on the course corpus (notebook 04a)
 """

@@ -46,6 +46,9 @@ DESCRIPTIONS = {
               "search, the settings a full Netflix search chose (notebook 08)",
     "ensembles": "ensembles: k nearest neighbours on embeddings, error correlation, averaging, a per-genre "
                  "logistic stacker cross-fitted on validation (notebook 08)",
+    "transfer": "across datasets: the shared label space, the cross-dataset matrix with bootstrap intervals, "
+                "per-genre drops, zero-shot genres from descriptions, classifier chains and a stacker over every "
+                "genre (notebook 10)",
 }
 
 
