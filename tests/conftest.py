@@ -5,10 +5,10 @@
   touch the repository's own data/ or results/.
 * ``shared_dir`` / ``nltk_data``: the offline copies in ``../shared`` beside the
   repository (CI and developers have it there; see ../shared/README.md).
-* ``write_netflix_csv``, ``write_cmu_files``, ``make_tarball``, ``cmu_tarball``:
+* ``write_netflix_csv``, ``write_tmdb_csv``, ``write_cmu_files``, ``make_tarball``, ``cmu_tarball``:
   small files in the datasets' REAL formats (Kaggle header with quoted multi-line
-  fields; CMU tab-separated metadata with Freebase JSON dicts; ``MovieSummaries/``
-  tarball).
+  fields; TMDB's Python-literal genre lists and broken records; CMU tab-separated
+  metadata with Freebase JSON dicts; ``MovieSummaries/`` tarball).
 * ``http_server``: a scripted HTTP server on 127.0.0.1 (ephemeral port, own thread)
   to exercise the real download code: retries, truncated bodies, HTTP errors.
 """
@@ -150,6 +150,73 @@ def write_netflix_csv():
 
     write.row = netflix_row
     write.default_rows = default_netflix_rows
+    return write
+
+
+# --------------------------------------------------------------------------- TMDB
+TMDB_GENRE_IDS = {"Action": 28, "Adventure": 12, "Animation": 16, "Comedy": 35, "Crime": 80, "Documentary": 99,
+                  "Drama": 18, "Family": 10751, "Fantasy": 14, "Foreign": 10769, "History": 36, "Horror": 27,
+                  "Music": 10402, "Mystery": 9648, "Romance": 10749, "Science Fiction": 878, "TV Movie": 10770,
+                  "Thriller": 53, "War": 10752, "Western": 37}
+
+
+def tmdb_genre_cell(names) -> str:
+    """A genres cell as the real file writes it (Python ``repr``): ``[{'id': 16, 'name': 'Animation'}, ...]``."""
+    return repr([{"id": TMDB_GENRE_IDS.get(n, 1), "name": n} for n in names])
+
+
+def tmdb_row(movie_id, genres, overview, title="A Film", **fields) -> dict:
+    """One row of movies_metadata.csv; ``genres`` a list of names, or a raw cell (str) as it is."""
+    number = int(movie_id) if str(movie_id).isdigit() else 0
+    row = {"adult": "False", "belongs_to_collection": "", "budget": "1000000",
+           "genres": genres if isinstance(genres, str) else tmdb_genre_cell(genres), "homepage": "",
+           "id": str(movie_id), "imdb_id": f"tt{number:07d}", "original_language": "en", "original_title": title,
+           "overview": overview, "popularity": "3.5", "poster_path": "/x.jpg",
+           "production_companies": "[{'name': \"Loew's Inc.\", 'id': 5}]",
+           "production_countries": "[{'iso_3166_1': 'US', 'name': 'United States of America'}]",
+           "release_date": "1995-10-30", "revenue": "0", "runtime": "81.0",
+           "spoken_languages": "[{'iso_639_1': 'en', 'name': 'English'}]", "status": "Released", "tagline": "",
+           "title": title, "video": "False", "vote_average": "7.7", "vote_count": "5415"}
+    row.update(fields)
+    return row
+
+
+def tmdb_broken_record() -> str:
+    """One of the real file's three broken records, as raw text: an unquoted overview cut by a line break.
+    The first line ends after the overview's start (10 fields); the second starts with the overview's end,
+    so every later field sits 9 columns to the left: production companies in ``genres``, a date in ``id``."""
+    first = ["False", "", "0", tmdb_genre_cell(["Romance"]), "", "82663", "tt0113002", "en", "Midnight Man",
+             "Rodney Fitzgerald is a night watchman"]
+    second = [" - Written by Ørnås", "0.065736", "/ff9qCepilowshEtG2GYWwzt2bs4.jpg",
+              "[{'name': 'Carousel Productions', 'id': 11176}, {'name': 'Vision View Entertainment', 'id': 11602}]",
+              "[{'iso_3166_1': 'CA', 'name': 'Canada'}]", "1997-08-20", "0", "104.0",
+              "[{'iso_639_1': 'en', 'name': 'English'}]", "Released", "", "Midnight Man", "False", "6.0", "1"]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([first, second])
+    return out.getvalue()
+
+
+@pytest.fixture
+def write_tmdb_csv():
+    """``write(path, rows, tail="")``: a movies_metadata.csv exactly like Kaggle's (the 24-column header,
+    fields quoted only where needed); ``tail`` is raw text appended as it is (``write.broken_record()``)."""
+    from utils.data.datasets import TMDB_COLUMNS
+
+    def write(path, rows, tail: str = "") -> Path:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(TMDB_COLUMNS)
+        for row in rows:
+            writer.writerow([row.get(c, "") for c in TMDB_COLUMNS])
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(out.getvalue() + tail, encoding="utf-8")
+        return path
+
+    write.row = tmdb_row
+    write.genre_cell = tmdb_genre_cell
+    write.broken_record = tmdb_broken_record
+    write.genre_ids = TMDB_GENRE_IDS
     return write
 
 

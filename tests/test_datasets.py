@@ -276,7 +276,7 @@ def test_csv_through_load_dataset(tmp_path):
 def test_unknown_dataset_lists_choices(monkeypatch):
     with pytest.raises(DatasetError) as err:
         load_dataset("imdb")
-    assert "'imdb'" in str(err.value) and "cmu, netflix or csv:PATH" in str(err.value)
+    assert "'imdb'" in str(err.value) and "cmu, netflix, tmdb or csv:PATH" in str(err.value)
     monkeypatch.setenv("COURSE_DATASET", "movielens")
     with pytest.raises(DatasetError, match="'movielens'"):
         load_dataset()

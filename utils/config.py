@@ -4,7 +4,7 @@ Every setting can be changed with an environment variable, so that tests, CI and
 the headless course runner can steer the notebooks without editing them:
 
 ====================  ===========================================================
-``COURSE_DATASET``    dataset the notebooks use: ``cmu`` (default), ``netflix`` or ``csv:PATH``
+``COURSE_DATASET``    dataset the notebooks use: ``cmu`` (default), ``netflix``, ``tmdb`` or ``csv:PATH``
 ``COURSE_FAST``       ``1`` = subsample and few epochs (minutes on a CPU)
 ``COURSE_SEED``       random seed (default 42)
 ``COURSE_SPLIT_SEED`` the benchmark's split seed (``--split-seed``): split the prepared titles anew with it
@@ -126,7 +126,7 @@ def check_dataset_name(name: str) -> str:
     ``--dataset ../..`` can never reach outside those folders.
     """
     if not isinstance(name, str) or not _DATASET_NAME.fullmatch(name):
-        raise ValueError(f"{name!r} is not a dataset name: use cmu, netflix, csv:PATH for your own file, "
+        raise ValueError(f"{name!r} is not a dataset name: use cmu, netflix, tmdb, csv:PATH for your own file, "
                          f"or a name made of lowercase letters, digits, '_' and '-'.")
     return name
 
@@ -177,7 +177,7 @@ def csv_source(name: str) -> Path | None:
 
 
 def resolve_dataset(spec: str) -> str:
-    """``cmu``, ``netflix`` or ``csv:PATH`` (your own file) -> the dataset's folder name."""
+    """``cmu``, ``netflix``, ``tmdb`` or ``csv:PATH`` (your own file) -> the dataset's folder name."""
     spec = str(spec).strip()
     if spec[:len(CSV_PREFIX)].lower() == CSV_PREFIX:
         return csv_dataset_name(spec[len(CSV_PREFIX):])

@@ -6,6 +6,7 @@ dataset's useful metadata. Use :func:`load_dataset`::
 
     load_dataset("cmu")        # CMU Movie Summary Corpus (downloaded and cached)
     load_dataset("netflix")    # Kaggle "Netflix Movies and TV Shows" (netflix_titles.csv)
+    load_dataset("tmdb")       # Kaggle "The Movies Dataset" (movies_metadata.csv): TMDB overviews
     load_dataset("csv", path="my.csv", text_column="plot", genres_column="genres", genre_sep="|")
 
 Files are looked for in ``COURSE_DATA_DIR`` (if set), then ``data/raw/``; the CMU
@@ -13,8 +14,9 @@ archive is downloaded into ``data/raw/`` when it is in neither.
 """
 from __future__ import annotations
 
-import ast
+import csv
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -43,6 +45,20 @@ NETFLIX_HELP = (
     "data/raw/netflix/netflix_titles.csv, or point COURSE_DATA_DIR at a folder that has "
     "netflix/netflix_titles.csv."
 )
+
+TMDB_FILE = "movies_metadata.csv"
+TMDB_COLUMNS = ["adult", "belongs_to_collection", "budget", "genres", "homepage", "id", "imdb_id",
+                "original_language", "original_title", "overview", "popularity", "poster_path",
+                "production_companies", "production_countries", "release_date", "revenue", "runtime",
+                "spoken_languages", "status", "tagline", "title", "video", "vote_average", "vote_count"]
+TMDB_HELP = (
+    "The TMDB file cannot be downloaded without a Kaggle login. Get movies_metadata.csv from "
+    "https://www.kaggle.com/datasets/rounakbanik/the-movies-dataset (Download, unzip; about 34 MB) and put it "
+    "at data/raw/tmdb/movies_metadata.csv, or point COURSE_DATA_DIR at a folder that has "
+    "tmdb/movies_metadata.csv."
+)
+# what TMDB writes where a film has no overview: no text to learn from
+TMDB_NO_OVERVIEW = re.compile(r"\s*no\s+(movie\s+)?overview(\s+(found|available|yet))?\.?\s*", re.IGNORECASE)
 
 COMMON_COLUMNS = ["id", "title", "text", "genres"]
 
@@ -259,18 +275,125 @@ def load_netflix(path: Path | None = None, verbose: bool = True) -> pd.DataFrame
     return _finish(df, "netflix", verbose)
 
 
+# --------------------------------------------------------------------------- TMDB
+def tmdb_path() -> Path:
+    path = find_file(f"tmdb/{TMDB_FILE}", TMDB_FILE)
+    if path is None:
+        raise DatasetError(f"{TMDB_FILE} not found in {[str(d) for d in config.data_dirs()]}. {TMDB_HELP}")
+    return path
+
+
+def _literal_names(cell: str) -> list[str] | None:
+    """The names of a TMDB list cell (``"[{'id': 18, 'name': 'Drama'}]"``); ``None`` when it is not such a list.
+
+    Parsed by :func:`utils.data.own_csv.parse_genres` (JSON, else :func:`ast.literal_eval`: literals only,
+    never code), so ``"[__import__('os').system('...')]"`` is a malformed cell, not a command.
+    """
+    from utils.data.own_csv import CsvFormatError, parse_genres
+
+    cell = cell.strip()
+    if not cell:
+        return []
+    if not (cell.startswith("[") and cell.endswith("]")):
+        return None
+    try:
+        return parse_genres(cell, None, "tmdb")
+    except CsvFormatError:
+        return None
+
+
+def read_tmdb_rows(path: Path) -> tuple[list[dict], dict[str, int], dict[str, list[str]]]:
+    """The well-formed rows of ``movies_metadata.csv`` as dicts, what was skipped, and examples of it.
+
+    The real file has three broken records whose overview was cut by a bare line break: the first
+    part is a row that ends early, the rest a row whose columns are shifted (a date in ``id``,
+    production companies in ``genres``). A row is skipped and counted, never parsed, when it has
+    another number of fields than the header, an ``id`` that is not a number, or a genre cell
+    that is not a list of ``{'id': ..., 'name': ...}`` dicts; a repeated id (the full file has a
+    few dozen) keeps its first row.
+    """
+    skipped = {"malformed rows": 0, "genres not a list of names": 0, "repeated ids": 0}
+    examples: dict[str, list[str]] = {"malformed rows": [], "genres not a list of names": []}
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if not header:
+                raise DatasetError(f"{path} is empty. {TMDB_HELP}")
+            missing = [c for c in TMDB_COLUMNS if c not in header]
+            if missing:
+                raise DatasetError(f"{path} lacks the Kaggle columns {missing}; is it movies_metadata.csv? {TMDB_HELP}")
+            col = {c: header.index(c) for c in TMDB_COLUMNS}
+            rows, seen = [], set()
+            for n, fields in enumerate(reader, 1):
+                if not any(v.strip() for v in fields):
+                    continue
+                movie_id = fields[col["id"]].strip() if len(fields) > col["id"] else ""
+                if len(fields) != len(header) or not re.fullmatch(r"[0-9]{1,12}", movie_id):
+                    skipped["malformed rows"] += 1
+                    examples["malformed rows"].append(f"record {n}: {len(fields)} of {len(header)} fields, "
+                                                      f"id {movie_id[:20]!r}")
+                    continue
+                genres = _literal_names(fields[col["genres"]])
+                if genres is None:
+                    skipped["genres not a list of names"] += 1
+                    examples["genres not a list of names"].append(
+                        f"record {n} (id {movie_id}): genres {fields[col['genres']][:40]!r}")
+                    continue
+                if movie_id in seen:
+                    skipped["repeated ids"] += 1
+                    continue
+                seen.add(movie_id)
+                row = {c: fields[i] for c, i in col.items()}
+                row["genres"] = genres
+                rows.append(row)
+    except UnicodeDecodeError as err:
+        raise DatasetError(f"{path} is not UTF-8 ({err.reason} at byte {err.start}), as the Kaggle file is: was it "
+                           f"saved again by another program? {TMDB_HELP}") from None
+    except csv.Error as err:
+        raise DatasetError(f"{path} is not a readable CSV ({err}). {TMDB_HELP}") from None
+    return rows, skipped, examples
+
+
+def load_tmdb(path: Path | None = None, verbose: bool = True) -> pd.DataFrame:
+    """TMDB's ``movies_metadata.csv`` (Kaggle "The Movies Dataset"): ``overview`` as text, ``title``, and
+    the names of the ``genres`` list; malformed rows are skipped and counted (:func:`read_tmdb_rows`)."""
+    path = Path(path) if path else tmdb_path()
+    rows, skipped, examples = read_tmdb_rows(path)
+    raw = pd.DataFrame(rows, columns=TMDB_COLUMNS)
+    placeholder = raw["overview"].map(lambda t: bool(TMDB_NO_OVERVIEW.fullmatch(t)))
+    raw = raw.loc[~placeholder].reset_index(drop=True)
+    countries = raw["production_countries"].map(_literal_names)
+    df = pd.DataFrame({
+        "id": raw["id"].str.strip(),
+        "title": raw["title"].str.strip(),
+        "text": raw["overview"],
+        "genres": raw["genres"],
+        "year": pd.to_numeric(raw["release_date"].str[:4], errors="coerce").astype("Int64"),
+        "language": raw["original_language"],
+        "countries": countries.map(lambda c: c or []),
+        "runtime": pd.to_numeric(raw["runtime"], errors="coerce"),
+        "vote_average": pd.to_numeric(raw["vote_average"], errors="coerce"),
+        "vote_count": pd.to_numeric(raw["vote_count"], errors="coerce").astype("Int64"),
+        "imdb_id": raw["imdb_id"],
+    })
+    skipped["placeholder overview ('No overview found.')"] = int(placeholder.sum())
+    if verbose and any(examples.values()):
+        parts = [f"{len(found):,} {what} (e.g. {'; '.join(found[:2])})" for what, found in
+                 (("malformed rows", examples["malformed rows"]),
+                  ("rows whose genres are not a list of names", examples["genres not a list of names"])) if found]
+        print(f"tmdb: skipped {' and '.join(parts)} in {path.name}")
+    out = _finish(df, "tmdb", verbose, dropped=skipped)
+    out.attrs["skipped_examples"] = examples
+    return out
+
+
 # --------------------------------------------------------------------------- your own CSV
 def _split_genres(value, sep: str) -> list[str]:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return []
-    value = str(value).strip()
-    if value.startswith("[") and value.endswith("]"):
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = ast.literal_eval(value)
-        return [str(g).strip() for g in parsed if str(g).strip()]
-    return [g.strip() for g in value.split(sep) if g.strip()]
+    """One genre cell: names split on ``sep``, or a JSON / Python-literal list (:func:`own_csv.parse_genres`)."""
+    from utils.data.own_csv import parse_genres
+
+    return parse_genres(value, sep, "a genre cell")
 
 
 def load_csv(path, text_column: str, genres_column: str, genre_sep: str = ",", id_column: str | None = None,
@@ -308,14 +431,14 @@ def load_csv(path, text_column: str, genres_column: str, genre_sep: str = ",", i
 
 
 # --------------------------------------------------------------------------- registry
-DATASETS = {"cmu": load_cmu, "netflix": load_netflix, "csv": load_csv}
-GENRE_SOURCE = {"cmu": "cmu", "netflix": "netflix", "csv": "identity"}
+DATASETS = {"cmu": load_cmu, "netflix": load_netflix, "tmdb": load_tmdb, "csv": load_csv}
+GENRE_SOURCE = {"cmu": "cmu", "netflix": "netflix", "tmdb": "tmdb", "csv": "identity"}
 
 
 def load_dataset(name: str | None = None, **kwargs) -> pd.DataFrame:
     """Load a dataset by name (default: ``COURSE_DATASET``) as the common table.
 
-    ``cmu``, ``netflix``, or your own file as ``csv:PATH`` (its folder name is ``csv-<hash>``,
+    ``cmu``, ``netflix``, ``tmdb``, or your own file as ``csv:PATH`` (its folder name is ``csv-<hash>``,
     see :mod:`utils.data.own_csv`); ``load_dataset("csv", path=..., text_column=..., ...)``
     reads a CSV with explicit column names.
     """
@@ -341,7 +464,7 @@ def load_dataset(name: str | None = None, **kwargs) -> pd.DataFrame:
         raise DatasetError("Name your CSV file: csv:PATH (COURSE_DATASET=csv:/path/to/movies.csv), "
                            "or load_dataset('csv', path=..., text_column=..., genres_column=...).")
     if name not in DATASETS:
-        raise DatasetError(f"Unknown dataset {name!r}. Choose one of cmu, netflix or csv:PATH "
+        raise DatasetError(f"Unknown dataset {name!r}. Choose one of cmu, netflix, tmdb or csv:PATH "
                            f"(set COURSE_DATASET, or pass the name).")
     return DATASETS[name](**kwargs)
 

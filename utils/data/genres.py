@@ -2,7 +2,8 @@
 
 The CMU corpus has 363 raw Freebase genres with many near-duplicates ("Romance
 Film", "Romantic comedy", "Romantic drama"); the Netflix file has 42 categories
-with TV/movie twins ("Dramas", "TV Dramas"). Both are mapped onto 22 coarse genres
+with TV/movie twins ("Dramas", "TV Dramas"); TMDB's ``movies_metadata.csv`` has 20 genres
+("Science Fiction", "TV Movie", "Foreign", ...). All are mapped onto 22 coarse genres
 that a reader can predict from a plot. A raw label may map to several canonical
 genres ("Romantic comedy" -> Romance + Comedy) or to none: labels that describe
 the film's form or release rather than its story ("Black-and-white", "Short Film",
@@ -165,6 +166,30 @@ NETFLIX_GROUPS: dict[str, list[str]] = {
                      "Spanish-Language TV Shows", "Korean TV Shows"],
 }
 
+# canonical genre -> TMDB's 20 genres (movies_metadata.csv). Decisions: "Science Fiction" and "Fantasy" both
+# go to Sci-Fi & Fantasy; "Foreign" (TMDB's mark of a non-English-language film) goes to World Cinema, as
+# Netflix's "International Movies" and CMU's "World cinema" do; "TV Movie" is left out (TMDB_UNMAPPED): it
+# says how a film was released, not what its story is, as CMU's "Television movie" (left out too).
+TMDB_GROUPS: dict[str, list[str]] = {
+    "Action & Adventure": ["Action", "Adventure"],
+    "Animation": ["Animation"],
+    "Biography & History": ["History"],
+    "Comedy": ["Comedy"],
+    "Crime": ["Crime"],
+    "Documentary": ["Documentary"],
+    "Drama": ["Drama"],
+    "Family & Kids": ["Family"],
+    "Horror": ["Horror"],
+    "Music & Musical": ["Music"],
+    "Mystery": ["Mystery"],
+    "Romance": ["Romance"],
+    "Sci-Fi & Fantasy": ["Science Fiction", "Fantasy"],
+    "Thriller": ["Thriller"],
+    "War": ["War"],
+    "Western": ["Western"],
+    "World Cinema": ["Foreign"],
+}
+
 # Frequent CMU labels deliberately left unmapped: form, format, era, audience or origin of
 # the film rather than its story (tests check that every raw label used by 200+ movies
 # is either mapped or listed here).
@@ -175,6 +200,7 @@ CMU_UNMAPPED = ["Black-and-white", "Short Film", "Silent film", "Film adaptation
 # Raw labels deliberately left unmapped: they describe form, era or audience, not the story.
 NETFLIX_UNMAPPED = ["Classic Movies", "Cult Movies", "Classic & Cult TV", "Faith & Spirituality",
                     "Movies", "TV Shows"]
+TMDB_UNMAPPED = ["TV Movie"]
 
 
 def _invert(groups: dict[str, list[str]]) -> dict[str, tuple[str, ...]]:
@@ -192,13 +218,14 @@ def _invert(groups: dict[str, list[str]]) -> dict[str, tuple[str, ...]]:
 MAPPINGS: dict[str, dict[str, tuple[str, ...]]] = {
     "cmu": _invert(CMU_GROUPS),
     "netflix": _invert(NETFLIX_GROUPS),
+    "tmdb": _invert(TMDB_GROUPS),
 }
 
 
 def map_genres(raw_genres: Iterable[str], source: str) -> list[str]:
     """Canonical genres of one movie, in taxonomy order, from its raw labels.
 
-    ``source`` is ``"cmu"``, ``"netflix"`` or ``"identity"`` (labels kept as they are,
+    ``source`` is ``"cmu"``, ``"netflix"``, ``"tmdb"`` or ``"identity"`` (labels kept as they are,
     for your own CSV). Unknown raw labels are dropped (see :func:`coverage`).
     """
     if source == "identity":
@@ -256,13 +283,13 @@ def _singular(key: str) -> str:
 
 def _csv_table() -> tuple[dict[str, tuple[str, ...]], set[str]]:
     table: dict[str, tuple[str, ...]] = {}
-    for source in ("cmu", "netflix"):
+    for source in ("cmu", "netflix", "tmdb"):
         for raw, canonical in MAPPINGS[source].items():
             table.setdefault(normalise_genre(raw), canonical)
     for canonical in CANONICAL_GENRES:
         table[normalise_genre(canonical)] = (canonical,)
     table.update(CSV_ALIASES)
-    excluded = {normalise_genre(n) for n in (*FORMAT_LABELS, *CMU_UNMAPPED, *NETFLIX_UNMAPPED)}
+    excluded = {normalise_genre(n) for n in (*FORMAT_LABELS, *CMU_UNMAPPED, *NETFLIX_UNMAPPED, *TMDB_UNMAPPED)}
     return table, excluded
 
 
@@ -366,7 +393,7 @@ def coverage(raw_genre_lists: Iterable[Iterable[str]], source: str) -> dict:
 
 
 def main(argv=None) -> int:
-    """``python -m utils.data.genres [--dataset cmu|netflix]``: print the mapping's coverage."""
+    """``python -m utils.data.genres [--dataset cmu|netflix|tmdb]``: print the mapping's coverage."""
     import argparse
 
     from utils.data.datasets import load_raw_genres

@@ -3,8 +3,9 @@
 Common shapes work without options:
 
 * one row per title with the genres in one column, as ``"Action,Adventure,Sci-Fi"``,
-  ``"Action|Adventure"``, ``"Drama; Romance"``, a JSON list ``["Action", "Sci-Fi"]`` or a
-  Python list ``['Action', 'Sci-Fi']``;
+  ``"Action|Adventure"``, ``"Drama; Romance"``, a JSON list ``["Action", "Sci-Fi"]``, a
+  Python list ``['Action', 'Sci-Fi']``, or a list of dicts with a ``name`` key as TMDB writes them,
+  ``[{'id': 18, 'name': 'Drama'}]`` (JSON or Python literal, read without running any code);
 * one row per (title, genre): rows that share an id (or title and text) are merged.
 
 The columns are found by name (case-insensitive): the text in ``plot``, ``description``,
@@ -160,7 +161,12 @@ def _find(columns, wanted: str | None, candidates, what: str, path: Path, requir
 
 
 def parse_genres(value, sep: str | None, where: str) -> list[str]:
-    """One genre cell -> a list of names: a separated string, a JSON list or a Python list of strings."""
+    """One genre cell -> a list of names: a separated string, or a JSON or Python-literal list of names or of
+    dicts with a ``name`` key (TMDB's ``[{'id': 18, 'name': 'Drama'}]``).
+
+    A Python literal is read with :func:`ast.literal_eval`, which builds literals and never runs code
+    (``__import__('os')`` is refused); anything else is a :class:`CsvFormatError` naming ``where``.
+    """
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return []
     text = str(value).strip()
@@ -175,14 +181,29 @@ def parse_genres(value, sep: str | None, where: str) -> list[str]:
                 parsed = ast.literal_eval(text)       # literals only: never runs code
             except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError):
                 raise CsvFormatError(f"{where}: {text[:60]!r} looks like a list but is not one.") from None
-        if not isinstance(parsed, (list, tuple)) or not all(isinstance(g, str) for g in parsed):
-            raise CsvFormatError(f"{where}: {text[:60]!r} must be a flat list of genre names (strings).")
-        names = [g.strip() for g in parsed]
+        names = _list_names(parsed)
+        if names is None:
+            raise CsvFormatError(f"{where}: {text[:60]!r} must be a flat list of genre names (strings) or of dicts "
+                                 f"with a 'name' key, as [{{'id': 18, 'name': 'Drama'}}].")
     else:
         names = [g.strip() for g in text.split(sep or ",")]
     names = [n for n in dict.fromkeys(names) if n]
     if len(names) > MAX_GENRES_PER_TITLE:
         raise CsvFormatError(f"{where}: {len(names)} genres for one title (at most {MAX_GENRES_PER_TITLE}).")
+    return names
+
+
+def _list_names(parsed) -> list[str] | None:
+    """The names of a parsed list of strings or of ``{"name": ...}`` dicts; ``None`` for any other shape."""
+    if not isinstance(parsed, (list, tuple)):
+        return None
+    names = []
+    for item in parsed:
+        if isinstance(item, dict):
+            item = item.get("name")
+        if not isinstance(item, str):
+            return None
+        names.append(item.strip())
     return names
 
 

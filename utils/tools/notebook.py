@@ -296,7 +296,7 @@ def setup(minimum: dict[str, str] | None = None, colab_packages=(), plots: bool 
 def parameters(fast: bool, dataset: str, seed: int) -> tuple[bool, str, int]:
     """The values of a notebook's ``parameters`` cell, overridden by the environment.
 
-    ``dataset`` is ``cmu``, ``netflix`` or ``csv:PATH``; the name returned is the folder name
+    ``dataset`` is ``cmu``, ``netflix``, ``tmdb`` or ``csv:PATH``; the name returned is the folder name
     (``csv-<hash>`` for a CSV, keyed by its content).
 
     ``COURSE_FAST``, ``COURSE_DATASET`` and ``COURSE_SEED`` set from outside the cell (by CI and
@@ -320,7 +320,7 @@ def parameters(fast: bool, dataset: str, seed: int) -> tuple[bool, str, int]:
         raise TypeError(f"SEED must be an integer, not {seed!r}.")
     spec = str(dataset).strip()
     if not spec:
-        raise ValueError("DATASET must name a dataset: 'cmu', 'netflix' or 'csv:/path/to/your.csv'.")
+        raise ValueError("DATASET must name a dataset: 'cmu', 'netflix', 'tmdb' or 'csv:/path/to/your.csv'.")
     name = config.resolve_dataset(spec)          # csv:PATH -> csv-<hash of the file>
     config.write_switches(fast, spec if name.startswith("csv-") else name, seed)
     config.set_seeds(seed)

@@ -394,7 +394,7 @@ def main(argv=None) -> int:
                       help="FAST mode: subsampled data, few epochs (default when COURSE_FAST=1)")
     mode.add_argument("--full", dest="fast", action="store_false", help="full data and training")
     parser.add_argument("--dataset", default=None,
-                        help=f"cmu, netflix or csv:PATH for your own file (default: COURSE_DATASET or "
+                        help=f"cmu, netflix, tmdb or csv:PATH for your own file (default: COURSE_DATASET or "
                              f"{config.DEFAULT_DATASET})")
     parser.add_argument("--data-dir", help="folder with raw data files (sets COURSE_DATA_DIR)")
     parser.add_argument("--only", help="comma-separated notebook prefixes to run, e.g. 03,06")
