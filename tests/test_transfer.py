@@ -98,3 +98,16 @@ def test_out_of_fold_probabilities_come_from_models_that_never_saw_the_title():
     oof = transfer.out_of_fold_proba(x, y, C=100.0, folds=5, seed=0)
     assert np.corrcoef(in_sample[:, 0], y[:, 0])[0, 1] > 0.9
     assert abs(np.corrcoef(oof[:, 0], y[:, 0])[0, 1]) < 0.5
+
+
+def test_the_control_stacker_sees_only_its_own_genre():
+    x, y = _dependent_labels(seed=1)
+    oof = transfer.out_of_fold_proba(x, y, C=1.0)
+    own = transfer.fit_stacker(oof, y, own_only=True)
+    assert [m.n_features_in_ for m in own] == [1, 1, 1]
+    prob = transfer.one_vs_rest(x, y, C=1.0).predict_proba(x)
+    stacked = transfer.stacker_proba(own, prob)
+    # its own logit alone: a monotone map of that genre's probability, so the ranking within a genre is kept
+    for j in range(3):
+        order = np.argsort(prob[:, j])
+        assert np.all(np.diff(stacked[order, j]) >= -1e-12) or np.all(np.diff(stacked[order, j]) <= 1e-12)

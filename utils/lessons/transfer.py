@@ -154,12 +154,14 @@ def out_of_fold_proba(X, y, C=10.0, folds=5, seed=0):
     return oof
 
 
-def fit_stacker(oof_prob, y, C=1.0):
-    """One logistic regression per genre whose inputs are the logits of every genre."""
-    x = to_logit(oof_prob)
-    return [LogisticRegression(C=C, max_iter=1000).fit(x, np.asarray(y)[:, j]) for j in range(np.shape(y)[1])]
+def fit_stacker(oof_prob, y, C=1.0, own_only=False):
+    """One logistic regression per genre on the logits of every genre (``own_only``: its own logit alone)."""
+    x, y = to_logit(oof_prob), np.asarray(y)
+    return [make_logreg(C).fit(x[:, [j]] if own_only else x, y[:, j]) for j in range(y.shape[1])]
 
 
 def stacker_proba(stackers, prob):
+    """Each genre's stacked probability from one-vs-rest probabilities (every genre's logit, or its own)."""
     x = to_logit(prob)
-    return np.column_stack([model.predict_proba(x)[:, 1] for model in stackers])
+    return np.column_stack([model.predict_proba(x if model.n_features_in_ == x.shape[1] else x[:, [j]])[:, 1]
+                            for j, model in enumerate(stackers)])
