@@ -121,13 +121,14 @@ fresh_vm() {   # a fresh copy of the repository at /content/course (what the set
 rm -rf "$SIM/runs"
 NB_DIR=notebooks
 mapfile -t ALL < <(cd "$NB_DIR" && ls [0-9][0-9]*_*.ipynb | sort)
-ALONE_PATHS="04b 05b 06 07 08 09"       # the notebooks with a path of their own on a fresh VM (above)
+ALONE_PATHS="04b 05b 06 07 08 09 10"    # the notebooks with a path of their own on a fresh VM (above)
 # CI runs alone the ones whose path the in-order run never takes: 08 (every fallback: gensim, the BiLSTM,
 # MiniLM, its restart) and 06 (runs 03 first). 05b alone is not repeated in CI: its restart happens in the
 # in-order run too (05b is the first notebook there to install keras-hub, from Colab's package set: the
 # same install, the same restart; tests/test_colab_stage.py checks it), and its one other fresh-VM line,
 # prepare(), is what 08 alone runs through ensure_prepared. COLAB_SIM_ALONE=paths runs all of
-# ALONE_PATHS alone (each passed alone 2026-12-03).
+# ALONE_PATHS alone (04b-09 each passed alone 2026-12-03; 10, which prepares its second dataset and
+# trains its own models, not yet run alone in the simulation; the in-order run covers it).
 ALONE_DEFAULT="06 08"
 if [ -n "${COLAB_SIM_NOTEBOOKS:-}" ]; then prefixes="$COLAB_SIM_NOTEBOOKS"; REST=()
 elif [ "${COLAB_SIM_ALONE:-}" = all ]; then prefixes=""; REST=("${ALL[@]}")

@@ -15,5 +15,6 @@
 - :mod:`utils.lessons.tfidf`: TF-IDF + one-vs-rest logistic regression (notebook 03)
 - :mod:`utils.lessons.thresholds`: the global threshold sweep and the per-genre search (03); the study of tuning strategies (06)
 - :mod:`utils.lessons.training_logs`: TensorBoard logs of a training run (extra code; 04b, reused in 05a and 05b)
+- :mod:`utils.lessons.transfer`: across datasets: the shared label space, the cross-dataset matrix with bootstrap intervals, per-genre drops, zero-shot genres from descriptions, classifier chains and a stacker over every genre (notebook 10)
 - :mod:`utils.lessons.word2vec`: word2vec trained with gensim on the course corpus (notebook 04a)
 """

@@ -55,6 +55,7 @@ COSTS: dict[str, dict[str, float | None]] = {
     "07": {"fast": 0.51, "cmu": 8.2, "t4_fast": 0.51, "t4_cmu": 4, "cmu_peak_gb": 2.8},
     "08": {"fast": 0.72, "cmu": None, "t4_fast": 0.72, "t4_cmu": None, "cmu_peak_gb": None},
     "09": {"fast": 0.3, "cmu": None, "t4_fast": 0.3, "t4_cmu": None, "cmu_peak_gb": None},
+    "10": {"fast": 1.0, "cmu": None, "t4_fast": 1.0, "t4_cmu": None, "cmu_peak_gb": None},
 }
 # CPU figures that are estimates, not a full-size run: 05a/05b from a rehearsal at a tenth of CMU's size
 # plus measured per-plot rates (fine-tuning is fixed-size on a CPU, so it does not scale with the corpus)
@@ -106,8 +107,8 @@ def readme_table() -> str:
         shown = {k: fast_minutes(prefix) if k == "fast" else c.get(k) for k, _ in COLUMNS}
         lines.append(f"| {prefix} | " + " | ".join(minutes(shown[k], (prefix, k) in ESTIMATED) for k, _ in COLUMNS) + f" | {peak} |")
     lines += ["", f"Measured on a {MACHINE}: {provenance()}. Full CMU size by `python -m utils.rehearse --cmu-scale` "
-              f"(05a and 05b: estimates from a rehearsal at a tenth of the size and measured per-plot rates; 08 "
-              f"and 09 not yet rehearsed at CMU size). The whole course in FAST mode, from a fresh clone: "
+              f"(05a and 05b: estimates from a rehearsal at a tenth of the size and measured per-plot rates; 08, "
+              f"09 and 10 not yet rehearsed at CMU size). The whole course in FAST mode, from a fresh clone: "
               f"{FAST_COURSE_MINUTES:.1f} to {FAST_COURSE_SLOWER_MINUTES:.1f} min "
               f"(`time python -m utils.run_course --fast --dataset netflix`; {FAST_COURSE_SLOWER_MINUTES:.1f} on "
               f"{SLOWER_MACHINE}, whose FAST figures the table shows where they are slower). Machines of the same "
@@ -186,7 +187,8 @@ def probe_file() -> Path:
 
 # which probe workload each notebook's time follows (the step that dominates it on a CPU)
 NOTEBOOK_KIND = {"01": "tfidf", "02": "tfidf", "03": "tfidf", "04a": "bilstm", "04b": "bilstm", "05a": "minilm",
-                 "05b": "minilm", "06": "tfidf", "07": "minilm", "08": "minilm", "09": "minilm"}
+                 "05b": "minilm", "06": "tfidf", "07": "minilm", "08": "minilm", "09": "minilm",
+                 "10": "minilm"}
 # the probe's seconds on the table's machine. CAVEAT: measured 2026-12-03 while several developers shared
 # its 2 cores (1-minute load average REFERENCE_LOAD at the end, 16 to 20 during the probe; the table itself was
 # measured at load 1 to 6): contended figures, so factors against them are rough (a quiet machine looks faster

@@ -269,6 +269,23 @@ def _check_batches(fn):
         raise CheckFailed("no requests should give no batches")
 
 
+def _check_prevalence(fn):
+    rng = _rng(10)
+    scores = rng.random(200)
+    for share in (0.1, 0.25, 0.5, 1.0):
+        t = _scalar(_call(fn, scores.copy(), share), "the threshold")
+        if not np.isclose((scores >= t).mean(), round(share * 200) / 200):
+            raise CheckFailed("the share of scores >= your threshold must be the share asked for: count from "
+                              "the highest score down")
+    t = _scalar(_call(fn, scores.copy(), 0.0), "the threshold")
+    if (scores >= t).any():
+        raise CheckFailed("with share 0 no score may reach the threshold (a threshold above the highest score)")
+    grid = rng.random((20, 10))
+    t = _scalar(_call(fn, grid.copy(), 0.3), "the threshold")
+    if not np.isclose((grid >= t).mean(), 0.3):
+        raise CheckFailed("a matrix of scores counts every cell, not one row or column")
+
+
 EXERCISES = {e.id: e for e in [
     Exercise("01.lift", "lift_matrix", _check_lift),
     Exercise("02.keep_last", "keep_last", _check_keep_last),
@@ -281,6 +298,7 @@ EXERCISES = {e.id: e for e in [
     Exercise("07.confident_fp", "confident_false_positives", _check_confident_fp),
     Exercise("08.ensemble", "weighted_ensemble", _check_ensemble),
     Exercise("09.batches", "make_batches", _check_batches),
+    Exercise("10.prevalence", "prevalence_threshold", _check_prevalence),
 ]}
 
 

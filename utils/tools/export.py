@@ -50,6 +50,9 @@ DESCRIPTIONS = {
               "pooling, frozen features, classifier, saving, tf.data pipeline, fine-tuning (05b)",
     "search": "random search: the objective, TF-IDF's search space and loop, the MiniLM head's KerasTuner "
               "search, the settings a full Netflix search chose (notebook 08)",
+    "transfer": "across datasets: the shared label space, the cross-dataset matrix with bootstrap intervals, "
+                "per-genre drops, zero-shot genres from descriptions, classifier chains and a stacker over every "
+                "genre (notebook 10)",
     "serving": "the API around an exported model: request and response models, the title setting, labels, "
                "the micro-batcher, POST /predict and GET /health (notebook 09)",
     "ensembles": "ensembles: the course's recipe (what a member may learn from, its members trained and "
