@@ -21,20 +21,22 @@ from pathlib import Path
 
 from utils import config
 
-MACHINE = "2-core AMD EPYC CPU (AVX2 + FMA; no AVX-512, no AMX), no GPU, shared with other jobs"
-MEASURED = "2026-12-01"
+MACHINE = "2-core AMD EPYC CPU (AVX2 + FMA; no AVX-512, no AMX), no GPU"
+MEASURED = "2026-12-03"
 # what the figures depend on (#28), as `python -m utils.costs --machine` prints it for your machine
 PROVENANCE = {
     "cpu": "AMD EPYC (the model name /proc/cpuinfo gives; no generation named)",
     "cores": 2,
     "isa": "AVX2, FMA; no AVX-512, no AVX-VNNI, no AMX (/proc/cpuinfo flags)",
-    "load": "1-minute load average about 1 for the FAST course; 2 to 6 during the rehearsals",
+    "load": ("FAST course on a quiet machine: 1-minute load average 1.2 before it, 1.7 to 2.1 during it (its "
+             "own threads; no other job); full size: 2 to 6 during the rehearsals of 2026-12-01"),
     "date": MEASURED,
 }
 # Another machine of the same name (issue #28: a quiet 2-core AMD EPYC with AVX2, no AVX-512) ran the FAST
-# course in 7.3 min and one full MiniLM fine-tuning epoch in 376 s against ~95 s here: "AMD EPYC" names
-# several generations. The table shows the slower FAST figure per notebook and the range for the course;
-# MiniLM-bound full-size figures (05a, 05b, 08) may be up to 4x higher there: measure yours (--probe).
+# course in 7.3 min (an older commit) and one full MiniLM fine-tuning epoch in 376 s against ~95 s on the
+# machine of the 2026-12-01 rehearsals: "AMD EPYC" names several generations. The table shows the slower FAST
+# figure per notebook and the range for the course; MiniLM-bound full-size figures (05a, 05b, 08) may be up to
+# 4x higher on another machine: measure yours (--probe).
 SLOWER_MACHINE = "a quiet 2-core AMD EPYC, AVX2, no AVX-512 (issue #28)"
 FAST_SLOWER = {"04b": 1.5, "05b": 1.43, "07": 0.97, "08": 1.23}
 FAST_COURSE_SLOWER_MINUTES = 7.3
@@ -44,25 +46,27 @@ T4_BASIS = ("estimate, not measured: steps that run on the CPU in any case (data
 
 # minutes per notebook: fast = FAST mode (Netflix subset), cmu = full mode on CMU's size; "t4_*" are estimates
 COSTS: dict[str, dict[str, float | None]] = {
-    "01": {"fast": 0.06, "cmu": 0.6, "t4_fast": 0.06, "t4_cmu": 0.6, "cmu_peak_gb": 1.5},
-    "02": {"fast": 0.06, "cmu": 3.1, "t4_fast": 0.06, "t4_cmu": 3.1, "cmu_peak_gb": 2.4},
-    "03": {"fast": 0.1, "cmu": 4.8, "t4_fast": 0.1, "t4_cmu": 4.8, "cmu_peak_gb": 1.9},
-    "04a": {"fast": 0.12, "cmu": 7.6, "t4_fast": 0.12, "t4_cmu": 7.6, "cmu_peak_gb": 2.0},
-    "04b": {"fast": 0.75, "cmu": 15.3, "t4_fast": 0.75, "t4_cmu": 7, "cmu_peak_gb": 2.8},
-    "05a": {"fast": 0.49, "cmu": 25, "t4_fast": 0.49, "t4_cmu": 12, "cmu_peak_gb": 2.0},
-    "05b": {"fast": 0.67, "cmu": 45, "t4_fast": 0.67, "t4_cmu": 10, "cmu_peak_gb": 3.7},
-    "06": {"fast": 0.1, "cmu": 0.4, "t4_fast": 0.1, "t4_cmu": 0.4, "cmu_peak_gb": 0.9},
-    "07": {"fast": 0.51, "cmu": 8.2, "t4_fast": 0.51, "t4_cmu": 4, "cmu_peak_gb": 2.8},
-    "08": {"fast": 0.72, "cmu": None, "t4_fast": 0.72, "t4_cmu": None, "cmu_peak_gb": None},
-    "09": {"fast": 0.3, "cmu": None, "t4_fast": 0.3, "t4_cmu": None, "cmu_peak_gb": None},
+    "01": {"fast": 0.18, "cmu": 0.6, "t4_fast": 0.18, "t4_cmu": 0.6, "cmu_peak_gb": 1.5},
+    "02": {"fast": 0.16, "cmu": 3.1, "t4_fast": 0.16, "t4_cmu": 3.1, "cmu_peak_gb": 2.4},
+    "03": {"fast": 0.25, "cmu": 4.8, "t4_fast": 0.25, "t4_cmu": 4.8, "cmu_peak_gb": 1.9},
+    "04a": {"fast": 0.26, "cmu": 7.6, "t4_fast": 0.26, "t4_cmu": 7.6, "cmu_peak_gb": 2.0},
+    "04b": {"fast": 2.22, "cmu": 15.3, "t4_fast": 2.22, "t4_cmu": 7, "cmu_peak_gb": 2.8},
+    "05a": {"fast": 1.29, "cmu": 25, "t4_fast": 1.29, "t4_cmu": 12, "cmu_peak_gb": 2.0},
+    "05b": {"fast": 2.4, "cmu": 45, "t4_fast": 2.4, "t4_cmu": 10, "cmu_peak_gb": 3.7},
+    "06": {"fast": 0.41, "cmu": 0.4, "t4_fast": 0.41, "t4_cmu": 0.4, "cmu_peak_gb": 0.9},
+    "07": {"fast": 1.77, "cmu": 8.2, "t4_fast": 1.77, "t4_cmu": 4, "cmu_peak_gb": 2.8},
+    "08": {"fast": 3.95, "cmu": None, "t4_fast": 3.95, "t4_cmu": None, "cmu_peak_gb": None},
+    "09": {"fast": 0.79, "cmu": None, "t4_fast": 0.79, "t4_cmu": None, "cmu_peak_gb": None},
     "10": {"fast": 1.0, "cmu": None, "t4_fast": 1.0, "t4_cmu": None, "cmu_peak_gb": None},
 }
 # CPU figures that are estimates, not a full-size run: 05a/05b from a rehearsal at a tenth of CMU's size
 # plus measured per-plot rates (fine-tuning is fixed-size on a CPU, so it does not scale with the corpus)
 ESTIMATED = {("05a", "cmu"), ("05b", "cmu")}
 # the whole FAST course from a fresh clone (empty data/processed, no caches): `time python -m utils.run_course
-# --fast --dataset netflix`, 2026-12-01, load average about 1; the per-notebook "fast" figures are its lines
-FAST_COURSE_MINUTES = 3.9
+# --fast --dataset netflix`, 2026-12-03 11:23-11:37 UTC, commit 748dba9 (notebooks 01-09), a quiet machine (load
+# average 1.2 before; 1.7-2.1 during, the run's own threads); the per-notebook "fast" figures are its lines
+# (10 measured by itself, under load). Over #15's 8-minute goal: the tables say so (goal_note).
+FAST_COURSE_MINUTES = 13.8
 FAST_COURSE_GOAL_MINUTES = 8
 
 COLUMNS = (("fast", "FAST, CPU"), ("t4_fast", "FAST, T4*"), ("cmu", "full CMU, CPU"), ("t4_cmu", "full CMU, T4*"))
@@ -98,6 +102,19 @@ def cmu_cpu_minutes() -> dict[str, float]:
     return {p: c["cmu"] for p, c in COSTS.items() if c.get("cmu") is not None}
 
 
+def fast_course_range() -> str:
+    """The whole FAST course on the two machines measured, lowest first: ``"7.3 to 13.8 min"``."""
+    low, high = sorted((FAST_COURSE_MINUTES, FAST_COURSE_SLOWER_MINUTES))
+    return f"{low:.1f} to {high:.1f} min"
+
+
+def goal_note() -> str:
+    """What the tables say about #15's goal for the whole FAST course (empty when it is met)."""
+    if max(FAST_COURSE_MINUTES, FAST_COURSE_SLOWER_MINUTES) <= FAST_COURSE_GOAL_MINUTES:
+        return ""
+    return f"; **over the {FAST_COURSE_GOAL_MINUTES}-minute goal** for the whole FAST course"
+
+
 def readme_table() -> str:
     """Every notebook in one Markdown table, with the machine and the T4 basis under it."""
     lines = ["| notebook | " + " | ".join(title for _, title in COLUMNS) + " | peak memory, CMU |",
@@ -109,10 +126,11 @@ def readme_table() -> str:
     lines += ["", f"Measured on a {MACHINE}: {provenance()}. Full CMU size by `python -m utils.rehearse --cmu-scale` "
               f"(05a and 05b: estimates from a rehearsal at a tenth of the size and measured per-plot rates; 08, "
               f"09 and 10 not yet rehearsed at CMU size). The whole course in FAST mode, from a fresh clone: "
-              f"{FAST_COURSE_MINUTES:.1f} to {FAST_COURSE_SLOWER_MINUTES:.1f} min "
-              f"(`time python -m utils.run_course --fast --dataset netflix`; {FAST_COURSE_SLOWER_MINUTES:.1f} on "
-              f"{SLOWER_MACHINE}, whose FAST figures the table shows where they are slower). Machines of the same "
-              f"name differ by up to 4x (one MiniLM fine-tuning epoch: 95 s here, 376 s there), so the full-size "
+              f"{fast_course_range()} (`time python -m utils.run_course --fast --dataset netflix`; "
+              f"{FAST_COURSE_MINUTES:.1f} min here on {MEASURED}, {FAST_COURSE_SLOWER_MINUTES:.1f} min on "
+              f"{SLOWER_MACHINE} with an older commit; the table shows the slower FAST figure per notebook){goal_note()}. "
+              f"Machines of the same name differ by up to 4x (one MiniLM fine-tuning epoch: 95 s on one, 376 s on "
+              f"another), so the full-size "
               f"MiniLM figures (05a, 05b) may be several times higher on yours: `python -m utils.costs --probe` "
               f"measures your machine in about a minute and scales this table to it (an estimate). "
               f"*T4: {T4_BASIS}."]
@@ -189,12 +207,13 @@ def probe_file() -> Path:
 NOTEBOOK_KIND = {"01": "tfidf", "02": "tfidf", "03": "tfidf", "04a": "bilstm", "04b": "bilstm", "05a": "minilm",
                  "05b": "minilm", "06": "tfidf", "07": "minilm", "08": "minilm", "09": "minilm",
                  "10": "minilm"}
-# the probe's seconds on the table's machine. CAVEAT: measured 2026-12-03 while several developers shared
-# its 2 cores (1-minute load average REFERENCE_LOAD at the end, 16 to 20 during the probe; the table itself was
-# measured at load 1 to 6): contended figures, so factors against them are rough (a quiet machine looks faster
-# relative to the table than it is). Re-measure quiet: `python -m utils.costs --probe --save-reference`.
-REFERENCE = {"tfidf": 8.14, "bilstm": 8.87, "minilm": 41.96}
-REFERENCE_LOAD = 15.86
+# the probe's seconds on the table's machine, measured quiet on 2026-12-03 just before and just after the FAST
+# course of the table (`python -m utils.costs --probe`, 11:21 at load 0.1 to 1.1 and 11:37 at load 1.8 to 2.0:
+# tfidf 1.3 / 1.1 s, bilstm 0.9 / 1.3 s, minilm 10.6 / 7.5 s; the mean of the two). The two runs differ by up to
+# 40 % on the same quiet machine, so a scaled figure is an estimate to about that. The full-size (CMU) column was
+# measured on 2026-12-01 on a machine of the same name. Re-measure: `python -m utils.costs --probe --save-reference`.
+REFERENCE = {"tfidf": 1.2, "bilstm": 1.1, "minilm": 9.05}
+REFERENCE_LOAD = 1.1
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8")
 
 
@@ -386,7 +405,7 @@ def probe_report(result: dict) -> str:
                      "(on the table's machine, quiet: python -m utils.costs --probe --save-reference)")
         return "\n".join(lines)
     lines.append("factors against the table's machine: " + ", ".join(f"{k} x{v}" for k, v in result["factors"].items())
-                 + (f" (its reference was measured at load {REFERENCE_LOAD}: contended, rough)" if REFERENCE_LOAD else ""))
+                 + (f" (its reference was measured at load {REFERENCE_LOAD}: contended, rough)" if REFERENCE_LOAD and REFERENCE_LOAD > 2 else ""))
     busy = load[0] != "?" and load[0] > (m["cores"] or 1)
     lines.append("ESTIMATE of the cost table on this machine" + (" (this machine is busy: load above its core count, "
                                                                     "so these are upper bounds)" if busy else "") + ":")
