@@ -55,11 +55,15 @@ COSTS: dict[str, dict[str, float | None]] = {
     "07": {"fast": 0.51, "cmu": 8.2, "t4_fast": 0.51, "t4_cmu": 4, "cmu_peak_gb": 2.8},
     "08": {"fast": 0.72, "cmu": None, "t4_fast": 0.72, "t4_cmu": None, "cmu_peak_gb": None},
     "09": {"fast": 0.3, "cmu": None, "t4_fast": 0.3, "t4_cmu": None, "cmu_peak_gb": None},
-    "10": {"fast": 1.0, "cmu": None, "t4_fast": 1.0, "t4_cmu": None, "cmu_peak_gb": None},
+    "10": {"fast": 1.4, "cmu": None, "t4_fast": 1.4, "t4_cmu": None, "cmu_peak_gb": None},
 }
 # CPU figures that are estimates, not a full-size run: 05a/05b from a rehearsal at a tenth of CMU's size
 # plus measured per-plot rates (fine-tuning is fixed-size on a CPU, so it does not scale with the corpus)
-ESTIMATED = {("05a", "cmu"), ("05b", "cmu")}
+ESTIMATED = {("05a", "cmu"), ("05b", "cmu"), ("10", "fast")}
+# notebooks added after the whole FAST course was last timed (FAST_COURSE_MINUTES covers 01-09 only)
+NOT_IN_COURSE_RUN = ("10",)
+# 10's FAST figure: the CPU time (user + sys, 84 s) of `python -m pytest notebooks/10_across_datasets.ipynb` with
+# both datasets' embeddings cached, measured 2026-12-03 at load average 21-24 (wall 1,342 s there): not a quiet run
 # the whole FAST course from a fresh clone (empty data/processed, no caches): `time python -m utils.run_course
 # --fast --dataset netflix`, 2026-12-01, load average about 1; the per-notebook "fast" figures are its lines
 FAST_COURSE_MINUTES = 3.9
@@ -110,7 +114,8 @@ def readme_table() -> str:
               f"(05a and 05b: estimates from a rehearsal at a tenth of the size and measured per-plot rates; 08, "
               f"09 and 10 not yet rehearsed at CMU size). The whole course in FAST mode, from a fresh clone: "
               f"{FAST_COURSE_MINUTES:.1f} to {FAST_COURSE_SLOWER_MINUTES:.1f} min "
-              f"(`time python -m utils.run_course --fast --dataset netflix`; {FAST_COURSE_SLOWER_MINUTES:.1f} on "
+              f"for 01-09 (`time python -m utils.run_course --fast --dataset netflix`; "
+              f"{', '.join(NOT_IN_COURSE_RUN)} came later and is not in that run; {FAST_COURSE_SLOWER_MINUTES:.1f} on "
               f"{SLOWER_MACHINE}, whose FAST figures the table shows where they are slower). Machines of the same "
               f"name differ by up to 4x (one MiniLM fine-tuning epoch: 95 s here, 376 s there), so the full-size "
               f"MiniLM figures (05a, 05b) may be several times higher on yours: `python -m utils.costs --probe` "
