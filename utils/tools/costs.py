@@ -132,7 +132,7 @@ def notebook_table(prefix: str) -> str:
         "",
         "| | FAST (a subset of the chosen dataset; measured on Netflix) | full size, CMU |",
         "|---|---|---|",
-        f"| CPU, 2 cores | {minutes(fast_minutes(prefix))} | {minutes(c.get('cmu'), (prefix, 'cmu') in ESTIMATED)} |",
+        f"| CPU, 2 cores | {minutes(fast_minutes(prefix), (prefix, 'fast') in ESTIMATED)} | {minutes(c.get('cmu'), (prefix, 'cmu') in ESTIMATED)} |",
         f"| Colab T4 GPU (estimate) | {minutes(c.get('t4_fast'))} | {minutes(c.get('t4_cmu'))} |",
         "",
         f"Measured {MEASURED} with `python -m utils.run_course` and `python -m utils.rehearse --cmu-scale` "
