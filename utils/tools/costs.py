@@ -57,15 +57,19 @@ COSTS: dict[str, dict[str, float | None]] = {
     "07": {"fast": 1.77, "cmu": 8.2, "t4_fast": 1.77, "t4_cmu": 4, "cmu_peak_gb": 2.8},
     "08": {"fast": 3.95, "cmu": None, "t4_fast": 3.95, "t4_cmu": None, "cmu_peak_gb": None},
     "09": {"fast": 0.79, "cmu": None, "t4_fast": 0.79, "t4_cmu": None, "cmu_peak_gb": None},
-    "10": {"fast": 1.0, "cmu": None, "t4_fast": 1.0, "t4_cmu": None, "cmu_peak_gb": None},
+    "10": {"fast": 1.4, "cmu": None, "t4_fast": 1.4, "t4_cmu": None, "cmu_peak_gb": None},
 }
 # CPU figures that are estimates, not a full-size run: 05a/05b from a rehearsal at a tenth of CMU's size
 # plus measured per-plot rates (fine-tuning is fixed-size on a CPU, so it does not scale with the corpus)
-ESTIMATED = {("05a", "cmu"), ("05b", "cmu")}
+ESTIMATED = {("05a", "cmu"), ("05b", "cmu"), ("10", "fast")}
+# notebooks added after the whole FAST course was last timed (FAST_COURSE_MINUTES covers 01-09 only)
+NOT_IN_COURSE_RUN = ("10",)
+# 10's FAST figure: the CPU time (user + sys, 84 s) of `python -m pytest notebooks/10_across_datasets.ipynb` with
+# both datasets' embeddings cached, measured 2026-12-03 at load average 21-24 (wall 1,342 s there): not a quiet run
 # the whole FAST course from a fresh clone (empty data/processed, no caches): `time python -m utils.run_course
 # --fast --dataset netflix`, 2026-12-03 11:23-11:37 UTC, commit 748dba9 (notebooks 01-09), a quiet machine (load
 # average 1.2 before; 1.7-2.1 during, the run's own threads); the per-notebook "fast" figures are its lines
-# (10 measured by itself, under load). Over #15's 8-minute goal: the tables say so (goal_note).
+# (10 measured by itself, under load: NOT_IN_COURSE_RUN). Over #15's 8-minute goal: the tables say so (goal_note).
 FAST_COURSE_MINUTES = 13.8
 FAST_COURSE_GOAL_MINUTES = 8
 
@@ -126,7 +130,8 @@ def readme_table() -> str:
     lines += ["", f"Measured on a {MACHINE}: {provenance()}. Full CMU size by `python -m utils.rehearse --cmu-scale` "
               f"(05a and 05b: estimates from a rehearsal at a tenth of the size and measured per-plot rates; 08, "
               f"09 and 10 not yet rehearsed at CMU size). The whole course in FAST mode, from a fresh clone: "
-              f"{fast_course_range()} (`time python -m utils.run_course --fast --dataset netflix`; "
+              f"{fast_course_range()} for 01-09 (`time python -m utils.run_course --fast --dataset netflix`; "
+              f"{', '.join(NOT_IN_COURSE_RUN)} came later and is not in that run; "
               f"{FAST_COURSE_MINUTES:.1f} min here on {MEASURED}, {FAST_COURSE_SLOWER_MINUTES:.1f} min on "
               f"{SLOWER_MACHINE} with an older commit; the table shows the slower FAST figure per notebook){goal_note()}. "
               f"Machines of the same name differ by up to 4x (one MiniLM fine-tuning epoch: 95 s on one, 376 s on "
@@ -144,11 +149,11 @@ def notebook_line(prefix: str) -> str:
     description and the T4 basis.
     """
     c = COSTS[prefix]
-    cpu = (f"FAST {minutes(fast_minutes(prefix))}, full size (CMU) "
+    cpu = (f"FAST {minutes(fast_minutes(prefix), (prefix, 'fast') in ESTIMATED)}, full size (CMU) "
            f"{minutes(c.get('cmu'), (prefix, 'cmu') in ESTIMATED)} on a 2-core CPU")
     t4 = f"FAST {minutes(c.get('t4_fast'))}, full size {minutes(c.get('t4_cmu'))} on a Colab T4 (estimates)"
-    return (f"**What a run costs** (the whole notebook): {cpu}; {t4}. Measured {MEASURED}, shared AMD EPYC "
-            f"(AVX2), load average 1 to 6; more in [the README's table](../README.md#what-it-costs).")
+    return (f"**What a run costs** (the whole notebook): {cpu}; {t4}. Measured {MEASURED} (FAST: a quiet "
+            f"2-core AMD EPYC, AVX2; full size: load average 2 to 6); more in [the README's table](../README.md#what-it-costs).")
 
 
 def _block(text: str, inline: bool = False) -> str:
