@@ -1,35 +1,39 @@
 # The course's serving API in a container: CPU only, a non-root user, the model folder as a volume.
 #
 #   python -m utils.serve --model tfidf_logreg --dataset netflix --train-if-missing --export exports/netflix/tfidf_logreg
+#   bash docker/pin-base-image.sh                                    # once: pin the base image (see below)
 #   docker build -t movie-genres .                                   # neural: TF-IDF, BiLSTM, MiniLM
 #   docker build --build-arg FAMILY=tfidf -t movie-genres-tfidf .    # slim: TF-IDF only, no TensorFlow
 #   docker run --rm -p 8000:8000 -v "$PWD/exports/netflix/tfidf_logreg:/model:ro" movie-genres
 #   open http://127.0.0.1:8000/
 #
-# Versions are the pins of requirements.txt (one source). FAMILY=tfidf installs the TF-IDF model's
-# packages only (TF-IDF never imports TensorFlow; a test serves it with TensorFlow's imports blocked).
-# The neural image has ONE TensorFlow: tensorflow-cpu in place of tensorflow (no CUDA libraries), and
-# tensorflow-text / keras-hub installed without their dependencies, whose metadata would pull the full
-# tensorflow in beside it (keras-hub's other dependencies are listed by hand).
-FROM python:3.11-slim
+# Every package is pinned with its SHA-256 hashes (docker/requirements-*.txt, written by
+# `bash docker/lock.sh` from the pins of requirements.txt, the one source of versions) and installed
+# with --require-hashes --no-deps: pip installs exactly the locked files or fails. FAMILY=tfidf
+# installs the TF-IDF model's packages only (TF-IDF never imports TensorFlow; a test serves it with
+# TensorFlow's imports blocked). The neural image has ONE TensorFlow: tensorflow-cpu in place of
+# tensorflow (no CUDA libraries), and tensorflow-text / keras-hub from their own lock, whose metadata
+# would pull the full tensorflow in beside it (keras-hub's other dependencies are in the neural lock).
+#
+# The base image is pinned by digest. PIN-ME below is a placeholder that `docker build` refuses
+# ("invalid reference format"): the course's machines could not reach Docker Hub to read the digest.
+# `bash docker/pin-base-image.sh` writes today's digest of python:3.11-slim here (or copy the
+# "Digest:" line of `docker buildx imagetools inspect python:3.11-slim`).
+FROM python:3.11-slim@sha256:PIN-ME-run-bash-docker-pin-base-image.sh
 
 ARG FAMILY=neural
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     TF_CPP_MIN_LOG_LEVEL=2 NLTK_DATA=/opt/nltk_data HF_HUB_OFFLINE=1
 WORKDIR /app
 
-COPY requirements.txt /tmp/requirements.txt
+COPY docker/requirements-tfidf.txt docker/requirements-neural.txt docker/requirements-neural-nodeps.txt /tmp/
 RUN set -e; \
     if [ "$FAMILY" = "tfidf" ]; then \
-        grep -E '^(numpy|scipy|pandas|scikit-learn|nltk|fastapi|uvicorn|httptools|uvloop)==' \
-            /tmp/requirements.txt > /tmp/serve-requirements.txt; \
-        python -m pip install -r /tmp/serve-requirements.txt; \
+        python -m pip install --require-hashes --no-deps -r /tmp/requirements-tfidf.txt; \
+        python -m pip check; \
     else \
-        grep -E '^(tensorflow|keras|safetensors|numpy|scipy|pandas|pyarrow|scikit-learn|nltk|fastapi|uvicorn|httptools|uvloop)==' \
-            /tmp/requirements.txt | sed 's/^tensorflow==/tensorflow-cpu==/' > /tmp/serve-requirements.txt; \
-        grep -E '^(tensorflow-text|keras-hub)==' /tmp/requirements.txt > /tmp/nodeps-requirements.txt; \
-        python -m pip install -r /tmp/serve-requirements.txt absl-py packaging regex rich kagglehub sentencepiece tokenizers; \
-        python -m pip install --no-deps -r /tmp/nodeps-requirements.txt; \
+        python -m pip install --require-hashes --no-deps -r /tmp/requirements-neural.txt; \
+        python -m pip install --require-hashes --no-deps -r /tmp/requirements-neural-nodeps.txt; \
     fi; \
     python -m nltk.downloader -d /opt/nltk_data stopwords
 

@@ -571,7 +571,7 @@ def test_dockerfile_is_cpu_non_root_with_a_healthcheck():
     assert d["USER"] and d["USER"][-1] not in ("root", "0")
     assert any("/ready" in h for h in d["HEALTHCHECK"]), "readiness: the model thread answers"
 
-    assert any("tensorflow-cpu" in r or "tensorflow" in r for r in d["RUN"])
+    assert any("--require-hashes" in r and "requirements-neural.txt" in r for r in d["RUN"])
     assert d["VOLUME"] and d["EXPOSE"] == ["8000"]
     ignore = (config.ROOT / ".dockerignore").read_text().split()
     assert {".venv", "data", "results"} <= {x.strip("/") for x in ignore}
@@ -1036,22 +1036,98 @@ def test_transform_cost_is_measured(folders):
     assert cost["arrays_ms"] > 0 and cost["sklearn_ms"] > 0 and cost["texts"] == len(RAW)
 
 
-def _image_selections() -> list[str]:
-    """The package-name patterns of the Dockerfile's `grep -E '^(a|b|...)=='` lines: [tfidf, neural, no-deps]."""
+# --------------------------------------------------------------------------- the images' locked packages
+
+LOCKS = config.ROOT / "docker"
+PLACEHOLDER = "PIN-ME-run-bash-docker-pin-base-image.sh"
+
+
+def _pins(path) -> dict[str, str]:
     import re
 
-    return re.findall(r"grep -E '\^\(([^)]*)\)=='", (config.ROOT / "Dockerfile").read_text())
+    pins = {}
+    for line in path.read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9_.-]+)==([^\s;#\\]+)", line.strip())
+        if m:
+            pins[m.group(1).lower().replace("_", "-")] = m.group(2)
+    return pins
+
+
+def _locked(name: str) -> dict[str, tuple[str, list[str]]]:
+    """docker/requirements-<name>.txt -> {package: (version, [sha256, ...])}, read as pip's hash-checking mode does."""
+    import re
+
+    out = {}
+    for line in (LOCKS / f"requirements-{name}.txt").read_text().replace("\\\n", " ").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", line)
+        assert m, f"docker/requirements-{name}.txt: {line[:60]!r} is not pinned with =="
+        out[m.group(1).lower().replace("_", "-")] = (m.group(2), re.findall(r"--hash=sha256:([0-9a-f]{64})", line))
+    return out
+
+
+def test_image_requirements_are_locked_with_hashes_at_the_course_pins():
+    """Both images' packages carry SHA-256 hashes; the ones named in docker/*.in are requirements.txt's versions."""
+    course = _pins(config.ROOT / "requirements.txt")
+    for name in ("tfidf", "neural", "neural-nodeps"):
+        locked = _locked(name)
+        assert locked and all(hashes for _, hashes in locked.values()), f"{name}: a package without --hash"
+        for pkg, version in _pins(LOCKS / f"{name}.in").items():
+            want = course["tensorflow" if pkg == "tensorflow-cpu" else pkg]
+            assert version == want, f"docker/{name}.in has {pkg}=={version}, requirements.txt {want}: bash docker/lock.sh"
+            assert locked[pkg][0] == version, f"docker/requirements-{name}.txt is out of date: bash docker/lock.sh"
 
 
 def test_docker_tfidf_image_has_no_tensorflow():
-    tfidf, neural, nodeps = _image_selections()
-    pins = [line.split("==")[0] for line in (config.ROOT / "requirements.txt").read_text().splitlines() if "==" in line]
-    slim = tfidf.split("|")
-    assert set(slim) <= set(pins) and {"numpy", "scikit-learn", "nltk", "fastapi", "uvicorn", "httptools"} <= set(slim)
-    assert not [p for p in slim if "tensorflow" in p or "keras" in p]
-    assert "tensorflow-text" not in neural.split("|") and set(nodeps.split("|")) == {"tensorflow-text", "keras-hub"}
+    slim, neural, nodeps = _locked("tfidf"), _locked("neural"), _locked("neural-nodeps")
+    assert {"numpy", "scipy", "scikit-learn", "nltk", "fastapi", "uvicorn", "httptools"} <= set(slim)
+    assert not [p for p in slim if "tensorflow" in p or "keras" in p], "the slim closure holds no TensorFlow"
+    assert "tensorflow-cpu" in neural and "tensorflow" not in neural, "one TensorFlow: the CPU build"
+    assert set(nodeps) == {"tensorflow-text", "keras-hub"} and not set(nodeps) & set(neural)
     text = (config.ROOT / "Dockerfile").read_text()
-    assert "sed 's/^tensorflow==/tensorflow-cpu==/'" in text and "--no-deps -r /tmp/nodeps-requirements.txt" in text
+    for name in ("tfidf", "neural", "neural-nodeps"):
+        assert f"pip install --require-hashes --no-deps -r /tmp/requirements-{name}.txt" in text
+
+
+def test_base_image_is_pinned_by_digest_or_by_a_placeholder_the_build_refuses():
+    import re
+
+    ref = _dockerfile()["FROM"][0]
+    assert re.fullmatch(rf"python:3\.11-slim@sha256:([0-9a-f]{{64}}|{re.escape(PLACEHOLDER)})", ref), ref
+    # Docker's reference grammar: a digest is algorithm ":" at least 32 hex digits; the placeholder is not one
+    digest = ref.split("@", 1)[1]
+    grammar = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+    assert bool(re.fullmatch(grammar, digest)) == (PLACEHOLDER not in digest)
+    assert "bash docker/pin-base-image.sh" in (config.ROOT / "README.md").read_text(), "the README says how to pin"
+
+
+@pytest.mark.skipif(not os.environ.get("COURSE_IMAGE_PYTHON"),
+                    reason="set COURSE_IMAGE_PYTHON to the python of a venv built with pip install --require-hashes "
+                           "--no-deps -r docker/requirements-tfidf.txt (CI's .ci/run does)")
+def test_slim_image_package_set_serves_tfidf(tmp_path):
+    """The slim image's exact packages, installed from the lock into a venv of their own, serve TF-IDF."""
+    python = os.environ["COURSE_IMAGE_PYTHON"]
+    export = ex.export_model(_tfidf_folder(tmp_path), tmp_path / "exports" / "tfidf")
+    freeze = subprocess.run([python, "-m", "pip", "freeze"], capture_output=True, text=True, check=True).stdout
+    have = {k.lower().replace("_", "-"): v for k, _, v in (ln.partition("==") for ln in freeze.split())}
+    assert have == {k: v for k, (v, _) in _locked("tfidf").items() if k not in ("pip", "setuptools", "wheel")}
+    port = lt.free_port()
+    proc = subprocess.Popen([python, "-m", "utils.serve", "--model", str(export), "--port", str(port)],
+                            cwd=config.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        assert lt.wait_healthy(url, 120, proc)["status"] == "ok"
+        req = urllib.request.Request(url + "/predict", data=json.dumps({"text": "An alien space ship lands."}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert json.loads(r.read())["labels"][0]["genre"] == "Sci-Fi"
+    finally:
+        lt.stop_server(proc)
+    lib = Path(python).parents[1] / "lib"   # the venv's packages (bin/python links to the base interpreter)
+    size = sum(p.stat().st_size for p in lib.rglob("*") if p.is_file() and not p.is_symlink())
+    print(f"the slim image's package set: {size / 2**20:.0f} MiB in {lib}")
 
 
 def test_tfidf_serves_with_tensorflow_absent(folders):
@@ -1101,5 +1177,5 @@ def test_get_predict_errors_have_the_one_error_shape(client):
 
 def test_the_page_falls_back_to_get_when_post_gets_no_answer_from_the_server():
     script = (Path(ex.__file__).parent / "static" / "app.js").read_text()
-    assert 'fetch("/predict?" + new URLSearchParams({ text }))' in script
+    assert 'fetch("/predict?" + new URLSearchParams({ text }) + withTitle)' in script
     assert "if (!body)" in script
