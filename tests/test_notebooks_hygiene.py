@@ -96,9 +96,8 @@ class TestNotebook:
 OPENING_MAX_LINES = 15    # title, badge, one line of intro, "What you will learn" and its bullets, the cost line
 SETUP_MAX_CHARS = 100     # the setup cell is read by every student first
 CELL_MAX_LINES = 40
-# Notebooks whose long cells other developers are still splitting (issue 24: 05a and 05b by les05, 08 by
-# les08). The lead removes each entry once that branch is merged; no other notebook may be added here.
-LONG_CELLS_ALLOWED = {"05a", "05b", "08"}
+# Notebooks allowed long cells: none (05a, 05b and 08 were split in issue 24). Do not add one.
+LONG_CELLS_ALLOWED: set[str] = set()
 EXTRA_CODE_NOTEBOOKS = ("01", "04a", "04b", "06", "07")   # helper-only code marked the handson-ml3 way
 SECTION_REF = re.compile(r"§(\d+(?:\.\d+)*)")
 HEADING_NUMBER = re.compile(r"^#{2,4}\s+(\d+(?:\.\d+)*)\.?\s", re.MULTILINE)
