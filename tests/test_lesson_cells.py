@@ -31,21 +31,9 @@ TEST_OR_CI = re.compile(r"\btests/|\btest_\w+\.py\b|\bCI\b|(?i:continuous integr
                         + "|".join(rf"\b{v}\b" for v in CI_VARIABLES))
 SCAFFOLDING = re.compile(r"\b(?:np|numpy)\.testing\b")   # np.testing.assert_*, from numpy.testing import ...
 
-# Known violations in cells that other developers own in this round (issue 24); each is removed by
-# its owner's branch. LEAD: delete an entry when merging that branch (test_pending_entries_still_apply
-# fails on an entry that no longer applies, so none can linger).
-PENDING = {
-    # developer les05 moves these asserts to tests/ (05a, 05b)
-    ("05a_bert_tfhub.ipynb", "encoder-outputs"): "scaffolding",
-    ("05b_bert_kerashub.ipynb", "embed"): "scaffolding",
-    ("05b_bert_kerashub.ipynb", "save-frozen"): "scaffolding",
-    # developer openings rewrites every parameters cell, whose comment says "(set by CI and by ...)"
-    **{(name, "parameters"): "test-or-ci" for name in (
-        "01_metadata_exploration.ipynb", "02_text_cleaning.ipynb", "03_tfidf_logistic_baseline.ipynb",
-        "04a_word2vec.ipynb", "04b_bilstm.ipynb", "05a_bert_tfhub.ipynb", "05b_bert_kerashub.ipynb",
-        "06_thresholds_and_f1.ipynb", "07_error_analysis.ipynb", "08_search_and_ensembles.ipynb",
-        "09_serving.ipynb")},
-}
+# Known violations still waiting for a fix: none (issue 24 removed the last ones). An entry here is a
+# (notebook, cell id) -> kind that the checks skip; test_pending_entries_still_apply fails on a stale one.
+PENDING: dict[tuple[str, str], str] = {}
 
 
 # --------------------------------------------------------------------------- reading notebooks
@@ -123,6 +111,14 @@ def _top_level(tree: ast.Module):
             todo[:0] = node.body
 
 
+# Methods the check does not follow, each with why no chapter's call takes that path: (module, class, method).
+OPTIONAL_PATHS = {
+    # 02's cleaning of a title joined to its plot: only for load_corpus(text="title+plot"), which no chapter
+    # before 02 asks for (01 loads plots alone)
+    ("utils.data.corpus", "Corpus", "with_text"),
+}
+
+
 class Resolver:
     """Which ``#@save`` definitions a name imported from a ``utils`` module reaches, name by name."""
 
@@ -175,6 +171,11 @@ class Resolver:
         return found
 
     def _used_by(self, module: str, info: dict, node) -> set:
+        if isinstance(node, ast.ClassDef) and any(m == module and c == node.name for m, c, _ in OPTIONAL_PATHS):
+            skip = {meth for m, c, meth in OPTIONAL_PATHS if m == module and c == node.name}
+            node = ast.ClassDef(name=node.name, bases=node.bases, keywords=node.keywords, decorator_list=[],
+                                body=[n for n in node.body if getattr(n, "name", None) not in skip] or [ast.Pass()],
+                                type_params=[])
         lazy = _imports([n for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom))], info["package"])
         found = set()
         for target, attr in lazy.values():
