@@ -24,8 +24,8 @@ from utils.modelfiles.predictor import write_manifest
 def encoder_layer(handle, trainable=False):
     """A TF Hub BERT encoder as a Keras 2 layer.
 
-    In: ``input_word_ids``, ``input_mask``, ``input_type_ids`` (int32 [batch, L]);
-    out: ``pooled_output`` [batch, H], ``sequence_output`` [batch, L, H], ``encoder_outputs``.
+    In: ``input_word_ids``, ``input_mask``, ``input_type_ids`` (int32 [batch, T]);
+    out: ``pooled_output`` [batch, H], ``sequence_output`` [batch, T, H], ``encoder_outputs``.
     """
     return hub.KerasLayer(handle, trainable=trainable, name="encoder")
 
@@ -37,10 +37,10 @@ def load_hub_models(handle, preprocess_handle):
 
 # --- notebooks/05a_bert_tfhub.ipynb, cell 'masked-mean'
 class MaskedMean(tf_keras.layers.Layer):
-    """Mean of ``sequence`` [batch, L, H] over the real tokens (``input_mask`` = 1): [batch, H]."""
+    """Mean of ``sequence`` [batch, T, H] over the real tokens (``input_mask`` = 1): [batch, H]."""
 
     def call(self, sequence, input_mask):
-        mask = tf.cast(input_mask, sequence.dtype)[..., None]            # [batch, L, 1]
+        mask = tf.cast(input_mask, sequence.dtype)[..., None]            # [batch, T, 1]
         return tf.reduce_sum(sequence * mask, 1) / tf.maximum(tf.reduce_sum(mask, 1), 1e-9)
 
 # --- notebooks/05a_bert_tfhub.ipynb, cell 'embedder'
