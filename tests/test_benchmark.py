@@ -115,23 +115,14 @@ def cli(args, processed, out, fake_module=None, extra_env=None, timeout=300):
 def test_worker_progress_reaches_the_terminal_while_it_runs(processed, fake_module, tmp_path):
     """#28: the ensemble printed nothing for 29 minutes. The worker's progress lines must reach the
     benchmark's own output as they happen (unbuffered, one line per step when not a terminal)."""
-    import threading
-    import time
+    from support import run_timed_lines
 
     env = {**os.environ, "COURSE_PROGRESS": "", "COURSE_PROGRESS_HEARTBEAT": "2"}
     env["PYTHONPATH"] = os.pathsep.join([str(config.ROOT), str(fake_module), env.get("PYTHONPATH", "")])
     cmd = [sys.executable, "-m", "utils.benchmark", "--dataset", "netflix", "--processed-dir", str(processed),
            "--out", str(tmp_path), "--model", "bench_fake_model:chatty"]
-    child = subprocess.Popen(cmd, cwd=config.ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)
-    lines = []          # (seconds since start, line), read as the parent writes them
-    start = time.monotonic()
-    reader = threading.Thread(target=lambda: lines.extend((time.monotonic() - start, line.rstrip("\n"))
-                                                          for line in child.stdout))
-    reader.start()
-    assert child.wait(timeout=300) == 0, "\n".join(line for _, line in lines)
-    reader.join(timeout=10)
-    ended = time.monotonic() - start
+    code, lines, ended = run_timed_lines(cmd, env)      # (seconds since start, line), read as the parent writes
+    assert code == 0, "\n".join(line for _, line in lines)
     progress = [(t, line) for t, line in lines if line.startswith("[progress]")]
     text = "\n".join(line for _, line in lines)
     step1 = [t for t, line in progress if "bench_fake_model-chatty" in line and "step 1/2" in line]

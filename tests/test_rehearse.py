@@ -1,9 +1,6 @@
 """python -m utils.rehearse: the synthetic CMU-format corpus, the cost extrapolation, progress while it runs."""
 import os
-import subprocess
 import sys
-import threading
-import time
 
 import nbformat
 import numpy as np
@@ -13,6 +10,8 @@ from utils import config
 
 from utils.data.datasets import read_cmu_plots
 from utils.tools import rehearse
+
+from support import run_timed_lines  # noqa: E402  (tests/support.py)
 
 
 def test_synthetic_corpus_has_the_cmu_format_and_length_profile(course_dirs, shared_dir, monkeypatch, tmp_path):
@@ -53,14 +52,8 @@ def test_runner_progress_reaches_the_rehearsal_output_while_it_runs(shared_dir, 
            "COURSE_PROGRESS": "", "COURSE_PROGRESS_INTERVAL": "1", "PYTHONPATH": str(config.ROOT)}
     cmd = [sys.executable, "-m", "utils.rehearse", "--cmu-scale", "--scale", "0.001", "--only", "01",
            "--notebooks", str(notebooks), "--work", str(tmp_path / "work")]
-    child = subprocess.Popen(cmd, cwd=config.ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []          # (seconds since start, line), read as the rehearsal writes them
-    start = time.monotonic()
-    reader = threading.Thread(target=lambda: lines.extend((time.monotonic() - start, line.rstrip("\n"))
-                                                          for line in child.stdout))
-    reader.start()
-    assert child.wait(timeout=300) == 0, "\n".join(line for _, line in lines)
-    reader.join(timeout=10)
+    code, lines, _ = run_timed_lines(cmd, env)        # (seconds since start, line), read as the rehearsal writes
+    assert code == 0, "\n".join(line for _, line in lines)
     text = "\n".join(line for _, line in lines)
     cells = [(t, line) for t, line in lines if line.startswith("[progress] 01_slow.ipynb · cell")]
     first = [t for t, line in cells if "cell 1/2" in line]

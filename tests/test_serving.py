@@ -31,13 +31,7 @@ from utils.serving.app import LIMITS, create_app  # noqa: E402
 from utils.serving.batching import MicroBatcher  # noqa: E402
 from utils.serving.browser import FLAGS, find_browser, screenshot  # noqa: E402
 
-GENRES = ["Sci-Fi", "Romance", "Horror"]
-THRESHOLDS = {"global": 0.4, "per_genre": {"Sci-Fi": 0.3, "Romance": 0.5, "Horror": 0.45}, "default": "global"}
-TRAIN = (["An alien space ship lands on a distant planet.", "Astronauts fight robots in space.",
-          "A wedding, a kiss and a love story in Paris.", "Two lovers meet again at a wedding.",
-          "A haunted house and a ghost that kills at night.", "Demons and blood in a dark forest.",
-          "Aliens fall in love on a space station.", "A ghost haunts the wedding of two lovers."] * 4)
-Y = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1], [1, 1, 0], [0, 1, 1]] * 4)
+from support import GENRES, THRESHOLDS, TRAIN, Y  # noqa: E402  (the toy corpus, tests/support.py)
 # raw plots as users paste them: markup, entities, accents, non-Latin scripts, odd spaces
 RAW = ["<p>An <b>alien</b> space&nbsp;ship lands &amp; a robot falls in love.</p>",
        "Amélie, a naïve café waitress in Zürich, plans a wedding: crème brûlée & kisses!",
