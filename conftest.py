@@ -9,10 +9,13 @@ models/); they are moved after the notebooks that nbval executes in the same ses
 ``COURSE_EXECUTED_DIR=folder``: every notebook nbval executes is also written there with its
 outputs (figures included: its kernel starts without ``MPLBACKEND=Agg``, so the inline backend keeps
 them), the way ``python -m utils.run_course`` writes ``runs/<dataset>-<mode>/``. CI builds the course
-site from these copies (``.ci/run``), so the site costs no second run of the notebooks.
+site from these copies (``.ci/run``), so the site costs no second run of the notebooks. Each notebook's wall
+time goes to ``durations.json`` there (``python -m utils.costs --compare`` checks the speed probe against it).
 """
+import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -42,6 +45,8 @@ def _nbval_cell(item) -> bool:
 def pytest_runtest_setup(item):
     """Saving executed copies: the notebook's kernel (started in this setup) runs without MPLBACKEND=Agg."""
     keep = _nbval_cell(item) and os.environ.get(EXECUTED_ENV) and getattr(item.parent, "kernel", None) is None
+    if keep:
+        item.parent._course_started = time.monotonic()   # the notebook's wall time starts with its kernel
     if not keep:
         yield
         return
@@ -74,4 +79,17 @@ def pytest_runtest_teardown(item, nextitem):
     record_provenance(nb, "python -m pytest (nbval)")
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    write_notebook(nb, out / Path(str(item.parent.fspath)).name)
+    name = Path(str(item.parent.fspath)).name
+    write_notebook(nb, out / name)
+    # each notebook's wall time, for `python -m utils.costs --compare` (the probe's prediction, #28)
+    started = getattr(item.parent, "_course_started", None)
+    if started is not None:
+        from utils.files import atomic_write_json
+
+        durations = out / "durations.json"
+        try:
+            seen = json.loads(durations.read_text())
+        except (OSError, ValueError):
+            seen = {}
+        seen[name.split("_")[0]] = round(time.monotonic() - started, 1)
+        atomic_write_json(durations, seen)

@@ -133,3 +133,30 @@ def test_the_probe_report_labels_an_estimate_and_the_load():
     assert "ESTIMATE" in text and "load average 5.0" in text and "busy" in text and "Intel AVX2" in text
     result["factors"] = {k: None for k in result["factors"]}
     assert "no reference timings" in costs.probe_report(result)
+
+
+def test_the_probe_prediction_is_compared_with_a_measured_course(tmp_path, capsys):
+    """#28: the FAST course predicted by the probe's factors against the notebooks' measured wall times."""
+    course = [p for p in costs.COSTS if p not in costs.NOT_IN_COURSE_RUN]
+    as_table = {p: costs.COSTS[p]["fast"] * 60 for p in course}
+    exact = costs.compare_course(as_table, factors={})
+    assert exact["error"] == pytest.approx(0) and exact["within_30"] and not exact["missing"]
+    assert exact["predicted"] == pytest.approx(sum(costs.COSTS[p]["fast"] for p in course))
+    # a machine twice as slow on every workload, and a probe that said so: the prediction holds
+    slow = {p: 2 * s for p, s in as_table.items()}
+    assert costs.compare_course(slow, factors={"tfidf": 2.0, "bilstm": 2.0, "minilm": 2.0})["within_30"]
+    # the same machine with no probe saved: the table is 50 % short, outside 30 %
+    off = costs.compare_course(slow, factors={})
+    assert off["error"] == pytest.approx(-0.5) and not off["within_30"]
+    assert "within 30 % (#28): no" in costs.compare_report(off)
+    # a partial run gives figures but no verdict; notebook 10 (not in the course's timed run) is left out
+    partial = costs.compare_course({**{p: s for p, s in as_table.items() if p != "08"}, "10": 999.0}, factors={})
+    assert partial["missing"] == ["08"] and not partial["within_30"]
+    assert all(p != "10" for p, *_ in partial["rows"]) and "no verdict" in costs.compare_report(partial)
+    # the command line reads the file conftest writes, and says what a bad file should hold
+    (tmp_path / "durations.json").write_text(json.dumps(as_table))
+    assert costs.main(["--compare", str(tmp_path / "durations.json")]) == 0
+    assert "within 30 % (#28)" in capsys.readouterr().out
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    assert costs.main(["--compare", str(tmp_path / "bad.json")]) == 2
+    assert "seconds per notebook prefix" in capsys.readouterr().err

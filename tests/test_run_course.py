@@ -172,3 +172,8 @@ def test_nbval_writes_executed_copies_with_figures_when_asked(tmp_path):
     assert "after the figure" in executed.cells[2].outputs[0]["text"]
     assert executed.metadata["course_run"]["executed_by"] == "python -m pytest (nbval)"
     assert "42" in nbformat.read(out / "02_text.ipynb", as_version=4).cells[1].outputs[0]["text"]
+    # each notebook's wall time, for the probe's check (`python -m utils.costs --compare`, #28)
+    import json
+
+    durations = json.loads((out / "durations.json").read_text())
+    assert set(durations) == {"01", "02"} and all(0 < v < 600 for v in durations.values())

@@ -399,6 +399,42 @@ def scaled_costs() -> dict[str, dict[str, float | None]]:
     return out
 
 
+def compare_course(measured: dict[str, float], factors: dict[str, float] | None = None) -> dict:
+    """The probe's prediction of the FAST course against a measured run, over the notebooks of the course run.
+
+    ``measured``: seconds per notebook prefix (``durations.json`` of ``COURSE_EXECUTED_DIR``, or a runner's
+    lines); ``factors``: this machine's probe factors (the saved probe's when ``None``). #28 asks the prediction
+    to land within 30 % of the measured time.
+    """
+    factors = speed_factors() if factors is None else factors
+    rows = []
+    for prefix, c in COSTS.items():
+        if prefix in NOT_IN_COURSE_RUN or c.get("fast") is None or prefix not in measured:
+            continue
+        f = factors.get(NOTEBOOK_KIND.get(prefix, ""), 1.0)
+        rows.append((prefix, c["fast"] * f, measured[prefix] / 60))
+    missing = [p for p in COSTS if p not in NOT_IN_COURSE_RUN and p not in measured]
+    predicted, actual = sum(r[1] for r in rows), sum(r[2] for r in rows)
+    error = (predicted - actual) / actual if actual else None
+    return {"rows": rows, "missing": missing, "predicted": predicted, "measured": actual, "error": error,
+            "within_30": error is not None and abs(error) <= 0.30 and not missing, "scaled": bool(factors)}
+
+
+def compare_report(result: dict) -> str:
+    lines = [f"  {p:>3}: predicted {pred:5.2f} min, measured {meas:5.2f} min" for p, pred, meas in result["rows"]]
+    if result["error"] is None:
+        return "no notebook of the course run was measured: nothing to compare"
+    basis = "scaled by this machine's probe" if result["scaled"] else "the table as is (no probe saved here)"
+    lines.append(f"FAST course ({len(result['rows'])} notebooks): predicted {result['predicted']:.1f} min ({basis}), "
+                 f"measured {result['measured']:.1f} min: {result['error']:+.0%}; load average now "
+                 f"{' / '.join(map(str, load_average() or ['?']))}")
+    if result["missing"]:
+        lines.append("not measured: " + ", ".join(result["missing"]) + " (a partial run: no verdict)")
+    else:
+        lines.append("within 30 % (#28): " + ("yes" if result["within_30"] else "no"))
+    return "\n".join(lines)
+
+
 def probe_report(result: dict) -> str:
     m = result["machine"]
     load = result.get("load_after") or ["?"]
@@ -430,6 +466,9 @@ def main(argv=None) -> int:
     group.add_argument("--probe", action="store_true",
                        help="time a small fixed workload here (about a minute) and scale the table to this machine")
     group.add_argument("--machine", action="store_true", help="print this machine's CPU, cores, vector flags, load")
+    group.add_argument("--compare", metavar="DURATIONS", type=Path,
+                       help="compare the probe's prediction of the FAST course with a measured run (seconds per "
+                            "notebook, the durations.json that `COURSE_EXECUTED_DIR=... python -m pytest` writes)")
     parser.add_argument("--save-reference", action="store_true",
                         help="with --probe: print the timings as REFERENCE for the table's machine instead")
     args = parser.parse_args(argv)
@@ -437,6 +476,15 @@ def main(argv=None) -> int:
         m = cpu_flags()
         print(f"{m['cpu']}, {m['cores']} cores, flags {' '.join(m['flags']) or 'none found'}; load average "
               f"{' / '.join(map(str, load_average() or ['?']))}; the table's machine: {provenance()}")
+        return 0
+    if args.compare:
+        try:
+            measured = {str(k): float(v) for k, v in json.loads(args.compare.read_text()).items()}
+        except (OSError, ValueError, AttributeError, TypeError) as err:
+            print(f"cannot read {args.compare}: {err} (expected a JSON object of seconds per notebook prefix)",
+                  file=sys.stderr)
+            return 2
+        print(compare_report(compare_course(measured)))
         return 0
     if args.probe:
         from utils.files import atomic_write_json
