@@ -1,7 +1,6 @@
 # The course's serving API in a container: CPU only, a non-root user, the model folder as a volume.
 #
 #   python -m utils.serve --model tfidf_logreg --dataset netflix --train-if-missing --export exports/netflix/tfidf_logreg
-#   bash docker/pin-base-image.sh                                    # once: pin the base image (see below)
 #   docker build -t movie-genres .                                   # neural: TF-IDF, BiLSTM, MiniLM
 #   docker build --build-arg FAMILY=tfidf -t movie-genres-tfidf .    # slim: TF-IDF only, no TensorFlow
 #   docker run --rm -p 8000:8000 -v "$PWD/exports/netflix/tfidf_logreg:/model:ro" movie-genres
@@ -15,11 +14,12 @@
 # tensorflow (no CUDA libraries), and tensorflow-text / keras-hub from their own lock, whose metadata
 # would pull the full tensorflow in beside it (keras-hub's other dependencies are in the neural lock).
 #
-# The base image is pinned by digest. PIN-ME below is a placeholder that `docker build` refuses
-# ("invalid reference format"): the course's machines could not reach Docker Hub to read the digest.
-# `bash docker/pin-base-image.sh` writes today's digest of python:3.11-slim here (or copy the
-# "Digest:" line of `docker buildx imagetools inspect python:3.11-slim`).
-FROM python:3.11-slim@sha256:PIN-ME-run-bash-docker-pin-base-image.sh
+# The base image is pinned by digest: python:3.11-slim as Docker Hub published it on 2026-08-05 (Python
+# 3.11.15 on Debian trixie; the multi-platform index digest, as docker-library/repo-info lists it in
+# repos/python/remote/3.11-slim.md). `bash docker/pin-base-image.sh` writes today's digest here (or copy
+# the "Digest:" line of `docker buildx imagetools inspect python:3.11-slim`): pin again to take the base
+# image's security updates.
+FROM python:3.11-slim@sha256:90744cff8f32887f075c47d747a173ff333e9e98801667af93c357fa9f5e28ff
 
 ARG FAMILY=neural
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
