@@ -148,6 +148,21 @@ def test_switches_set_before_the_kernel_started_win_on_every_run(monkeypatch):
     assert notebook.parameters(True, "netflix", 9) == (True, "netflix", 3)
 
 
+def test_a_pre_start_switch_in_another_spelling_still_wins_after_the_echo(monkeypatch):
+    """The echo of run 1 ("1", "3") must not hide a value set before the kernel started in another
+    spelling (true, 03): the edited cell run again still gets the pre-start values."""
+    from utils.tools import notebook
+
+    _fresh_switches(monkeypatch, {"COURSE_FAST": "true", "COURSE_SEED": "03"})
+    assert notebook.parameters(False, "cmu", 42) == (True, "cmu", 3)
+    assert os.environ["COURSE_FAST"] == "1" and os.environ["COURSE_SEED"] == "3"   # the echo
+    assert notebook.parameters(False, "netflix", 9) == (True, "netflix", 3)
+    # an empty variable is no override, for FAST as for the dataset (it used to force FAST off)
+    _fresh_switches(monkeypatch, {"COURSE_FAST": "", "COURSE_DATASET": " "})
+    assert notebook.parameters(True, "netflix", 7) == (True, "netflix", 7)
+    assert notebook.parameters(False, "cmu", 7) == (False, "cmu", 7)
+
+
 def test_a_switch_set_by_other_code_after_the_cell_still_overrides(monkeypatch):
     from utils.tools import notebook
 

@@ -97,10 +97,13 @@ def switch_override(name: str) -> str | None:
     if name not in SWITCHES:
         raise ValueError(f"{name!r} is not one of the notebook switches {SWITCHES}.")
     value = os.environ.get(name)
-    if value is None:
-        return None
-    if value == _WRITTEN.get(name) and value != _AT_START[name]:
-        return None          # our own echo of an earlier run of the cell
+    if value is None or not value.strip():
+        return None          # unset, or set empty: no override (for every switch alike)
+    if value == _WRITTEN.get(name):
+        # our own echo of an earlier run of the cell; a value set before the kernel started still holds,
+        # in its own spelling (COURSE_FAST=true was echoed as "1", COURSE_SEED=03 as "3")
+        start = _AT_START[name]
+        return start if start is not None and start.strip() else None
     return value
 
 
