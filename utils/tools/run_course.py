@@ -138,6 +138,11 @@ def record_provenance(nb, executed_by: str) -> dict:
     return info
 
 
+# how long a kernel may take to start and answer (nbclient's default, 60 s, failed a run on a loaded machine
+# "before the first cell": importing ipykernel there took longer)
+KERNEL_STARTUP_S = 300
+
+
 def execute_notebook(path: Path, out_path: Path, timeout: int | None = None, log=print,
                      kernel_name: str = "") -> tuple[float, Failure | None]:
     """Execute one notebook in a fresh kernel; write the executed copy; return (seconds, failure)."""
@@ -159,6 +164,7 @@ def execute_notebook(path: Path, out_path: Path, timeout: int | None = None, log
 
     client = NotebookClient(
         nb, timeout=timeout if timeout else -1, kernel_name=kernel_name or "",
+        startup_timeout=KERNEL_STARTUP_S,
         resources={"metadata": {"path": str(path.parent)}},
         on_cell_start=on_cell_start, on_cell_executed=on_cell_executed,
     )
