@@ -258,6 +258,35 @@ def test_reliability_bins_match_sklearns_calibration_curve():
     assert comparison.expected_calibration_error(y, p) == pytest.approx(ece)
 
 
+def test_reliability_bins_on_the_edges_follow_the_documented_convention():
+    """A probability exactly on an inner edge (the trivial baseline's k/n frequencies: 400/2000 = 0.2)
+    goes to the UPPER bin in the course's bins, to the lower one in sklearn's calibration_curve."""
+    from sklearn.calibration import calibration_curve
+
+    # the convention: 0.2 lands in "0.2-0.3", 0.9 in the last bin, 1.0 in the last bin, 0.0 in the first
+    assert comparison.reliability_bins([1], [0.2])["count"]["0.2-0.3"] == 1
+    assert comparison.reliability_bins([1], [0.9])["count"]["0.9-1.0"] == 1
+    assert comparison.reliability_bins([1], [1.0])["count"]["0.9-1.0"] == 1
+    assert comparison.reliability_bins([0], [0.0])["count"]["0.0-0.1"] == 1
+    # against sklearn, with 8 bins, whose edges k/8 are exact in binary (0.3 is not: 0.3 * 10 and
+    # sklearn's linspace edge 0.30000000000000004 round differently)
+    rng = np.random.default_rng(5)
+    edges = np.repeat(np.arange(1, 8) / 8, 40)                 # 0.125, 0.25, ..., 0.875, exactly
+    p = np.concatenate([edges, rng.uniform(0, 1, 640), [0.0, 1.0]])
+    y = (rng.random(p.size) < p).astype(int)
+    used = comparison.reliability_bins(y, p, n_bins=8)
+    assert (used["count"] > 0).all()
+    # sklearn's bins are (a, b]: moving every probability up by one ulp sends exactly the edge values to
+    # the upper bin and nothing else, and then sklearn reproduces the course's bins
+    frequency, confidence = calibration_curve(y, np.nextafter(p, 2.0).clip(0, 1), n_bins=8, strategy="uniform")
+    assert np.allclose(used["frequency"], frequency) and np.allclose(used["confidence"], confidence)
+    # on the raw probabilities the two conventions differ: the edge values sit one bin lower in sklearn's
+    raw_frequency, raw_confidence = calibration_curve(y, p, n_bins=8, strategy="uniform")
+    assert not np.allclose(used["confidence"], raw_confidence)
+    down = comparison.reliability_bins(y, np.nextafter(p, -1.0).clip(0, 1), n_bins=8)   # edges one ulp lower
+    assert np.allclose(down["frequency"], raw_frequency) and np.allclose(down["confidence"], raw_confidence)
+
+
 def test_classwise_ece_averages_the_genres_and_ece_terms_sum_to_the_pooled_one():
     rng = np.random.default_rng(4)
     rare = rng.uniform(0.0, 0.05, (5000, 4))                   # four rare genres, calibrated

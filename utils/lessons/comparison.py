@@ -6,7 +6,12 @@ Written in notebooks/06_thresholds_and_f1.ipynb; edit the notebook, then run ``p
 
 # --- notebooks/06_thresholds_and_f1.ipynb, cell 'calibration-fns'
 def reliability_bins(y_true, y_prob, n_bins=10):
-    """Every (movie, genre) pair pooled; per equal-width bin: mean probability, share true and pair count."""
+    """Every (movie, genre) pair pooled; per equal-width bin: mean probability, share true and pair count.
+
+    Bin k holds the probabilities in [k / n_bins, (k + 1) / n_bins): a probability exactly on an inner
+    edge (0.2) goes to the upper bin (0.2-0.3), and 1 to the last bin. scikit-learn's
+    ``calibration_curve(strategy="uniform")`` puts an inner edge in the lower bin; elsewhere they agree.
+    """
     y, p = np.asarray(y_true, dtype=float).ravel(), np.asarray(y_prob, dtype=float).ravel()
     b = np.minimum((p * n_bins).astype(int), n_bins - 1)       # bin of each pair; p = 1 goes to the last one
     count = np.bincount(b, minlength=n_bins)
