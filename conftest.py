@@ -45,11 +45,10 @@ def _nbval_cell(item) -> bool:
 def pytest_runtest_setup(item):
     """Saving executed copies: the notebook's kernel (started in this setup) runs without MPLBACKEND=Agg."""
     keep = _nbval_cell(item) and os.environ.get(EXECUTED_ENV) and getattr(item.parent, "kernel", None) is None
-    if keep:
-        item.parent._course_started = time.monotonic()   # the notebook's wall time starts with its kernel
     if not keep:
         yield
         return
+    item.parent._course_started = time.monotonic()   # the notebook's wall time starts with its kernel
     from utils.tools.run_course import kernel_environment
 
     with kernel_environment():

@@ -371,9 +371,10 @@ def speed_factors() -> dict[str, float]:
         return {}
 
 
-def speed_factor(prefix: str | None = None) -> float:
-    """The factor for one notebook (its workload's), or the mean over the notebooks' workloads."""
-    factors = speed_factors()
+def speed_factor(prefix: str | None = None, factors: dict[str, float] | None = None) -> float:
+    """The factor for one notebook (its workload's), or the mean over the notebooks' workloads
+    (``factors``: the saved probe's when ``None``)."""
+    factors = speed_factors() if factors is None else factors
     if not factors:
         return 1.0
     if prefix is not None:
@@ -411,8 +412,7 @@ def compare_course(measured: dict[str, float], factors: dict[str, float] | None 
     for prefix, c in COSTS.items():
         if prefix in NOT_IN_COURSE_RUN or c.get("fast") is None or prefix not in measured:
             continue
-        f = factors.get(NOTEBOOK_KIND.get(prefix, ""), 1.0)
-        rows.append((prefix, c["fast"] * f, measured[prefix] / 60))
+        rows.append((prefix, c["fast"] * speed_factor(prefix, factors), measured[prefix] / 60))
     missing = [p for p in COSTS if p not in NOT_IN_COURSE_RUN and p not in measured]
     predicted, actual = sum(r[1] for r in rows), sum(r[2] for r in rows)
     error = (predicted - actual) / actual if actual else None
