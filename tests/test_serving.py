@@ -980,6 +980,19 @@ def test_serve_command_says_how_to_train_a_missing_model(tmp_path):
         assert option in r.stdout, option
 
 
+def test_loadtest_trains_a_missing_model_when_asked_and_says_how_otherwise(tmp_path):
+    env = {**os.environ, "COURSE_OUTPUT_DIR": str(tmp_path), "COURSE_FAST": "1"}
+    args = ["utils.loadtest", "--model", "tfidf_logreg", "--dataset", "netflix", "--clients", "1", "--requests", "20"]
+    r = _run(args, env=env)
+    assert r.returncode == 2 and "--train-if-missing" in r.stderr, r.stderr
+    r = _run([*args, "--train-if-missing"], env=env)
+    assert r.returncode == 0, r.stderr
+    assert "training it now at FAST size" in r.stdout and r.stdout.count("| tfidf_logreg-") == 1, r.stdout
+    from utils.modelfiles.predictor import MANIFEST
+
+    assert len(list(tmp_path.rglob(f"netflix/tfidf_logreg/{MANIFEST}"))) == 1   # saved where serve finds it
+
+
 def test_workers_serve_through_the_app_factory(folders, tmp_path):
     log = tmp_path / "server.log"
     proc, url = lt.start_server(str(folders["tfidf"][1]), extra_args=["--workers", "2"], log_path=log, timeout=180)

@@ -1,6 +1,7 @@
 """Load-test the serving API over loopback: requests/s and p50/p95/p99 latency per concurrency level.
 
     python -m utils.loadtest --model tfidf_logreg --model bilstm_w2v      # starts each server itself
+    python -m utils.loadtest --model bilstm_w2v --train-if-missing       # fresh clone: FAST model first
     python -m utils.loadtest --url http://127.0.0.1:8000 --clients 1,8,32  # a server already running
     python -m utils.loadtest --model tfidf_logreg --clients 1,8,32,200 --requests 2000 --json results/serving.json
     python -m utils.loadtest --model tfidf_logreg --transform-cost         # CPU ms per text of TF-IDF's transform
@@ -42,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clients", type=_levels, default=list(lt.DEFAULT_LEVELS), help="levels, e.g. 1,8,32,200")
     p.add_argument("--requests", type=int, default=1000, help="requests per level (default %(default)s, max 20000)")
     p.add_argument("--seconds", type=float, default=20.0, help="time limit per level (default %(default)s, max 120)")
+    p.add_argument("--train-if-missing", action="store_true",
+                   help="train a missing tfidf_logreg, bilstm_w2v or minilm_frozen at FAST size first "
+                        "(before the machine's load is read)")
     p.add_argument("--server-args", default="", help="extra options for python -m utils.serve, e.g. '--no-gc-freeze'")
     p.add_argument("--transform-cost", action="store_true",
                    help="only measure a TF-IDF model's CPU time per text (arrays vs scikit-learn), no server")
@@ -65,6 +69,14 @@ def main(argv=None) -> int:
     if not 1 <= args.requests <= 20000 or not 0 < args.seconds <= 120:
         print("error: --requests must be 1..20000 and --seconds 0..120 (the test is bounded)", file=sys.stderr)
         return 2
+    if args.train_if_missing and args.model:   # before any figure: training loads the machine
+        from utils.serving.train import TRAINERS, ensure_model
+
+        try:
+            args.model = [str(ensure_model(m, args.dataset)) if m in TRAINERS else m for m in args.model]
+        except (FileNotFoundError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     texts = lt.sample_texts(args.dataset)
     machine = lt.machine()
     cores = machine["cores"]
@@ -96,6 +108,9 @@ def main(argv=None) -> int:
             rows = lt.load_test(url, texts, args.clients, args.requests, args.seconds)
         except (ValueError, RuntimeError, TimeoutError, OSError) as err:
             print(f"error: {name}: {err}", file=sys.stderr)
+            if not args.train_if_missing and "does not exist" in str(err):
+                print("hint: add --train-if-missing to train tfidf_logreg, bilstm_w2v or minilm_frozen at FAST "
+                      "size first (seconds to minutes on a CPU).", file=sys.stderr)
             return 2
         finally:
             if proc is not None:
