@@ -57,15 +57,16 @@ COSTS: dict[str, dict[str, float | None]] = {
     "07": {"fast": 1.77, "cmu": 8.2, "t4_fast": 1.77, "t4_cmu": 4, "cmu_peak_gb": 2.8},
     "08": {"fast": 3.95, "cmu": None, "t4_fast": 3.95, "t4_cmu": None, "cmu_peak_gb": None},
     "09": {"fast": 0.79, "cmu": None, "t4_fast": 0.79, "t4_cmu": None, "cmu_peak_gb": None},
-    "10": {"fast": 1.4, "cmu": None, "t4_fast": 1.4, "t4_cmu": None, "cmu_peak_gb": None},
+    "10": {"fast": 2.45, "cmu": None, "t4_fast": 2.45, "t4_cmu": None, "cmu_peak_gb": None},
 }
 # CPU figures that are estimates, not a full-size run: 05a/05b from a rehearsal at a tenth of CMU's size
 # plus measured per-plot rates (fine-tuning is fixed-size on a CPU, so it does not scale with the corpus)
-ESTIMATED = {("05a", "cmu"), ("05b", "cmu"), ("10", "fast")}
+ESTIMATED = {("05a", "cmu"), ("05b", "cmu")}
 # notebooks added after the whole FAST course was last timed (FAST_COURSE_MINUTES covers 01-09 only)
 NOT_IN_COURSE_RUN = ("10",)
-# 10's FAST figure: the CPU time (user + sys, 84 s) of `python -m pytest notebooks/10_across_datasets.ipynb` with
-# both datasets' embeddings cached, measured 2026-12-03 at load average 21-24 (wall 1,342 s there): not a quiet run
+# 10's FAST figure: `python -m utils.run_course --fast --dataset netflix --only 10`, 2026-12-03 19:12-19:15 UTC,
+# commit b8eb901, quiet machine (load average 1.0 before, 1.5 after): 2 min 27 s wall, with Netflix's processed data
+# built and its FAST plots embedded in the run and TMDB's embeddings cached (cold TMDB embeddings: not measured)
 # the whole FAST course from a fresh clone (empty data/processed, no caches): `time python -m utils.run_course
 # --fast --dataset netflix`, 2026-12-03 11:23-11:37 UTC, commit 748dba9 (notebooks 01-09), a quiet machine (load
 # average 1.2 before; 1.7-2.1 during, the run's own threads); the per-notebook "fast" figures are its lines
