@@ -385,6 +385,46 @@ def test_micro_batcher_caps_batch_size_and_survives_model_errors():
     assert len(first) == 10 and max(calls[:3]) <= 4 and after.shape == (1, 1)
 
 
+def test_cheap_passes_run_inline_and_long_ones_in_the_model_thread():
+    import threading
+
+    from utils.serving.batching import BoundedBatcher, ModelFailed
+
+    where, sizes = [], []
+
+    def predict(texts):
+        where.append(threading.get_ident())
+        if any("boom" in t for t in texts):
+            raise RuntimeError("secret plot text")
+        return np.zeros((len(texts), 1))
+
+    batcher = BoundedBatcher(predict, window_ms=0, inline_chars=10, on_batch=lambda n, s: sizes.append(n))
+
+    async def main():
+        loop_thread = threading.get_ident()
+        await batcher.predict(["short"])                   # 5 characters: on the loop
+        await batcher.predict(["a plot longer than ten"])  # over inline_chars: the model thread
+        for text in ("boom", "boom, a long plot text"):    # errors are ModelFailed either way, naming no text
+            with pytest.raises(ModelFailed) as err:
+                await batcher.predict([text])
+            assert "secret" not in str(err.value)
+        return loop_thread
+
+    loop_thread = asyncio.run(main())
+    batcher.close()
+    assert where[0] == loop_thread and where[1] != loop_thread
+    assert where[2] == loop_thread and where[3] != loop_thread
+    assert sizes == [1, 1] and batcher.stats()["batches"] == 2   # failed passes are not counted
+
+
+def test_only_a_loaded_tfidf_export_runs_inline(folders, served):
+    from utils.serving.export import load_export
+
+    assert create_app(load_export(folders["tfidf"][1])).state.batcher.inline_chars > 0
+    assert create_app(Slow(served, 0.01)).state.batcher.inline_chars == 0      # a stand-in may be slow
+    assert create_app(load_export(folders["bilstm"][1])).state.batcher.inline_chars == 0
+
+
 def test_neural_models_are_served_through_the_batcher(folders):
     """Concurrent HTTP requests to the BiLSTM share forward passes."""
     import httpx
@@ -978,6 +1018,18 @@ def test_serve_command_says_how_to_train_a_missing_model(tmp_path):
     for option in ("--max-body-bytes", "--max-queue", "--max-concurrency", "--max-connections", "--header-timeout",
                    "--body-timeout", "--request-timeout", "--workers", "When more workers help"):
         assert option in r.stdout, option
+
+
+def test_loadtest_floor_and_cpu_per_request():
+    """--floor measures FastAPI + uvicorn alone; every level of a server it started gives CPU ms per request."""
+    r = _run(["utils.loadtest", "--floor", "--clients", "2", "--requests", "500", "--seconds", "60"])   # >= 10 CPU ticks
+    assert r.returncode == 0, r.stderr
+    row = next(line for line in r.stdout.splitlines() if line.startswith("| floor |"))
+    assert "server CPU ms/req" in r.stdout
+    server_ms, client_ms = (float(x) for x in row.strip("| ").split("|")[-2:])
+    assert 0 < server_ms < 1000 and 0 < client_ms < 1000, row
+    r = _run(["utils.loadtest", "--requests", "5"])
+    assert r.returncode == 2 and "--floor" in r.stderr
 
 
 def test_loadtest_trains_a_missing_model_when_asked_and_says_how_otherwise(tmp_path):

@@ -95,11 +95,20 @@ def _die_with_parent() -> None:
         pass
 
 
+FLOOR = "<fastapi-floor>"   # start_server's name for utils.serving.floor_app: FastAPI and uvicorn alone
+
+
 def start_server(model: str, extra_args=(), log_path=None, timeout: float = 180.0):
-    """``python -m utils.serve --model MODEL`` on a free loopback port: ``(process, url)``."""
+    """``python -m utils.serve --model MODEL`` on a free loopback port: ``(process, url)``. ``model=FLOOR``
+    serves :mod:`utils.serving.floor_app` on the same uvicorn instead (no model, guard or access log)."""
     port = free_port()
-    cmd = [sys.executable, "-m", "utils.serve", "--model", str(model), "--host", "127.0.0.1",
-           "--port", str(port), *extra_args]
+    if model == FLOOR:
+        cmd = [sys.executable, "-m", "uvicorn", "utils.serving.floor_app:app", "--host", "127.0.0.1",
+               "--port", str(port), "--no-access-log", "--log-level", "warning",
+               *extra_args]   # uvicorn's defaults (httptools, uvloop where installed), as utils.serve
+    else:
+        cmd = [sys.executable, "-m", "utils.serve", "--model", str(model), "--host", "127.0.0.1",
+               "--port", str(port), *extra_args]
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, cwd=config.ROOT, stdout=log, stderr=subprocess.STDOUT,
                             preexec_fn=_die_with_parent if sys.platform == "linux" else None)
@@ -199,11 +208,31 @@ def _run(coro):
         return pool.submit(asyncio.run, coro).result()
 
 
-def run_level(url: str, texts, clients: int, requests: int = 500, seconds: float = 20.0, warmup: int = 10) -> dict:
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` and of its children (uvicorn's workers), from /proc; None
+    where /proc is not there."""
+    try:
+        tick = os.sysconf("SC_CLK_TCK")
+        pids = [pid]
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            pids += [int(c) for c in (task / "children").read_text().split()]
+        total = 0.0
+        for p in pids:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick   # utime, stime
+        return total
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def run_level(url: str, texts, clients: int, requests: int = 500, seconds: float = 20.0, warmup: int = 10,
+              server_pid: int | None = None) -> dict:
     """One concurrency level: ``requests`` requests (at most ``seconds``), ``clients`` at a time.
 
     ``errors`` counts every answer but a 200; ``refused`` the deliberate 503s among them (back-pressure);
-    ``load_during`` is the highest 1-minute load average seen while the level ran.
+    ``load_during`` is the highest 1-minute load average seen while the level ran. With ``server_pid`` (a
+    server this process started), ``server_cpu_ms`` is the server's CPU time per answered request and
+    ``client_cpu_ms`` this load client's: where the cores went.
     """
     host, port = check_loopback(url)
     if clients < 1 or requests < 1 or seconds <= 0:
@@ -211,9 +240,17 @@ def run_level(url: str, texts, clients: int, requests: int = 500, seconds: float
     bodies = [json.dumps({"text": t}).encode() for t in texts]
     if warmup:
         _run(_level(host, port, bodies, min(clients, 4), warmup, seconds))
+    server_before = process_cpu_seconds(server_pid) if server_pid else None
+    client_before = time.process_time()
     latencies, errors, wall, loads = _run(_level(host, port, bodies, clients, requests, seconds))
+    client_cpu = time.process_time() - client_before
+    server_after = process_cpu_seconds(server_pid) if server_pid else None
     ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
-    return {"clients": clients, "requests": len(latencies), "errors": len(errors),
+    answered = max(len(latencies), 1)
+    cpu = {} if server_before is None or server_after is None else {
+        "server_cpu_ms": round((server_after - server_before) / answered * 1000, 3),
+        "client_cpu_ms": round(client_cpu / answered * 1000, 3)}
+    return {**cpu, "clients": clients, "requests": len(latencies), "errors": len(errors),
             "refused": sum(e.startswith("HTTP/1.1 503") for e in errors), "seconds": round(wall, 2),
             "rps": round(len(latencies) / wall, 1) if wall > 0 else 0.0,
             "p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
@@ -236,17 +273,22 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "load_average_1_5_15": load}
 
 
-def load_test(url: str, texts, levels=DEFAULT_LEVELS, requests: int = 500, seconds: float = 20.0) -> list[dict]:
-    return [run_level(url, texts, c, requests, seconds) for c in levels]
+def load_test(url: str, texts, levels=DEFAULT_LEVELS, requests: int = 500, seconds: float = 20.0,
+              server_pid: int | None = None) -> list[dict]:
+    return [run_level(url, texts, c, requests, seconds, server_pid=server_pid) for c in levels]
 
 
 def format_table(name: str, rows: list[dict]) -> str:
-    lines = ["| model | clients | requests | req/s | p50 ms | p95 ms | p99 ms | errors (503) | load during |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    cpu = any("server_cpu_ms" in r for r in rows)
+    lines = ["| model | clients | requests | req/s | p50 ms | p95 ms | p99 ms | errors (503) | load during |"
+             + (" server CPU ms/req | client CPU ms/req |" if cpu else ""),
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if cpu else "")]
     for r in rows:
         lines.append(f"| {name} | {r['clients']} | {r['requests']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
                      f"{r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} ({r.get('refused', 0)}) | "
-                     f"{r.get('load_during', float('nan')):.1f} |")
+                     f"{r.get('load_during', float('nan')):.1f} |"
+                     + (f" {r.get('server_cpu_ms', float('nan')):.2f} | {r.get('client_cpu_ms', float('nan')):.2f} |"
+                        if cpu else ""))
     return "\n".join(lines)
 
 

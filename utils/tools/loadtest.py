@@ -5,12 +5,14 @@
     python -m utils.loadtest --url http://127.0.0.1:8000 --clients 1,8,32  # a server already running
     python -m utils.loadtest --model tfidf_logreg --clients 1,8,32,200 --requests 2000 --json results/serving.json
     python -m utils.loadtest --model tfidf_logreg --transform-cost         # CPU ms per text of TF-IDF's transform
+    python -m utils.loadtest --floor --model tfidf_logreg --clients 8      # beside FastAPI + uvicorn alone
 
 Bounded: at most ``--requests`` requests and ``--seconds`` seconds per level; loopback only.
 The goals (2-core CPU, load average below 1): TF-IDF >= 2,000 req/s with p99 < 10 ms at 8 clients;
 BiLSTM >= 1,000 req/s with p99 < 100 ms at 32 clients; at 200 clients no error other than deliberate
 503s and p99 < 1 s. The machine and its load average before and during each level are printed;
-when the load average passes the number of cores the verdict is "contended", never "met".
+when the load average passes the number of cores the verdict is "contended", never "met". For a server
+the command starts, each level also gives the server's and the client's CPU milliseconds per request.
 """
 from __future__ import annotations
 
@@ -36,9 +38,12 @@ def _levels(text: str) -> list[int]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m utils.loadtest", description=__doc__.split("\n\n")[0])
-    target = p.add_mutually_exclusive_group(required=True)
+    target = p.add_mutually_exclusive_group()
     target.add_argument("--model", action="append", help="model to serve and test (repeatable): name, model or export folder")
     target.add_argument("--url", help="a server already running on this machine")
+    p.add_argument("--floor", action="store_true",
+                   help="also measure the smallest FastAPI app (utils/serving/floor_app.py: no model, no guard, no "
+                        "access log) on the same uvicorn: what the framework alone costs on this machine")
     p.add_argument("--dataset", help="dataset of the models and of the test plots (default: COURSE_DATASET)")
     p.add_argument("--clients", type=_levels, default=list(lt.DEFAULT_LEVELS), help="levels, e.g. 1,8,32,200")
     p.add_argument("--requests", type=int, default=1000, help="requests per level (default %(default)s, max 20000)")
@@ -65,7 +70,12 @@ def verdict(row: dict, cores, rps: float | None, p99: float, crowd: bool = False
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not (args.model or args.url or args.floor):
+        parser.error("give --model, --url or --floor")
+    if args.transform_cost and not args.model:
+        parser.error("--transform-cost needs --model")
     if not 1 <= args.requests <= 20000 or not 0 < args.seconds <= 120:
         print("error: --requests must be 1..20000 and --seconds 0..120 (the test is bounded)", file=sys.stderr)
         return 2
@@ -94,18 +104,22 @@ def main(argv=None) -> int:
             report["runs"].append({"model": name, "transform_cost": cost})
         _write(args.json, report)
         return 0
-    targets = [(m, None) for m in args.model] if args.model else [(args.url, args.url)]
+    targets = [(m, None) for m in args.model or []] + ([(args.url, args.url)] if args.url else [])
+    if args.floor:
+        targets.append((lt.FLOOR, None))
     for name, url in targets:
         proc = None
         try:
             if url is None:
                 from utils.tools.predict import resolve_model_dir
 
-                proc, url = lt.start_server(str(resolve_model_dir(name, args.dataset)), args.server_args.split())
+                folder = name if name == lt.FLOOR else str(resolve_model_dir(name, args.dataset))
+                proc, url = lt.start_server(folder, args.server_args.split() if name != lt.FLOOR else ())
             else:
                 lt.check_loopback(url)
             health = lt.wait_healthy(url, 10)
-            rows = lt.load_test(url, texts, args.clients, args.requests, args.seconds)
+            rows = lt.load_test(url, texts, args.clients, args.requests, args.seconds,
+                                server_pid=proc.pid if proc is not None else None)
         except (ValueError, RuntimeError, TimeoutError, OSError) as err:
             print(f"error: {name}: {err}", file=sys.stderr)
             if not args.train_if_missing and "does not exist" in str(err):
