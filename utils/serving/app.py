@@ -426,8 +426,9 @@ def create_app(served, limits: dict | None = None, window_ms: float | None = Non
     ``request_timeout_s``, ``stall_s``, ``access_log``, ``gc_freeze``). Every model runs behind a
     :class:`~utils.serving.batching.BoundedBatcher`, in its own thread, so the event loop keeps reading
     requests meanwhile. Neural models (``served.batched``) wait ``window_ms`` (default 5) for company;
-    TF-IDF does not wait (``window_ms=0``: a pass costs well under a millisecond) and batches only the
-    requests that queued while the previous pass ran.
+    TF-IDF does not wait (``window_ms=0``: a pass costs well under a millisecond), and a loaded TF-IDF export
+    runs requests of up to :data:`INLINE_CHARS` characters on the event loop itself when nothing is queued
+    (no thread hop); longer ones, and requests that arrive while others wait, go to its thread.
     """
     unknown = set(guards) - set(GUARDS)
     if unknown:
