@@ -220,6 +220,33 @@ def test_tfidf_benchmark_end_to_end(processed, tmp_path):
     assert record["split_sizes"] == record["corpus_sizes"]
 
 
+def test_kept_predictions_give_a_paired_comparison(processed, tmp_path):
+    """A TF-IDF run keeps its test decisions; --paired compares two runs on the same titles, refuses others."""
+    for extra in ([], ["--text", "title+plot"], ["--split-seed", "7"]):
+        run = cli(["--model", "tfidf", *extra], processed, tmp_path)
+        assert run.returncode == 0, run.stderr
+    plot, title = tmp_path / "netflix-tfidf-full.json", tmp_path / "netflix-tfidf-full-title+plot.json"
+    record = json.loads(plot.read_text())
+    with np.load(tmp_path / record["test_predictions"], allow_pickle=False) as kept:
+        assert kept["pred"].shape == kept["true"].shape == (record["split_sizes"]["test"], 3)
+        assert set(np.unique(kept["pred"])) <= {0, 1}
+        from utils.evaluation.metrics import f1_scores
+
+        assert f1_scores(kept["true"], kept["pred"])["micro_f1"] == pytest.approx(record["metrics"]["micro_f1"])
+    assert "test_ids" not in record["figures"] and "test_pred" not in record["figures"]   # not in the JSON
+    same = cli(["--paired", str(plot), str(plot)], processed, tmp_path)
+    assert same.returncode == 0, same.stderr
+    assert "micro_f1    +0.0000 [+0.0000, +0.0000]  tie" in same.stdout
+    pair = cli(["--paired", str(title), str(plot)], processed, tmp_path)
+    assert pair.returncode == 0 and pair.stdout.count("[") == 3, pair.stdout
+    other = cli(["--paired", str(plot), str(tmp_path / "netflix-tfidf-full-split7.json")], processed, tmp_path)
+    assert other.returncode == 2 and "different titles" in other.stderr
+    legacy = tmp_path / "old.json"
+    legacy.write_text(json.dumps({k: v for k, v in record.items() if k != "test_predictions"}))
+    old = cli(["--paired", str(legacy), str(plot)], processed, tmp_path)
+    assert old.returncode == 2 and "kept no test predictions" in old.stderr
+
+
 def test_seeds_run_once_each_and_print_the_mean(processed, fake_module, tmp_path):
     run = cli(["--model", "bench_fake_model:benchmark", "--seeds", "3,5"], processed, tmp_path, fake_module)
     assert run.returncode == 0, run.stderr

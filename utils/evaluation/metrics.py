@@ -116,6 +116,16 @@ def bootstrap_interval(y_true, y_pred, n_boot: int = 1000, level: float = 0.95, 
     return {k: [float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail))] for k, v in reps.items()}
 
 
+def kept_predictions(ids, y_true, y_pred) -> dict:
+    """The test decisions a benchmark keeps beside its record (``<record>.test.npz``), so that two runs on the
+    same test titles can later be compared pairwise (``python -m utils.benchmark --paired A.json B.json``)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or len(ids) != len(y_true):
+        raise ValueError(f"kept_predictions: {len(ids)} ids, labels {y_true.shape}, decisions {y_pred.shape}.")
+    return {"test_ids": [str(i) for i in ids], "test_true": y_true.astype(np.uint8).tolist(),
+            "test_pred": (y_pred > 0).astype(np.uint8).tolist()}
+
+
 def paired_bootstrap_difference(y_true, y_pred_a, y_pred_b, n_boot: int = 1000, level: float = 0.95,
                                 seed: int = 0) -> dict:
     """Interval of ``F1(a) - F1(b)`` over the same resampled test titles, for each F1 flavour.

@@ -309,7 +309,7 @@ def benchmark(corpus, fast: bool = False, text_kind: str = "clean", **params) ->
     ``fast`` subsamples the corpus (:data:`FAST_SIZES`). The headline metrics use the
     global threshold tuned on validation; per-genre thresholds are reported beside.
     """
-    from utils.evaluation.metrics import apply_thresholds, bootstrap_interval, evaluate
+    from utils.evaluation.metrics import apply_thresholds, bootstrap_interval, evaluate, kept_predictions
     from utils.evaluation.results import choose_thresholds
     from utils.lessons.tfidf import TFIDF_SETTINGS, fit, predict_proba
 
@@ -338,6 +338,7 @@ def benchmark(corpus, fast: bool = False, text_kind: str = "clean", **params) ->
         "test_per_genre": evaluate(y_test, test_prob, per),
         "test_0.5": evaluate(y_test, test_prob, 0.5),
         "test_interval": bootstrap_interval(y_test, apply_thresholds(test_prob, thresholds["global"])),
+        **kept_predictions(corpus.ids("test"), y_test, apply_thresholds(test_prob, thresholds["global"])),
         "threshold": thresholds["global"],
         "train_seconds": round(train_seconds, 2),
         "predict_seconds": round(predict_seconds, 2),

@@ -330,6 +330,7 @@ def run_model(model: str, dataset: str, fast: bool, timeout: float | None = None
             raise BenchmarkError(f"{label} failed (exit code {child.returncode}); its error is printed above.")
         worker = json.loads(out.read_text())
     figures = worker.pop("figures")
+    kept = {k: figures.pop(k) for k in KEPT if k in figures}   # the test decisions: an .npz, not the JSON
     if "test" not in figures or "micro_f1" not in figures["test"]:
         raise BenchmarkError(f"{label}'s benchmark returned no 'test' metrics (utils.evaluation.metrics.evaluate); "
                              f"keys: {sorted(figures)}")
@@ -368,9 +369,83 @@ def run_model(model: str, dataset: str, fast: bool, timeout: float | None = None
     suffix = (("" if text == DEFAULT_TEXT else f"-{text}") + ("" if split_seed is None else f"-split{split_seed}")
               + ("" if seed is None else f"-seed{seed}"))
     path = Path(out_dir or BENCH_DIR) / f"{dataset}-{label}-{record['mode']}{suffix}.json"
+    if len(kept) == len(KEPT):   # written before the record, which names it: no record points at nothing
+        record["test_predictions"] = save_predictions(path, kept)
     atomic_write_json(path, record)
     record["path"] = str(path)
     return record
+
+
+KEPT = ("test_ids", "test_true", "test_pred")   # utils.evaluation.metrics.kept_predictions
+
+
+def predictions_path(record_path: Path) -> Path:
+    return Path(record_path).with_suffix(".test.npz")
+
+
+def save_predictions(record_path: Path, kept: dict) -> str:
+    """``<record>.test.npz`` (ids, true labels, decisions; plain arrays, no pickle); returns its file name."""
+    import io
+
+    from utils.files import atomic_write_bytes
+
+    ids = np.asarray(kept["test_ids"], dtype=str)
+    true, pred = np.asarray(kept["test_true"], np.uint8), np.asarray(kept["test_pred"], np.uint8)
+    if true.shape != pred.shape or true.ndim != 2 or len(ids) != len(true):
+        raise BenchmarkError(f"kept test predictions have inconsistent shapes: {len(ids)} ids, {true.shape}, "
+                             f"{pred.shape}.")
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, ids=ids, true=true, pred=pred)
+    target = predictions_path(record_path)
+    atomic_write_bytes(target, buffer.getvalue())
+    return target.name
+
+
+def load_predictions(record_path: Path) -> tuple[dict, dict]:
+    """``(record, {"ids", "true", "pred"})`` of a saved benchmark record and its kept test decisions."""
+    record_path = Path(record_path)
+    try:
+        record = json.loads(record_path.read_text())
+    except (OSError, ValueError) as err:
+        raise BenchmarkError(f"{record_path}: not a benchmark record ({err}).") from None
+    name = record.get("test_predictions")
+    if not name:
+        raise BenchmarkError(f"{record_path} kept no test predictions (a run before they were kept, or a model "
+                             f"that does not keep them yet): run its benchmark again to compare it pairwise.")
+    path = record_path.parent / Path(name).name          # beside the record, never elsewhere
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in ("ids", "true", "pred")}
+    except (OSError, KeyError, ValueError) as err:
+        raise BenchmarkError(f"{path}: unreadable kept predictions ({err}).") from None
+    return record, arrays
+
+
+def paired(path_a: Path, path_b: Path, seed: int = 0) -> dict:
+    """The paired bootstrap of two records' test decisions (A minus B) on the same test titles."""
+    from utils.evaluation.metrics import paired_bootstrap_difference
+
+    (rec_a, a), (rec_b, b) = load_predictions(path_a), load_predictions(path_b)
+    if rec_a.get("dataset") != rec_b.get("dataset") or a["true"].shape[1] != b["true"].shape[1]:
+        raise BenchmarkError(f"{path_a} and {path_b} are not on the same dataset and genres.")
+    if set(a["ids"]) != set(b["ids"]) or len(a["ids"]) != len(b["ids"]):
+        raise BenchmarkError(f"{path_a} and {path_b} were tested on different titles (another split, seed or "
+                             f"mode): a paired comparison needs the same test titles.")
+    order = {i: k for k, i in enumerate(b["ids"])}
+    rows = np.array([order[i] for i in a["ids"]])
+    if not np.array_equal(a["true"], b["true"][rows]):
+        raise BenchmarkError(f"{path_a} and {path_b} disagree on the test labels: not the same prepared data.")
+    diff = paired_bootstrap_difference(a["true"], a["pred"], b["pred"][rows], seed=seed)
+    return {"a": rec_a, "b": rec_b, "n_test": len(rows), "difference": diff}
+
+
+def format_paired(result: dict, name_a: str, name_b: str) -> str:
+    lines = [f"A = {name_a}", f"B = {name_b}",
+             f"{result['n_test']:,} test titles; A minus B, 95 % paired bootstrap interval (1,000 resamples):"]
+    for metric, d in result["difference"].items():
+        verdict = "tie" if d["tie"] else ("A better" if d["difference"] > 0 else "B better")
+        lines.append(f"  {metric:<11} {d['difference']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]  {verdict}")
+    return "\n".join(lines)
 
 
 def _previous_run(model: str, dataset: str, fast: bool, out_dir: Path | None, seed: int | None) -> str:
@@ -663,10 +738,20 @@ def main(argv=None) -> int:
     parser.add_argument("--summarise", nargs="+", metavar="RECORD",
                         help="print the mean, range and intervals of saved records (JSON files) instead of "
                              "running anything; records of mixed splits are refused")
+    parser.add_argument("--paired", nargs=2, metavar=("A", "B"),
+                        help="compare two saved records on the same test titles: A minus B with a paired "
+                             "bootstrap interval per F1 flavour, from the test decisions each run kept")
     parser.add_argument("--worker", metavar="OUT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.summarise:
         return summarise_files([Path(p) for p in args.summarise])
+    if args.paired:
+        try:
+            print(format_paired(paired(*map(Path, args.paired)), *args.paired))
+        except BenchmarkError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        return 0
     try:
         seeds = parse_seeds(args.seeds)
         split_seeds = parse_seeds(args.split_seeds, "--split-seed")
