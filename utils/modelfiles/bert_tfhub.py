@@ -500,7 +500,8 @@ def benchmark(corpus, fast: bool = False, handle: str | None = None, finetune_ru
     start = time.perf_counter()
     emb = {s: encoder.embed_cached(texts[s], dataset=corpus.dataset, progress=False)[0] for s in texts}
     embed_seconds = time.perf_counter() - start
-    head, head_figures = keras_tools.score_head_on_embeddings(partial(train_head, tf_keras), emb, ys, genres)
+    head, head_figures = keras_tools.score_head_on_embeddings(partial(train_head, tf_keras), emb, ys, genres,
+                                                              test_ids=corpus.ids("test"))
     label = RANDOM_LABEL if encoder.is_random else "pretrained encoder"
     seq_len = choose_seq_len(encoder.token_counts(texts["train"]))
     figures = {

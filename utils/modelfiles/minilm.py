@@ -419,7 +419,7 @@ def benchmark(corpus, fast: bool = False, checkpoint: str | None = None, finetun
     embed_seconds = time.perf_counter() - start
     head, head_figures = keras_tools.score_head_on_embeddings(
         lambda x_train, y_train, x_val, y_val: train_head(keras, x_train, y_train, x_val, y_val, **HEAD),
-        emb, ys, genres)
+        emb, ys, genres, test_ids=corpus.ids("test"))
     figures = {
         "model": FROZEN_NAME,
         "text": corpus.text,

@@ -55,14 +55,15 @@ def measure_throughput(embed, texts, n: int = 256, warmup: int = 32) -> float:
     return len(texts) / (time.perf_counter() - start)
 
 
-def score_head_on_embeddings(train_head_fn, emb: dict, ys: dict, genres) -> tuple:
+def score_head_on_embeddings(train_head_fn, emb: dict, ys: dict, genres, test_ids=None) -> tuple:
     """Train a head on frozen embeddings and score it on test with val-tuned thresholds.
 
     ``train_head_fn(x_train, y_train, x_val, y_val)`` is the model module's ``train_head``.
     Returns ``(head, figures)`` with the benchmark's ``test``, ``test_per_genre``,
-    ``threshold``, ``train_seconds`` and ``head_epochs``.
+    ``threshold``, ``train_seconds`` and ``head_epochs``; with ``test_ids``, also the test decisions the
+    benchmark keeps (:func:`utils.evaluation.metrics.kept_predictions`).
     """
-    from utils.evaluation.metrics import apply_thresholds, bootstrap_interval, evaluate
+    from utils.evaluation.metrics import apply_thresholds, bootstrap_interval, evaluate, kept_predictions
     from utils.evaluation.results import choose_thresholds
 
     start = time.perf_counter()
@@ -71,7 +72,10 @@ def score_head_on_embeddings(train_head_fn, emb: dict, ys: dict, genres) -> tupl
     val_prob, test_prob = head.predict(emb["val"], verbose=0), head.predict(emb["test"], verbose=0)
     thresholds = choose_thresholds(ys["val"], val_prob, genres)
     per = np.array([thresholds["per_genre"][g] for g in genres])
+    kept = {} if test_ids is None else kept_predictions(test_ids, ys["test"],
+                                                        apply_thresholds(test_prob, thresholds["global"]))
     return head, {
+        **kept,
         "test": evaluate(ys["test"], test_prob, thresholds["global"]),
         "test_per_genre": evaluate(ys["test"], test_prob, per),
         "test_interval": bootstrap_interval(ys["test"], apply_thresholds(test_prob, thresholds["global"])),
