@@ -138,6 +138,12 @@ def test_ensemble_benchmark_trains_every_member_and_stacks_them(course_dirs, mon
     assert figures["n_train"] == 27 and figures["n_val"] == figures["n_test"] == 9
     assert 0.0 <= figures["test"]["micro_f1"] <= 1.0 and figures["seed"] == 3
     assert figures["train_seconds"] >= sum(m["train_seconds"] for m in figures["members"].values())
+    # the headline's test decisions are kept for --paired, and they give the headline's micro-F1
+    from utils.evaluation.metrics import f1_scores
+
+    kept_true, kept_pred = np.array(figures["test_true"]), np.array(figures["test_pred"])
+    assert len(figures["test_ids"]) == 9 and kept_pred.shape == (9, len(THEMES))
+    assert f1_scores(kept_true, kept_pred)["micro_f1"] == pytest.approx(figures["test"]["micro_f1"])
 
 
 def test_shrunk_thresholds_lie_between_per_genre_and_global():

@@ -255,7 +255,7 @@ def benchmark(corpus, fast: bool = False, loss="bce", **params) -> dict:
     (``FAST_SETTINGS``). Metrics use the global threshold tuned on validation.
     """
     from utils import config
-    from utils.evaluation.metrics import apply_thresholds, bootstrap_interval, evaluate
+    from utils.evaluation.metrics import apply_thresholds, bootstrap_interval, evaluate, kept_predictions
     from utils.evaluation.results import choose_thresholds
     from utils.data import word_vectors
     from utils.lessons.word2vec import W2V_SETTINGS, train_word2vec
@@ -294,6 +294,7 @@ def benchmark(corpus, fast: bool = False, loss="bce", **params) -> dict:
         "test_per_genre": evaluate(y_test, test_prob, per),
         "test_0.5": evaluate(y_test, test_prob, 0.5),
         "test_interval": bootstrap_interval(y_test, apply_thresholds(test_prob, thresholds["global"])),
+        **kept_predictions(corpus.ids("test"), y_test, apply_thresholds(test_prob, thresholds["global"])),
         "threshold": thresholds["global"],
         "epochs": s["epochs"], "best_epoch": s["best_epoch"],
         "seconds_per_epoch": round(s["train_seconds"] / max(s["epochs"], 1), 2),

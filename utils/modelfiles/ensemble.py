@@ -22,14 +22,15 @@ import numpy as np
 FAST_SIZES = {"max_train": 2000, "max_eval": 500}   # as the other models
 
 
-def _scores(y_val, val_prob, y_test, test_prob, genres, shrink: float | None = None) -> dict:
+def _scores(y_val, val_prob, y_test, test_prob, genres, shrink: float | None = None, test_ids=None) -> dict:
     """Test metrics at the thresholds tuned on validation (global and per genre), plus val.
 
     ``shrink``: the headline ``test`` uses per-genre thresholds pulled that far towards the global
     one (notebook 06's shrinkage; genres with < 20 validation positives keep the global one), and
-    ``test_global`` the global threshold. ``None``: the headline is the global threshold.
+    ``test_global`` the global threshold. ``None``: the headline is the global threshold. With ``test_ids``,
+    the headline's test decisions are kept too (:func:`utils.evaluation.metrics.kept_predictions`).
     """
-    from utils.evaluation.metrics import apply_thresholds, bootstrap_interval, evaluate
+    from utils.evaluation.metrics import apply_thresholds, bootstrap_interval, evaluate, kept_predictions
     from utils.evaluation.results import choose_thresholds
     from utils.lessons.ensembles import shrunk_thresholds
 
@@ -46,6 +47,8 @@ def _scores(y_val, val_prob, y_test, test_prob, genres, shrink: float | None = N
                "test": evaluate(y_test, test_prob, headline), "val": evaluate(y_val, val_prob, headline),
                "thresholds_per_genre": {g: round(float(t), 3) for g, t in zip(genres, headline)}}
     out["test_interval"] = bootstrap_interval(y_test, apply_thresholds(test_prob, headline))
+    if test_ids is not None:
+        out.update(kept_predictions(test_ids, y_test, apply_thresholds(test_prob, headline)))
     return out
 
 
@@ -125,7 +128,7 @@ def benchmark_tfidf_tuned(corpus, fast: bool = False) -> dict:
     ctx = member_context(corpus, seed, fast, stop_fraction=0.1)   # TF-IDF fits the whole training split
     tuned = tfidf_member(ctx, TUNED_TFIDF)
     default = tfidf_member(ctx, TFIDF_DEFAULTS)
-    figures = _scores(ys["val"], tuned["val"], ys["test"], tuned["test"], genres)
+    figures = _scores(ys["val"], tuned["val"], ys["test"], tuned["test"], genres, test_ids=corpus.ids("test"))
     base = _scores(ys["val"], default["val"], ys["test"], default["test"], genres)
     return {"model": "tfidf_tuned", "n_train": len(ys["train"]), "n_val": len(ys["val"]), "n_test": len(ys["test"]),
             **figures, "train_seconds": tuned["train_seconds"],
@@ -159,7 +162,7 @@ def benchmark_head_tuned(corpus, fast: bool = False) -> dict:
     emb, info = embeddings(texts, corpus.dataset)
     tuned = _val_stopped_head(emb, ys, TUNED_HEAD, seed)
     default = _val_stopped_head(emb, ys, HEAD_DEFAULTS, seed)
-    figures = _scores(ys["val"], tuned["val"], ys["test"], tuned["test"], genres)
+    figures = _scores(ys["val"], tuned["val"], ys["test"], tuned["test"], genres, test_ids=corpus.ids("test"))
     base = _scores(ys["val"], default["val"], ys["test"], default["test"], genres)
     return {"model": "head_tuned", "n_train": len(ys["train"]), "n_val": len(ys["val"]), "n_test": len(ys["test"]),
             **figures, "train_seconds": tuned["train_seconds"],
@@ -196,7 +199,8 @@ def benchmark_ensemble(corpus, fast: bool = False, members=None, builders: dict 
     val_stacked, test_stacked, _ = stack_members(members, ys["val"], seed=seed)   # notebook 08: the recipe's stacker
     stack_seconds = time.perf_counter() - stack_start
     wall = time.perf_counter() - start
-    figures = _scores(ys["val"], val_stacked, ys["test"], test_stacked, genres, shrink=ENSEMBLE["shrink"])
+    figures = _scores(ys["val"], val_stacked, ys["test"], test_stacked, genres, shrink=ENSEMBLE["shrink"],
+                      test_ids=corpus.ids("test"))
     mean = _scores(ys["val"], average([members[m]["val"] for m in names]), ys["test"],
                    average([members[m]["test"] for m in names]), genres)
 
