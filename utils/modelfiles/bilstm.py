@@ -285,6 +285,7 @@ def benchmark(corpus, fast: bool = False, loss="bce", **params) -> dict:
     predict_seconds = time.perf_counter() - start
     thresholds = choose_thresholds(y_val, val_prob, genres)
     per = np.array([thresholds["per_genre"][g] for g in genres])
+    test_pred = apply_thresholds(test_prob, thresholds["global"])   # the headline's decisions
     s = summarize(trained.history)
     p = {**SETTINGS, **params}
     return {
@@ -293,8 +294,8 @@ def benchmark(corpus, fast: bool = False, loss="bce", **params) -> dict:
         "test": evaluate(y_test, test_prob, thresholds["global"]),
         "test_per_genre": evaluate(y_test, test_prob, per),
         "test_0.5": evaluate(y_test, test_prob, 0.5),
-        "test_interval": bootstrap_interval(y_test, apply_thresholds(test_prob, thresholds["global"])),
-        **kept_predictions(corpus.ids("test"), y_test, apply_thresholds(test_prob, thresholds["global"])),
+        "test_interval": bootstrap_interval(y_test, test_pred),
+        **kept_predictions(corpus.ids("test"), y_test, test_pred),
         "threshold": thresholds["global"],
         "epochs": s["epochs"], "best_epoch": s["best_epoch"],
         "seconds_per_epoch": round(s["train_seconds"] / max(s["epochs"], 1), 2),

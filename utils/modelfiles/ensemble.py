@@ -46,9 +46,10 @@ def _scores(y_val, val_prob, y_test, test_prob, genres, shrink: float | None = N
         out = {**out, "test_global": {"model": "one global threshold", "test": out["test"], "val": out["val"]},
                "test": evaluate(y_test, test_prob, headline), "val": evaluate(y_val, val_prob, headline),
                "thresholds_per_genre": {g: round(float(t), 3) for g, t in zip(genres, headline)}}
-    out["test_interval"] = bootstrap_interval(y_test, apply_thresholds(test_prob, headline))
+    test_pred = apply_thresholds(test_prob, headline)
+    out["test_interval"] = bootstrap_interval(y_test, test_pred)
     if test_ids is not None:
-        out.update(kept_predictions(test_ids, y_test, apply_thresholds(test_prob, headline)))
+        out.update(kept_predictions(test_ids, y_test, test_pred))
     return out
 
 

@@ -329,6 +329,7 @@ def benchmark(corpus, fast: bool = False, text_kind: str = "clean", **params) ->
     predict_seconds = time.perf_counter() - start
     thresholds = choose_thresholds(y_val, val_prob, genres)
     per = np.array([thresholds["per_genre"][g] for g in genres])
+    test_pred = apply_thresholds(test_prob, thresholds["global"])   # the headline's decisions
     return {
         "model": MODEL_NAME,
         "text": corpus.text,
@@ -337,8 +338,8 @@ def benchmark(corpus, fast: bool = False, text_kind: str = "clean", **params) ->
         "test": evaluate(y_test, test_prob, thresholds["global"]),
         "test_per_genre": evaluate(y_test, test_prob, per),
         "test_0.5": evaluate(y_test, test_prob, 0.5),
-        "test_interval": bootstrap_interval(y_test, apply_thresholds(test_prob, thresholds["global"])),
-        **kept_predictions(corpus.ids("test"), y_test, apply_thresholds(test_prob, thresholds["global"])),
+        "test_interval": bootstrap_interval(y_test, test_pred),
+        **kept_predictions(corpus.ids("test"), y_test, test_pred),
         "threshold": thresholds["global"],
         "train_seconds": round(train_seconds, 2),
         "predict_seconds": round(predict_seconds, 2),

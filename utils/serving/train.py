@@ -13,6 +13,9 @@ import numpy as np
 from utils import config
 
 TRAINABLE = ("tfidf_logreg", "bilstm_w2v", "minilm_frozen")
+# what the commands that take --train-if-missing say when a model is missing and the option was not given
+MISSING_HINT = (f"hint: add --train-if-missing to train {', '.join(TRAINABLE[:-1])} or {TRAINABLE[-1]} at FAST "
+                f"size first (seconds to minutes on a CPU).")
 
 
 def _corpus(dataset: str, sizes: dict):
@@ -102,3 +105,9 @@ def ensure_model(name: str, dataset: str | None = None, verbose: bool = True) ->
               f"training it now at FAST size, a few minutes on a CPU. Its scores are FAST-mode scores.")
     np.random.seed(config.seed())
     return TRAINERS[name](dataset)
+
+
+def model_or_trained(name: str, dataset: str | None = None) -> str:
+    """``name`` as given, unless it is one of :data:`TRAINABLE`: then its model folder, trained here when missing
+    (``--train-if-missing`` of ``utils.serve`` and ``utils.loadtest``)."""
+    return str(ensure_model(name, dataset)) if name in TRAINERS else name

@@ -72,13 +72,13 @@ def score_head_on_embeddings(train_head_fn, emb: dict, ys: dict, genres, test_id
     val_prob, test_prob = head.predict(emb["val"], verbose=0), head.predict(emb["test"], verbose=0)
     thresholds = choose_thresholds(ys["val"], val_prob, genres)
     per = np.array([thresholds["per_genre"][g] for g in genres])
-    kept = {} if test_ids is None else kept_predictions(test_ids, ys["test"],
-                                                        apply_thresholds(test_prob, thresholds["global"]))
+    test_pred = apply_thresholds(test_prob, thresholds["global"])   # the headline's decisions
+    kept = {} if test_ids is None else kept_predictions(test_ids, ys["test"], test_pred)
     return head, {
         **kept,
         "test": evaluate(ys["test"], test_prob, thresholds["global"]),
         "test_per_genre": evaluate(ys["test"], test_prob, per),
-        "test_interval": bootstrap_interval(ys["test"], apply_thresholds(test_prob, thresholds["global"])),
+        "test_interval": bootstrap_interval(ys["test"], test_pred),
         "threshold": thresholds["global"],
         "train_seconds": round(seconds, 1),
         "head_epochs": len(hist["loss"]),

@@ -80,10 +80,10 @@ def main(argv=None) -> int:
         print("error: --requests must be 1..20000 and --seconds 0..120 (the test is bounded)", file=sys.stderr)
         return 2
     if args.train_if_missing and args.model:   # before any figure: training loads the machine
-        from utils.serving.train import TRAINERS, ensure_model
+        from utils.serving.train import model_or_trained
 
         try:
-            args.model = [str(ensure_model(m, args.dataset)) if m in TRAINERS else m for m in args.model]
+            args.model = [model_or_trained(m, args.dataset) for m in args.model]
         except (FileNotFoundError, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
@@ -123,8 +123,9 @@ def main(argv=None) -> int:
         except (ValueError, RuntimeError, TimeoutError, OSError) as err:
             print(f"error: {name}: {err}", file=sys.stderr)
             if not args.train_if_missing and "does not exist" in str(err):
-                print("hint: add --train-if-missing to train tfidf_logreg, bilstm_w2v or minilm_frozen at FAST "
-                      "size first (seconds to minutes on a CPU).", file=sys.stderr)
+                from utils.serving.train import MISSING_HINT
+
+                print(MISSING_HINT, file=sys.stderr)
             return 2
         finally:
             if proc is not None:

@@ -110,10 +110,9 @@ def main(argv=None) -> int:
     try:
         model = args.model
         if args.train_if_missing:
-            from utils.serving.train import TRAINERS, ensure_model
+            from utils.serving.train import model_or_trained
 
-            if model in TRAINERS:
-                model = str(ensure_model(model, args.dataset))
+            model = model_or_trained(model, args.dataset)
         from utils.tools.predict import resolve_model_dir
 
         folder = resolve_model_dir(model, args.dataset)
@@ -133,8 +132,9 @@ def main(argv=None) -> int:
     except (ModelFormatError, FileNotFoundError, FileExistsError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         if not args.train_if_missing and "does not exist" in str(err):
-            print("hint: add --train-if-missing to train tfidf_logreg, bilstm_w2v or minilm_frozen at FAST "
-                  "size first (seconds to minutes on a CPU).", file=sys.stderr)
+            from utils.serving.train import MISSING_HINT
+
+            print(MISSING_HINT, file=sys.stderr)
         return 2
 
     import uvicorn
