@@ -823,6 +823,41 @@ def test_access_log_is_one_json_line_per_request_without_text(client, caplog):
     assert SECRET not in caplog.text
 
 
+def test_direct_predict_answers_exactly_as_fastapi_does(served, monkeypatch):
+    """The guard's direct call of POST /predict (no FastAPI layers) sends what FastAPI's route sends:
+    answers, the endpoint's own errors, validation errors (left to FastAPI), a crash; and it is used."""
+    cases = [({"text": RAW[0]}, None), ({"texts": RAW[:3], "top_k": 2}, None), ({"text": RAW[1], "threshold": 0.3}, None),
+             ({"text": "A ghost.", "title": "Boo", "threshold": "global"}, None),
+             ({"text": "A ghost.", "texts": ["x"]}, None), ({"texts": []}, None), ({"text": "a", "top_k": 99}, None),
+             ({"text": "a", "top_k": 1, "threshold": 0.5}, None), ({"text": "a", "threshold": 1.5}, None),
+             ({"text": 5}, None), ({"txt": "a"}, None), ([1, 2], None), ({"text": "x" * 20_000}, None),
+             ({"text": "a"}, "text/plain"), ({"text": "A ghost.", "threshold": "per_genre"}, None)]
+    answers = {}
+    for direct in (True, False):
+        app = create_app(served, gc_freeze=False, direct_predict=direct, access_log=False)
+        with TestClient(app, raise_server_exceptions=False) as c:
+            got = []
+            for body, ctype in cases:
+                r = c.post("/predict", content=json.dumps(body).encode(),
+                           headers={"Content-Type": ctype or "application/json", "X-Request-ID": "same"})
+                data = r.json()
+                data.pop("model_ms", None)
+                got.append((r.status_code, data, r.headers["content-type"], r.headers["x-request-id"]))
+            with monkeypatch.context() as m:   # a crash inside the endpoint: the app's own 500
+                m.setattr("utils.lessons.serving.labelled", lambda *a: 1 / 0)
+                r = c.post("/predict", json={"text": "A ghost."}, headers={"X-Request-ID": "same"})
+                got.append((r.status_code, r.json(), r.headers.get("x-request-id")))
+            guard = app.middleware_stack.app
+            answers[direct] = got, guard.direct.answered if guard.direct else 0
+    assert answers[True][0] == answers[False][0]
+    statuses = [g[0] for g in answers[True][0]]
+    assert statuses.count(200) == 5 and 413 in statuses and 415 in statuses and 422 in statuses and 500 in statuses
+    # every valid body went the direct way (answers and the endpoint's own errors); FastAPI's app never does
+    valid = sum(1 for body, ctype in cases if ctype is None and isinstance(body, dict) and
+                not ({"txt"} & set(body)) and not isinstance(body.get("text"), int) and len(body.get("text") or "") < 10_001)
+    assert answers[True][1] == valid + 1 and answers[False][1] == 0
+
+
 def test_a_plot_the_model_knows_nothing_of_says_so(client):
     gibberish = client.post("/predict", json={"text": "<p><b>Zzqxv</b> &nbsp; qwrtp</p>"}).json()
     assert gibberish["known_words"]["known"] == 0 and "prior" in gibberish["warning"]

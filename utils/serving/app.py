@@ -65,7 +65,7 @@ LIMITS = {"max_chars": 10_000, "max_texts": 64, "max_body_bytes": 2 * 2**20}
 BATCHING = {"window_ms": 5.0, "max_batch": 64}
 # back-pressure and timeouts; python -m utils.serve --help lists them
 GUARDS = {"max_queue": 512, "max_concurrency": 256, "body_timeout_s": 10.0, "request_timeout_s": 10.0,
-          "stall_s": 30.0, "access_log": True, "gc_freeze": True}
+          "stall_s": 30.0, "access_log": True, "gc_freeze": True, "direct_predict": True}
 UNCAPPED = {"/health", "/metrics"}   # cheap, and what an orchestrator polls: answered even at the cap
 ENV = "COURSE_SERVE_OPTIONS"   # the options a --workers process reads (app_from_env)
 log = logging.getLogger("utils.serving")
@@ -265,22 +265,25 @@ class Guard:
     reads the buffered body. A plain ASGI class (``@app.middleware("http")`` costs a task per request).
     """
 
-    def __init__(self, app, settings: dict, metrics: Metrics, model: str):
+    def __init__(self, app, settings: dict, metrics: Metrics, model: str, direct=None):
         self.app, self.settings, self.metrics, self.model = app, settings, metrics, model
         self.limit = int(settings["max_body_bytes"])
         self.inflight = 0
+        # Starlette builds its middleware when the first request comes, after every route exists
+        self.direct = direct() if direct is not None else None   # a DirectRoute for POST /predict
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = None
-        length = None
+        rid = length = content_type = None
         for key, value in scope.get("headers", ()):
             if key == b"x-request-id":
                 rid = value.decode("latin-1")
             elif key == b"content-length":
                 length = value
+            elif key == b"content-type" and content_type is None:   # the first, as Starlette reads it
+                content_type = value.decode("latin-1")
         if rid is None or not _REQUEST_ID.match(rid):
             rid = uuid.uuid4().hex[:16]
         scope.setdefault("state", {})["request_id"] = rid
@@ -335,10 +338,16 @@ class Guard:
 
             try:
                 async with asyncio.timeout(self.settings["request_timeout_s"]):
-                    await self.app(scope, replay, send_with_id)
+                    direct = self.direct if scope["path"] == "/predict" and scope["method"] == "POST" else None
+                    if direct is None or not await direct(scope, body, content_type, send_with_id):
+                        await self.app(scope, replay, send_with_id)
             except TimeoutError:
                 await refuse(503, f"The request was not answered within {self.settings['request_timeout_s']:g} s "
                                   f"(the model is busy): retry shortly.", headers={"Retry-After": "1"})
+            except Exception as exc:   # a crash below: the app's 500 answered here, with the request id
+                if info["status"]:     # (Starlette's would come from outside this guard, without it)
+                    raise
+                await (await handled(scope["app"], scope, exc))(scope, _no_more_body, send_with_id)
         finally:
             self.inflight -= 1
             self.metrics.inflight = self.inflight
@@ -371,6 +380,67 @@ class Guard:
                     chunks.append(chunk)
                 more = message.get("more_body", False)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class DirectRoute:
+    """``POST /predict`` without FastAPI's per-request layers: the same endpoint, called by the guard.
+
+    FastAPI's routing, dependency solving and middleware cost about 0.2 ms of CPU per request on their
+    own (``python -m utils.loadtest --floor``), as much as a TF-IDF pass. For the one route that carries
+    the load, the guard does what FastAPI would do: it reads the body the :class:`JSONBodyRoute` way,
+    validates it against the endpoint's request model and calls the endpoint, notebook 09's function
+    itself; an exception goes to the app's own exception handlers. A body that is not a valid request
+    goes through FastAPI instead, so every error keeps one source. Only an endpoint whose one parameter
+    is its body model qualifies (:meth:`of` returns None otherwise).
+    """
+
+    def __init__(self, app: FastAPI, route: APIRoute, limits: dict):
+        self.app, self.limits = app, limits
+        self.endpoint = route.endpoint
+        self.model = route.body_field.field_info.annotation
+        self.names = list(self.model.model_fields)
+        self.answered = 0   # requests answered here rather than by FastAPI
+
+    @classmethod
+    def of(cls, app: FastAPI, path: str, limits: dict) -> Optional["DirectRoute"]:
+        for route in app.routes:
+            if isinstance(route, APIRoute) and route.path == path and "POST" in route.methods:
+                d = route.dependant
+                simple = (len(d.body_params) == 1 and not (d.query_params or d.path_params or d.header_params
+                          or d.cookie_params or d.dependencies) and d.request_param_name is None
+                          and isinstance(getattr(route.body_field.field_info, "annotation", None), type)
+                          and issubclass(route.body_field.field_info.annotation, BaseModel))
+                return cls(app, route, limits) if simple else None
+        return None
+
+    async def __call__(self, scope, body: bytes, content_type: str | None, send) -> bool:
+        """Answer the request and return True; False when it is not a valid request (FastAPI answers)."""
+        try:
+            data = read_json_object(body, content_type, self.names)
+            n_texts = check_limits(data, self.limits)
+            req = self.model.model_validate(data)
+        except (ApiError, ValidationError):
+            return False
+        scope["state"]["log"]["texts"] = n_texts
+        try:
+            response = await self.endpoint(req)
+        except Exception as exc:
+            response = await handled(self.app, scope, exc)
+        await response(scope, _no_more_body, send)
+        self.answered += 1
+        return True
+
+
+async def handled(app: FastAPI, scope, exc: Exception) -> Response:
+    """The app's exception handler's answer to ``exc`` (looked up by the class's MRO, as Starlette does;
+    the ``Exception`` handler for anything else)."""
+    handlers = app.exception_handlers
+    handler = next((handlers[c] for c in type(exc).__mro__ if c in handlers), None) or handlers[Exception]
+    return await handler(Request(scope), exc)
+
+
+async def _no_more_body():
+    return {"type": "http.disconnect"}
 
 
 class _BodyTooLarge(Exception):
@@ -476,7 +546,8 @@ def create_app(served, limits: dict | None = None, window_ms: float | None = Non
     app.router.route_class = JSONBodyRoute
     app.state.served, app.state.limits, app.state.metrics = served, limits, metrics
     app.state.settings = settings
-    app.add_middleware(Guard, settings=settings, metrics=metrics, model=version)
+    app.add_middleware(Guard, settings=settings, metrics=metrics, model=version,
+                       direct=(lambda: DirectRoute.of(app, "/predict", limits)) if settings["direct_predict"] else None)
 
     def reject(request: Request, status: int, message: str, details=None, headers=None) -> JSONResponse:
         counts["errors"] += 1

@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,
                    help="one JSON line per request: id, method, path without query, status, latency, model "
                         "version, number of texts; never a text (default on)")
+    p.add_argument("--direct-predict", action=argparse.BooleanOptionalAction, default=True,
+                   help="POST /predict with a valid JSON body calls the endpoint without FastAPI's per-request "
+                        "layers (about 0.2 ms of CPU a request); the same answers and errors (default on)")
     return p
 
 
@@ -81,7 +84,8 @@ def _options(args, model: str) -> dict:
                        "max_body_bytes": args.max_body_bytes},
             "guards": {"max_queue": args.max_queue, "max_concurrency": args.max_concurrency,
                        "body_timeout_s": args.body_timeout, "request_timeout_s": args.request_timeout,
-                       "stall_s": args.stall, "access_log": args.access_log, "gc_freeze": args.gc_freeze},
+                       "stall_s": args.stall, "access_log": args.access_log, "gc_freeze": args.gc_freeze,
+                       "direct_predict": args.direct_predict},
             "header_timeout_s": args.header_timeout, "max_connections": args.max_connections}
 
 
