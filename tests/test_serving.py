@@ -486,7 +486,9 @@ def test_load_test_measures_a_live_server(live):
     row = lt.run_level(url, ["An alien lands.", "A ghost story."], clients=4, requests=40, seconds=20, warmup=2)
     assert row["requests"] == 40 and row["errors"] == 0 and row["rps"] > 0
     assert 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
-    assert "| model | clients |" in lt.format_table("tfidf", [row])
+    assert row["connections_per_process"] == [4]   # each client asked /health on its connection: one process
+    assert "| model | clients |" in lt.format_table("tfidf", [row]) and "per process" not in lt.format_table("t", [row])
+    assert "| 3 + 1 |" in lt.format_table("tfidf", [{**row, "connections_per_process": [3, 1]}])
 
 
 def test_loadtest_command_against_a_running_server(live):

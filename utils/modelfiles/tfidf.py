@@ -152,7 +152,7 @@ class TfidfPredictor(Predictor):
         return grams
 
     def _logits(self, cleaned: str) -> np.ndarray:
-        counts: dict[int, int] = {}
+        counts: dict[int, int] = {}   # column -> count
         index = self.index
         for gram in self._grams(cleaned):
             j = index.get(gram)
@@ -170,15 +170,17 @@ class TfidfPredictor(Predictor):
             x /= norm
         return x @ self.coef_t[cols] + self.intercept
 
+    def _known(self, cleaned: str) -> tuple[int, int]:
+        tokens = cleaned.split()
+        return sum(map(self.vocabulary.__contains__, tokens)), len(tokens)
+
     def predict_with_known_words(self, texts) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities, (known, total) words per plot), cleaning each plot once (the server's path)."""
         if isinstance(texts, str):
             texts = [texts]
         cleaned = prepare_texts(texts, self.text_kind)
         logits = np.array([self._logits(c) for c in cleaned], np.float64).reshape(len(cleaned), len(self.genres))
-        vocabulary = self.vocabulary
-        known = np.array([(sum(t in vocabulary for t in c.split()), len(c.split())) for c in cleaned],
-                         np.int64).reshape(len(cleaned), 2)
+        known = np.array([self._known(c) for c in cleaned], np.int64).reshape(len(cleaned), 2)
         return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32), known
 
     def predict_proba(self, texts) -> np.ndarray:
@@ -190,8 +192,7 @@ class TfidfPredictor(Predictor):
 
     def known_words(self, text: str) -> tuple[int, int]:
         """(known, total) counts of the plot's cleaned words against the TF-IDF vocabulary."""
-        tokens = prepare_texts([text], self.text_kind)[0].split()
-        return sum(t in self.vocabulary for t in tokens), len(tokens)
+        return self._known(prepare_texts([text], self.text_kind)[0])
 
 
 # What the course's TF-IDF can write (notebook 03 splits cleaned text on spaces; scikit-learn's default

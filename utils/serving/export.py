@@ -375,13 +375,17 @@ def read_card(folder) -> dict:
 
 
 def _bilstm_fast_path(predictor):
-    """The BiLSTM through one traced ``tf.function`` (``model.predict`` costs milliseconds per call)."""
+    """The BiLSTM through one traced ``tf.function``, its ``TextVectorization`` included: ``model.predict``
+    costs milliseconds per call, and the vectorizer run eagerly spent more of the model thread than the
+    network (string split, ragged tensors, lookups dispatched op by op from Python)."""
     import tensorflow as tf
 
-    model = predictor.model
-    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
-                     input_signature=[tf.TensorSpec([None, predictor.sequence_length], tf.int32)])
-    return lambda texts: fn(tf.constant(predictor.encode(texts), tf.int32)).numpy()
+    from utils.modelfiles.bilstm import prepare_texts
+
+    model, vectorizer = predictor.model, predictor.vectorizer
+    fn = tf.function(lambda s: model(tf.cast(vectorizer(s), tf.int32), training=False), reduce_retracing=True,
+                     input_signature=[tf.TensorSpec([None], tf.string)])
+    return lambda texts: fn(tf.constant(prepare_texts(texts), tf.string)).numpy()
 
 
 def load_export(folder, warm_up: bool = True) -> ServedModel:

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -131,8 +132,38 @@ def stop_server(proc) -> None:
             proc.wait()
 
 
-async def _client(host, port, bodies, state, latencies, errors):
-    """One closed-loop client on a keep-alive connection; reconnects when the server closes it."""
+async def _read_answer(reader) -> tuple[bytes, bytes, bool]:
+    """(status line, body, server closes) of one HTTP/1.1 answer with a Content-Length."""
+    status_line = await reader.readline()
+    if not status_line:
+        raise ConnectionError("closed by the server")
+    length, close = 0, False
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        lower = line.lower()
+        if lower.startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+        elif lower.startswith(b"connection:") and b"close" in lower:
+            close = True
+    return status_line, await reader.readexactly(length), close
+
+
+async def _worker_pid(reader, writer, host) -> int | None:
+    """The process id of the server process that holds this connection (its ``GET /health``)."""
+    try:
+        writer.write(f"GET /health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        await writer.drain()
+        status_line, body, _ = await _read_answer(reader)
+        return json.loads(body).get("pid") if status_line.startswith(b"HTTP/1.1 200") else None
+    except (OSError, ValueError, asyncio.IncompleteReadError, AttributeError):
+        return None
+
+
+async def _client(host, port, bodies, state, latencies, errors, pids=None):
+    """One closed-loop client on a keep-alive connection; reconnects when the server closes it. At the end
+    it asks ``/health`` on its connection and adds the answering process's id to ``pids``."""
     reader = writer = None
     try:
         while state["sent"] < state["limit"] and time.perf_counter() < state["deadline"]:
@@ -147,20 +178,7 @@ async def _client(host, port, bodies, state, latencies, errors):
             try:
                 writer.write(head + body)
                 await writer.drain()
-                status_line = await reader.readline()
-                if not status_line:
-                    raise ConnectionError("closed by the server")
-                length, close = 0, False
-                while True:
-                    line = await reader.readline()
-                    if line in (b"\r\n", b""):
-                        break
-                    lower = line.lower()
-                    if lower.startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                    elif lower.startswith(b"connection:") and b"close" in lower:
-                        close = True
-                await reader.readexactly(length)
+                status_line, _, close = await _read_answer(reader)
             except (OSError, asyncio.IncompleteReadError) as err:
                 errors.append(f"connection: {type(err).__name__}")
                 writer.close()
@@ -172,13 +190,15 @@ async def _client(host, port, bodies, state, latencies, errors):
             if close:
                 writer.close()
                 reader = writer = None
+        if writer is not None and pids is not None:
+            pids.append(await _worker_pid(reader, writer, host))
     finally:
         if writer is not None:
             writer.close()
 
 
 async def _level(host, port, bodies, clients, requests, seconds):
-    latencies, errors, loads = [], [], []
+    latencies, errors, loads, pids = [], [], [], []
     state = {"sent": 0, "limit": requests, "deadline": time.perf_counter() + seconds}
 
     async def sample_load():   # the 1-minute load average while the level runs
@@ -189,23 +209,38 @@ async def _level(host, port, bodies, clients, requests, seconds):
     sampler = asyncio.ensure_future(sample_load())
     start = time.perf_counter()
     try:
-        await asyncio.gather(*(_client(host, port, bodies, state, latencies, errors) for _ in range(clients)))
+        await asyncio.gather(*(_client(host, port, bodies, state, latencies, errors, pids) for _ in range(clients)))
     finally:
         sampler.cancel()
     loads.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"))
-    return latencies, errors, time.perf_counter() - start, loads
+    return latencies, errors, time.perf_counter() - start, loads, pids
+
+
+def _loop_factory():
+    """uvloop's event loop when it is installed (uvicorn's too): the client then costs the shared cores less."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def _asyncio_run(coro):
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(coro)
 
 
 def _run(coro):
-    """``asyncio.run`` that also works inside a running event loop (Jupyter): then in a thread of its own."""
+    """``asyncio.run`` (on uvloop when installed) that also works inside a running event loop (Jupyter):
+    then in a thread of its own."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)
+        return _asyncio_run(coro)
     import concurrent.futures
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+        return pool.submit(_asyncio_run, coro).result()
 
 
 def process_cpu_seconds(pid: int) -> float | None:
@@ -242,7 +277,7 @@ def run_level(url: str, texts, clients: int, requests: int = 500, seconds: float
         _run(_level(host, port, bodies, min(clients, 4), warmup, seconds))
     server_before = process_cpu_seconds(server_pid) if server_pid else None
     client_before = time.process_time()
-    latencies, errors, wall, loads = _run(_level(host, port, bodies, clients, requests, seconds))
+    latencies, errors, wall, loads, pids = _run(_level(host, port, bodies, clients, requests, seconds))
     client_cpu = time.process_time() - client_before
     server_after = process_cpu_seconds(server_pid) if server_pid else None
     ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
@@ -254,7 +289,8 @@ def run_level(url: str, texts, clients: int, requests: int = 500, seconds: float
             "refused": sum(e.startswith("HTTP/1.1 503") for e in errors), "seconds": round(wall, 2),
             "rps": round(len(latencies) / wall, 1) if wall > 0 else 0.0,
             "p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
-            "p99_ms": round(float(np.percentile(ms, 99)), 1), "load_during": round(max(loads), 2)}
+            "p99_ms": round(float(np.percentile(ms, 99)), 1), "load_during": round(max(loads), 2),
+            "connections_per_process": sorted(Counter(p for p in pids if p is not None).values(), reverse=True)}
 
 
 def machine() -> dict:
@@ -280,15 +316,18 @@ def load_test(url: str, texts, levels=DEFAULT_LEVELS, requests: int = 500, secon
 
 def format_table(name: str, rows: list[dict]) -> str:
     cpu = any("server_cpu_ms" in r for r in rows)
+    spread = any(len(r.get("connections_per_process", ())) > 1 for r in rows)   # --workers N
     lines = ["| model | clients | requests | req/s | p50 ms | p95 ms | p99 ms | errors (503) | load during |"
-             + (" server CPU ms/req | client CPU ms/req |" if cpu else ""),
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if cpu else "")]
+             + (" server CPU ms/req | client CPU ms/req |" if cpu else "")
+             + (" connections per process |" if spread else ""),
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if cpu else "") + ("---|" if spread else "")]
     for r in rows:
         lines.append(f"| {name} | {r['clients']} | {r['requests']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
                      f"{r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} ({r.get('refused', 0)}) | "
                      f"{r.get('load_during', float('nan')):.1f} |"
                      + (f" {r.get('server_cpu_ms', float('nan')):.2f} | {r.get('client_cpu_ms', float('nan')):.2f} |"
-                        if cpu else ""))
+                        if cpu else "")
+                     + (f" {' + '.join(map(str, r.get('connections_per_process', ()))) or '?'} |" if spread else ""))
     return "\n".join(lines)
 
 
