@@ -1275,3 +1275,59 @@ def test_the_page_falls_back_to_get_when_post_gets_no_answer_from_the_server():
     script = (Path(ex.__file__).parent / "static" / "app.js").read_text()
     assert 'fetch("/predict?" + new URLSearchParams({ text }) + withTitle)' in script
     assert "if (!body)" in script
+
+
+def _worker_pids(url, want: int, seconds: float = 120) -> set:
+    """Process ids that answer /health on new connections, until ``want`` of them answered."""
+    pids, deadline = set(), time.monotonic() + seconds
+    while len(pids) < want and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=10) as r:
+                pids.add(json.loads(r.read())["pid"])
+        except OSError:
+            pass
+        time.sleep(0.02)
+    return pids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads connections on Linux only")
+def test_workers_supervisor_restarts_a_dead_worker_and_stops_them_all(folders, tmp_path):
+    """--workers 2 on Linux: a socket per worker (SO_REUSEPORT); a worker killed while serving is replaced;
+    SIGTERM to the supervisor ends every worker; a taken port is a clear error."""
+    import signal
+
+    import psutil
+
+    log = tmp_path / "server.log"
+    proc, url = lt.start_server(str(folders["tfidf"][1]), extra_args=["--workers", "2"], log_path=log, timeout=180)
+    try:
+        first = _worker_pids(url, 2)
+        assert len(first) == 2
+        workers = {p.pid for p in psutil.Process(proc.pid).children()}
+        assert first <= workers
+        victim = sorted(first)[0]
+        os.kill(victim, signal.SIGKILL)
+        later = _worker_pids(url, 2)
+        assert victim not in later and len(later) == 2, (first, later)
+        assert "starting another" in log.read_text()
+        # a second server on a port that this one serves must not join its sockets and share its connections
+        r = _run(["utils.serve", "--model", str(folders["tfidf"][1]), "--workers", "2", "--port", url.rsplit(":", 1)[1]])
+        assert r.returncode == 2 and "cannot listen" in r.stderr, r.stderr
+        children = psutil.Process(proc.pid).children()
+    finally:
+        lt.stop_server(proc)
+    gone, alive = psutil.wait_procs(children, timeout=15)
+    assert not alive, "every worker ended with the supervisor"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads connections on Linux only")
+def test_workers_supervisor_gives_up_when_a_worker_fails_before_serving(tmp_path):
+    """Workers that cannot load their model (here: it is gone) end the supervisor with an error, instead of
+    being restarted forever."""
+    from utils.serving.app import ENV
+
+    code = ("import sys; from utils.serving.workers import Supervisor; "
+            f"sys.exit(Supervisor(2, '127.0.0.1', {lt.free_port()}, {{'log_config': None}}).run())")
+    r = subprocess.run([sys.executable, "-c", code], cwd=config.ROOT, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, ENV: json.dumps({"model": str(tmp_path / "gone")})})
+    assert r.returncode == 1 and "before serving" in r.stderr, (r.returncode, r.stderr[-2000:])

@@ -43,6 +43,11 @@ def _prctl(option: int, value: int) -> bool:
         return False
 
 
+def set_parent_death_signal(sig: int = signal.SIGTERM) -> bool:
+    """Linux: this process gets ``sig`` when its parent ends, even by ``kill -9``; False elsewhere."""
+    return _prctl(PR_SET_PDEATHSIG, int(sig))
+
+
 def kill_tree(root_pid: int, group: int | None = None, timeout: float = 5.0) -> None:
     """SIGKILL every descendant of ``root_pid`` (not ``root_pid`` itself) and the process group ``group``."""
     import psutil

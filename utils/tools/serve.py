@@ -159,7 +159,19 @@ def main(argv=None) -> int:
                          **options["guards"])
         uvicorn.run(app, **run)
     else:
-        # a worker answers the parent's health pings only once its model is loaded (TensorFlow: tens of seconds)
-        uvicorn.run("utils.serving.app:app_from_env", factory=True, workers=args.workers,
-                    timeout_worker_healthcheck=180, **run)
+        from utils.serving.workers import FACTORY, Supervisor, spreads_connections
+
+        if spreads_connections():   # Linux: a listening socket per worker, connections spread by the kernel
+            import logging.config
+
+            logging.config.dictConfig(run["log_config"])
+            worker_run = {k: v for k, v in run.items() if k not in ("host", "port")}
+            try:
+                return Supervisor(args.workers, args.host, args.port, worker_run).run()
+            except OSError as err:
+                print(f"error: cannot listen on {args.host}:{args.port}: {err}", file=sys.stderr)
+                return 2
+        # elsewhere uvicorn's workers, one shared socket; a worker answers the parent's health pings only once
+        # its model is loaded (TensorFlow: tens of seconds)
+        uvicorn.run(FACTORY, factory=True, workers=args.workers, timeout_worker_healthcheck=180, **run)
     return 0
