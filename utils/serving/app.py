@@ -30,6 +30,10 @@ those the answer is 408 or 503 with ``Retry-After``. (Header timeout and connect
 ``{"error": "what was wrong", "details": [...], "request_id": "..."}``.
 One JSON log line per request (``utils.serving.access``) holds its id, path without the query
 string, status, latency and model version, never a text.
+
+``POST /predict`` with a valid body is answered by the guard calling the notebook's endpoint itself
+(:class:`DirectRoute`): FastAPI's routing and middleware cost about 0.2 ms of CPU a request, as much as
+a TF-IDF pass; every other request, and every invalid body, goes through FastAPI (``direct_predict``).
 """
 from __future__ import annotations
 
