@@ -1098,8 +1098,12 @@ def test_workers_serve_through_the_app_factory(folders, tmp_path):
                 pids.add(json.loads(r.read())["pid"])
             time.sleep(0.05)
         assert len(pids) == 2, "two processes answer"
+        import psutil
+
+        children = psutil.Process(proc.pid).children()
     finally:
-        lt.stop_server(proc)
+        lt.stop_server(proc)   # SIGTERM: the supervisor stops its workers
+    assert not psutil.wait_procs(children, timeout=15)[1], "every worker ended with the supervisor"
     assert "2 workers" in log.read_text()
 
 
@@ -1293,7 +1297,7 @@ def _worker_pids(url, want: int, seconds: float = 120) -> set:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads connections on Linux only")
 def test_workers_supervisor_restarts_a_dead_worker_and_stops_them_all(folders, tmp_path):
     """--workers 2 on Linux: a socket per worker (SO_REUSEPORT); a worker killed while serving is replaced;
-    SIGTERM to the supervisor ends every worker; a taken port is a clear error."""
+    a taken port is a clear error; the workers end when the supervisor is killed with SIGKILL."""
     import signal
 
     import psutil
@@ -1314,10 +1318,12 @@ def test_workers_supervisor_restarts_a_dead_worker_and_stops_them_all(folders, t
         r = _run(["utils.serve", "--model", str(folders["tfidf"][1]), "--workers", "2", "--port", url.rsplit(":", 1)[1]])
         assert r.returncode == 2 and "cannot listen" in r.stderr, r.stderr
         children = psutil.Process(proc.pid).children()
+        proc.kill()   # kill -9: the supervisor cannot stop its workers; they end by themselves (PDEATHSIG)
+        proc.wait(10)
+        gone, alive = psutil.wait_procs(children, timeout=15)
+        assert not alive, "every worker ended with the killed supervisor"
     finally:
         lt.stop_server(proc)
-    gone, alive = psutil.wait_procs(children, timeout=15)
-    assert not alive, "every worker ended with the supervisor"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads connections on Linux only")

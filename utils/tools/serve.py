@@ -14,7 +14,8 @@ When more workers help: each worker is a process with its own copy of the model 
 model thread. TF-IDF is CPU-bound per request (no batching gain), so up to one worker per core
 raises throughput. A neural model already fills a core with batches of many requests; a second
 worker splits the requests (smaller batches) and doubles the model's memory, so it helps only
-when cores sit idle under load. Each worker counts its own /metrics. On Linux every worker listens
+when cores sit idle under load, which one Python process often leaves them (its event loop and
+model thread share one interpreter lock). Each worker counts its own /metrics. On Linux every worker listens
 on the port with a socket of its own and the kernel spreads connections over them
 (utils.serving.workers); elsewhere they share uvicorn's one socket.
 """
