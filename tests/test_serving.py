@@ -1337,3 +1337,17 @@ def test_workers_supervisor_gives_up_when_a_worker_fails_before_serving(tmp_path
     r = subprocess.run([sys.executable, "-c", code], cwd=config.ROOT, capture_output=True, text=True, timeout=300,
                        env={**os.environ, ENV: json.dumps({"model": str(tmp_path / "gone")})})
     assert r.returncode == 1 and "before serving" in r.stderr, (r.returncode, r.stderr[-2000:])
+
+
+def test_batching_window_defaults_by_model_kind(folders):
+    """The BiLSTM waits 2 ms for company (measured: README), the other neural models 5 ms, TF-IDF none;
+    --window-ms overrides."""
+    from utils.serving.app import BATCHING, WINDOW_MS
+
+    want = {"tfidf": 0.0, "bilstm": WINDOW_MS["bilstm"], "minilm": BATCHING["window_ms"]}
+    assert want["bilstm"] == 2.0 and want["minilm"] == 5.0
+    for family, window in want.items():
+        app = create_app(ex.load_export(folders[family][1]), gc_freeze=False)
+        assert app.state.batcher.window * 1000 == pytest.approx(window), family
+    app = create_app(ex.load_export(folders["bilstm"][1]), gc_freeze=False, window_ms=7)
+    assert app.state.batcher.window * 1000 == pytest.approx(7)

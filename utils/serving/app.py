@@ -66,7 +66,10 @@ from utils.serving.metrics import Metrics
 
 STATIC = Path(__file__).with_name("static")
 LIMITS = {"max_chars": 10_000, "max_texts": 64, "max_body_bytes": 2 * 2**20}
-BATCHING = {"window_ms": 5.0, "max_batch": 64}
+BATCHING = {"window_ms": 5.0, "max_batch": 64}   # neural models' defaults (TF-IDF: no window)
+# Measured per kind (README, load test): the BiLSTM's pass takes a few milliseconds, and a 5 ms wait for
+# company cost more than it saved (32 clients: 1,180-1,228 requests/s with 2 ms against 903-1,150 with 5).
+WINDOW_MS = {"bilstm": 2.0}
 # back-pressure and timeouts; python -m utils.serve --help lists them
 GUARDS = {"max_queue": 512, "max_concurrency": 256, "body_timeout_s": 10.0, "request_timeout_s": 10.0,
           "stall_s": 30.0, "access_log": True, "gc_freeze": True, "direct_predict": True}
@@ -490,6 +493,14 @@ def _cheap(served) -> bool:
     return isinstance(served, ServedModel) and served.kind == "tfidf_logreg"
 
 
+def lean_logging() -> None:
+    """One access-log line per request: skip what no formatter of the server prints (the caller's file and
+    line, thread and process names), as the logging HOWTO's "Optimization" section says (0.1 ms a request
+    here). Process-wide, so called by the server's entry points, not by :func:`create_app`."""
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+
+
 def create_app(served, limits: dict | None = None, window_ms: float | None = None,
                max_batch: int = BATCHING["max_batch"], **guards) -> FastAPI:
     """The FastAPI app serving ``served`` (a :class:`utils.serving.export.ServedModel`).
@@ -499,7 +510,8 @@ def create_app(served, limits: dict | None = None, window_ms: float | None = Non
     ``guards`` override :data:`GUARDS` (``max_queue``, ``max_concurrency``, ``body_timeout_s``,
     ``request_timeout_s``, ``stall_s``, ``access_log``, ``gc_freeze``). Every model runs behind a
     :class:`~utils.serving.batching.BoundedBatcher`, in its own thread, so the event loop keeps reading
-    requests meanwhile. Neural models (``served.batched``) wait ``window_ms`` (default 5) for company;
+    requests meanwhile. Neural models (``served.batched``) wait ``window_ms`` for company (default
+    :data:`WINDOW_MS` for the kind, else 5);
     TF-IDF does not wait (``window_ms=0``: a pass costs well under a millisecond), and a loaded TF-IDF export
     runs requests of up to :data:`INLINE_CHARS` characters on the event loop itself when nothing is queued
     (no thread hop); longer ones, and requests that arrive while others wait, go to its thread.
@@ -507,16 +519,12 @@ def create_app(served, limits: dict | None = None, window_ms: float | None = Non
     unknown = set(guards) - set(GUARDS)
     if unknown:
         raise TypeError(f"create_app: unknown settings {sorted(unknown)}; known: {sorted(GUARDS)}.")
-    # One access-log line per request: skip what no formatter of ours prints (the caller's file and line,
-    # thread and process names), as the logging HOWTO's "Optimization" section says; 0.1 ms a request here.
-    logging._srcfile = None
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     limits = {**LIMITS, **(limits or {})}
     settings = {**GUARDS, **guards, **limits}
     card = served.card
     version = card["version"]
     if window_ms is None:
-        window_ms = BATCHING["window_ms"] if served.batched else 0.0
+        window_ms = WINDOW_MS.get(served.kind, BATCHING["window_ms"]) if served.batched else 0.0
     metrics = Metrics(version)
     batcher = BoundedBatcher(_model_fn(served), max_batch=max_batch, window_ms=window_ms,
                              max_queue=settings["max_queue"], on_batch=metrics.observe_batch,
@@ -722,6 +730,7 @@ def app_from_env() -> FastAPI:
 
     options = json.loads(os.environ[ENV])
     configure(options.get("header_timeout_s"), options.get("max_connections"))
+    lean_logging()
     served = load_export(resolve_model_dir(options["model"], options.get("dataset")))
     return create_app(served, limits=options.get("limits"), window_ms=options.get("window_ms"),
                       max_batch=options.get("max_batch", BATCHING["max_batch"]), **options.get("guards", {}))

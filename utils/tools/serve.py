@@ -26,7 +26,7 @@ import json
 import os
 import sys
 
-from utils.serving.app import BATCHING, ENV, GUARDS, LIMITS
+from utils.serving.app import BATCHING, ENV, GUARDS, LIMITS, WINDOW_MS
 from utils.serving.protocol import DEFAULTS as PROTOCOL
 
 
@@ -44,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train a missing tfidf_logreg / bilstm_w2v / minilm_frozen at FAST size first")
     b = p.add_argument_group("batching")
     b.add_argument("--window-ms", type=float, default=None,
-                   help=f"micro-batching window in milliseconds (default {BATCHING['window_ms']:g} for neural "
-                        f"models, 0 for TF-IDF)")
+                   help=f"micro-batching window in milliseconds (default {WINDOW_MS['bilstm']:g} for the BiLSTM, "
+                        f"{BATCHING['window_ms']:g} for the other neural models, 0 for TF-IDF)")
     b.add_argument("--max-batch", type=int, default=BATCHING["max_batch"],
                    help="most texts in one forward pass (default %(default)s)")
     g = p.add_argument_group("limits and guards (each answer past them is a JSON error)")
@@ -156,8 +156,9 @@ def main(argv=None) -> int:
     print(f"serving {version} ({kind}, {n_genres} genres) on http://{args.host}:{args.port}/  "
           f"(docs: /docs; {args.workers} worker{'s' if args.workers > 1 else ''})", flush=True)
     if args.workers == 1:
-        from utils.serving.app import create_app
+        from utils.serving.app import create_app, lean_logging
 
+        lean_logging()
         app = create_app(served, limits=options["limits"], window_ms=args.window_ms, max_batch=args.max_batch,
                          **options["guards"])
         uvicorn.run(app, **run)
