@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from utils import config
+from utils.tools.procguard import set_parent_death_signal
 
 DEFAULT_LEVELS = (1, 8, 32)
 EXAMPLES = [
@@ -85,17 +86,6 @@ def wait_healthy(url: str, timeout: float = 120.0, process=None) -> dict:
     raise TimeoutError(f"{url}/health did not answer within {timeout:.0f} s.")
 
 
-def _die_with_parent() -> None:
-    """Linux: the server gets SIGTERM when the process that started it (a notebook kernel) dies."""
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 FLOOR = "<fastapi-floor>"   # start_server's name for utils.serving.floor_app: FastAPI and uvicorn alone
 
 
@@ -112,7 +102,8 @@ def start_server(model: str, extra_args=(), log_path=None, timeout: float = 180.
                "--port", str(port), *extra_args]
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, cwd=config.ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+                            # Linux: the server gets SIGTERM when the process that started it (a notebook kernel) dies
+                            preexec_fn=set_parent_death_signal if sys.platform == "linux" else None)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, timeout, proc)

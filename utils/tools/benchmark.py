@@ -190,12 +190,9 @@ def die_with_parent(parent_pid: int, poll_seconds: float = 0.5) -> None:
     import signal
     import threading
 
-    try:
-        import ctypes
+    from utils.tools.procguard import set_parent_death_signal
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)   # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != parent_pid:      # the parent died before prctl took effect
         os._exit(1)
 
