@@ -238,6 +238,14 @@ def check_limits(data: dict, limits: dict) -> int:
     return len(data["texts"]) if isinstance(data.get("texts"), list) else 1
 
 
+def read_request(body: bytes, content_type: str | None, names, limits: dict, scope) -> dict:
+    """A request's JSON object, read the strict way (:func:`read_json_object`) and held to ``limits``
+    (:func:`check_limits`); the number of texts goes to the request's log line. :class:`ApiError` otherwise."""
+    data = read_json_object(body, content_type, names)
+    scope.setdefault("state", {}).setdefault("log", {})["texts"] = check_limits(data, limits)
+    return data
+
+
 class JSONBodyRoute(APIRoute):
     """A route whose body is JSON reads it the API's way before FastAPI validates it against the request
     model (FastAPI's "custom APIRoute class"): a wrong Content-Type (415), bytes that are not UTF-8 or
@@ -251,9 +259,8 @@ class JSONBodyRoute(APIRoute):
         names = list(getattr(self.body_field.field_info.annotation, "model_fields", ()))
 
         async def checked(request: Request) -> Response:
-            data = read_json_object(await request.body(), request.headers.get("content-type"), names)
-            n_texts = check_limits(data, request.app.state.limits)
-            request.scope.setdefault("state", {}).setdefault("log", {})["texts"] = n_texts
+            data = read_request(await request.body(), request.headers.get("content-type"), names,
+                                request.app.state.limits, request.scope)
             request._json = data   # Starlette's cache of request.json(), which FastAPI reads
             return await handler(request)
 
@@ -401,15 +408,15 @@ class DirectRoute:
     is its body model qualifies (:meth:`of` returns None otherwise).
     """
 
-    def __init__(self, app: FastAPI, route: APIRoute, limits: dict):
-        self.app, self.limits = app, limits
+    def __init__(self, app: FastAPI, route: APIRoute):
+        self.app = app
         self.endpoint = route.endpoint
         self.model = route.body_field.field_info.annotation
         self.names = list(self.model.model_fields)
         self.answered = 0   # requests answered here rather than by FastAPI
 
     @classmethod
-    def of(cls, app: FastAPI, path: str, limits: dict) -> Optional["DirectRoute"]:
+    def of(cls, app: FastAPI, path: str) -> Optional["DirectRoute"]:
         for route in app.routes:
             if isinstance(route, APIRoute) and route.path == path and "POST" in route.methods:
                 d = route.dependant
@@ -417,18 +424,15 @@ class DirectRoute:
                           or d.cookie_params or d.dependencies) and d.request_param_name is None
                           and isinstance(getattr(route.body_field.field_info, "annotation", None), type)
                           and issubclass(route.body_field.field_info.annotation, BaseModel))
-                return cls(app, route, limits) if simple else None
+                return cls(app, route) if simple else None
         return None
 
     async def __call__(self, scope, body: bytes, content_type: str | None, send) -> bool:
         """Answer the request and return True; False when it is not a valid request (FastAPI answers)."""
         try:
-            data = read_json_object(body, content_type, self.names)
-            n_texts = check_limits(data, self.limits)
-            req = self.model.model_validate(data)
+            req = self.model.model_validate(read_request(body, content_type, self.names, self.app.state.limits, scope))
         except (ApiError, ValidationError):
             return False
-        scope["state"]["log"]["texts"] = n_texts
         try:
             response = await self.endpoint(req)
         except Exception as exc:
@@ -508,7 +512,7 @@ def create_app(served, limits: dict | None = None, window_ms: float | None = Non
     The routes ``POST /predict`` and ``GET /health`` are notebook 09's (:func:`utils.lessons.serving.make_app`);
     this adds the strict body reader, limits, guards, error shape, logs, metrics and the other routes.
     ``guards`` override :data:`GUARDS` (``max_queue``, ``max_concurrency``, ``body_timeout_s``,
-    ``request_timeout_s``, ``stall_s``, ``access_log``, ``gc_freeze``). Every model runs behind a
+    ``request_timeout_s``, ``stall_s``, ``access_log``, ``gc_freeze``, ``direct_predict``). Every model runs behind a
     :class:`~utils.serving.batching.BoundedBatcher`, in its own thread, so the event loop keeps reading
     requests meanwhile. Neural models (``served.batched``) wait ``window_ms`` for company (default
     :data:`WINDOW_MS` for the kind, else 5);
@@ -559,7 +563,7 @@ def create_app(served, limits: dict | None = None, window_ms: float | None = Non
     app.state.served, app.state.limits, app.state.metrics = served, limits, metrics
     app.state.settings = settings
     app.add_middleware(Guard, settings=settings, metrics=metrics, model=version,
-                       direct=(lambda: DirectRoute.of(app, "/predict", limits)) if settings["direct_predict"] else None)
+                       direct=(lambda: DirectRoute.of(app, "/predict")) if settings["direct_predict"] else None)
 
     def reject(request: Request, status: int, message: str, details=None, headers=None) -> JSONResponse:
         counts["errors"] += 1
