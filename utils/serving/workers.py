@@ -10,7 +10,8 @@ connections over such sockets (macOS, Windows), :func:`spreads_connections` is F
 keeps uvicorn's shared socket.
 
 The parent process only supervises: it reserves the port (a bound socket that never listens, so it gets
-no connection), starts the workers, restarts one that exits after it was serving, stops all of them on
+no connection), starts the workers, restarts one that exits after it was serving (a worker's socket listens
+only once its app has started, so a loading worker is handed no connection), stops all of them on
 SIGINT or SIGTERM (uvicorn's graceful shutdown in each), and gives up when a worker fails before serving.
 """
 from __future__ import annotations
@@ -48,24 +49,24 @@ def port_socket(host: str, port: int, reuse_port: bool = True) -> socket.socket:
 
 
 def _worker(host: str, port: int, run: dict, ready) -> None:
-    """One worker process: its own listening socket, then uvicorn on it until SIGTERM."""
+    """One worker process: its own socket, which listens once the app has started, then uvicorn until SIGTERM."""
     import uvicorn
 
     from utils.tools.procguard import set_parent_death_signal
 
+    class Server(uvicorn.Server):
+        async def startup(self, sockets=None):
+            # The app (its model loaded) has started and asyncio has just made the socket listen; no request
+            # has been answered yet, so a worker that answered once is always known to the parent as serving.
+            await super().startup(sockets=sockets)
+            if self.started:
+                ready.set()
+
     set_parent_death_signal(signal.SIGTERM)   # never serve on, orphaned, when the supervisor is killed
+    # Bound, not listening: until asyncio's create_server listens on it (after the model is loaded), the
+    # kernel hands no connection to this socket, so a restarted worker does not hold clients while it loads.
     sock = port_socket(host, port)
-    sock.listen(2048)
-    server = uvicorn.Server(uvicorn.Config(FACTORY, factory=True, host=host, port=port, **run))
-
-    def announce():   # the parent learns that this worker serves (its model loaded, its app started)
-        while not server.started and not server.should_exit:
-            time.sleep(0.05)
-        if server.started:
-            ready.set()
-
-    threading.Thread(target=announce, daemon=True).start()
-    server.run(sockets=[sock])
+    Server(uvicorn.Config(FACTORY, factory=True, host=host, port=port, **run)).run(sockets=[sock])
 
 
 class Supervisor:
