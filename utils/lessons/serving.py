@@ -198,9 +198,12 @@ class MicroBatcher:
     async def forward(self, texts: list[str]):
         """One pass in the model thread: one batch at a time, and the event loop stays free meanwhile."""
         out = await asyncio.get_running_loop().run_in_executor(self._thread, self.predict_fn, texts)
-        self.batches, self.texts = self.batches + 1, self.texts + len(texts)
-        self.largest = max(self.largest, len(texts))
+        self.count(len(texts))
         return out
+
+    def count(self, n: int) -> None:
+        """Account for one pass of ``n`` texts (what ``stats`` reports)."""
+        self.batches, self.texts, self.largest = self.batches + 1, self.texts + n, max(self.largest, n)
 
     def stats(self) -> dict:
         return {"window_ms": self.window * 1000, "max_batch": self.max_batch, "batches": self.batches,

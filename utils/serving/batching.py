@@ -86,8 +86,7 @@ class BoundedBatcher(MicroBatcher):
             self._fail(err, texts)
         finally:
             self.busy_since, self.last_pass = None, time.perf_counter()
-        self.batches, self.texts = self.batches + 1, self.texts + len(texts)
-        self.largest = max(self.largest, len(texts))
+        self.count(len(texts))
         return self._done(out, texts, start)
 
     async def forward(self, texts: list[str]):
