@@ -161,6 +161,7 @@ async def batch_worker(batcher) -> None:
             continue
         try:
             out = await batcher.forward(texts)
+            batcher.count(len(texts))
         except Exception as err:          # every request of the batch gets the error; the worker lives on
             for _, future in batch:
                 if not future.done():
@@ -197,12 +198,9 @@ class MicroBatcher:
 
     async def forward(self, texts: list[str]):
         """One pass in the model thread: one batch at a time, and the event loop stays free meanwhile."""
-        out = await asyncio.get_running_loop().run_in_executor(self._thread, self.predict_fn, texts)
-        self.count(len(texts))
-        return out
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self.predict_fn, texts)
 
-    def count(self, n: int) -> None:
-        """Account for one pass of ``n`` texts (what ``stats`` reports)."""
+    def count(self, n: int) -> None:   # one pass of n texts done: what stats() reports
         self.batches, self.texts, self.largest = self.batches + 1, self.texts + n, max(self.largest, n)
 
     def stats(self) -> dict:
