@@ -145,6 +145,29 @@ def test_next_batch_takes_what_waits_and_stops_at_max_batch():
     assert [t for t, _ in first] == [["t0", "u0"], ["t1", "u1"]] and len(second) == 3 and left == 0
 
 
+def test_an_output_without_rows_fails_its_requests_and_the_worker_lives_on():
+    """A model that returns what cannot be sliced (here None) must not kill the worker and leave requests waiting."""
+    calls = []
+
+    def model(texts):
+        calls.append(list(texts))
+        return None if texts == ["bad"] else np.arange(len(texts), dtype=float)
+
+    async def main():
+        batcher = MicroBatcher(model, window_ms=0.0)
+        try:
+            with pytest.raises(TypeError):
+                await asyncio.wait_for(batcher.predict(["bad"]), 5)
+            good = await asyncio.wait_for(batcher.predict(["a", "b"]), 5)
+            return good, batcher.stats(), batcher._worker.done()
+        finally:
+            batcher.close()
+
+    good, stats, worker_done = asyncio.run(main())
+    assert list(good) == [0.0, 1.0] and not worker_done, "the next request is answered by the same worker"
+    assert calls == [["bad"], ["a", "b"]] and stats["batches"] == 2 and stats["texts"] == 3
+
+
 def test_the_lesson_module_is_what_the_notebook_exports():
     from utils.tools.export import collect
 

@@ -162,17 +162,16 @@ async def batch_worker(batcher) -> None:
         try:
             out = await batcher.forward(texts)
             batcher.count(len(texts))
-        except Exception as err:          # every request of the batch gets the error; the worker lives on
-            for _, future in batch:
+            start = 0
+            for ts, future in batch:      # an array, or a tuple of arrays, with one row per text
+                rows = slice(start, start + len(ts))
+                if not future.done():
+                    future.set_result(tuple(a[rows] for a in out) if isinstance(out, tuple) else out[rows])
+                start += len(ts)
+        except Exception as err:          # from the model, or an output without rows: every request still
+            for _, future in batch:       # waiting gets the error, and the worker lives on
                 if not future.done():
                     future.set_exception(err)
-            continue
-        start = 0
-        for ts, future in batch:          # an array, or a tuple of arrays, with one row per text
-            rows = slice(start, start + len(ts))
-            if not future.done():
-                future.set_result(tuple(a[rows] for a in out) if isinstance(out, tuple) else out[rows])
-            start += len(ts)
 
 # --- notebooks/09_serving.ipynb, cell 'batcher'
 class MicroBatcher:
