@@ -279,7 +279,9 @@ def load_average() -> list[float] | None:
 # Each workload is timed REPEATS times and the fastest counts (as timeit advises): other processes can only
 # make a run slower, so the minimum is the least disturbed estimate of this machine's speed. On CI, where the
 # probe runs beside the Colab stage's installs, one run each had predicted the FAST course at +87 % and +38 % of
-# its measured time (the CI runs of 22217a2 and 6cd1ad6).
+# its measured time (the CI runs of 22217a2 and 6cd1ad6). This removes short disturbances only: a job that holds
+# a core for the whole probe slows every repeat (a local .ci/run of 924f880, probe beside stage 2's notebooks at
+# load 3: 2-3x its quiet seconds while the notebooks slowed 15 %, so +55 %; the run before it, beside downloads, -11 %).
 REPEATS = 3
 
 
