@@ -182,14 +182,14 @@ class MicroBatcher:
             raise ValueError(f"max_batch must be >= 1 and window_ms >= 0, not {max_batch} and {window_ms}.")
         self.predict_fn, self.max_batch, self.window = predict_fn, int(max_batch), float(window_ms) / 1000
         self.batches = self.texts = self.largest = self.waiting = 0   # passes, texts, biggest pass, queued
-        self.queue = self._loop = self._worker = self._thread = None
+        self.queue = self._loop = self._worker = self._executor = None
 
     async def predict(self, texts: list[str]):
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self._worker is None or self._worker.done():   # first call on this loop
             self._loop, self.queue, self.waiting = loop, asyncio.Queue(), 0
             self._worker = loop.create_task(batch_worker(self))
-            self._thread = self._thread or concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="model")
+            self._executor = self._executor or concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="model")
         future = loop.create_future()
         self.waiting += len(texts)
         self.queue.put_nowait((list(texts), future))
@@ -197,7 +197,7 @@ class MicroBatcher:
 
     async def forward(self, texts: list[str]):
         """One pass in the model thread: one batch at a time, and the event loop stays free meanwhile."""
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self.predict_fn, texts)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.predict_fn, texts)
 
     def count(self, n: int) -> None:   # one pass of n texts done: what stats() reports
         self.batches, self.texts, self.largest = self.batches + 1, self.texts + n, max(self.largest, n)
@@ -210,8 +210,8 @@ class MicroBatcher:
     def close(self) -> None:
         if self._worker is not None:
             self._worker.cancel()
-            self._thread.shutdown(wait=False, cancel_futures=True)
-        self._worker = self._thread = None
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        self._worker = self._executor = None
 
 # --- notebooks/09_serving.ipynb, cell 'answer'
 def read_plots(served):
